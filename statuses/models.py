@@ -1,0 +1,211 @@
+from __future__ import annotations
+
+import secrets
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from inbox.models import Account, Inbox, Message
+from statuses.machine import UNRECOGNIZED, Status
+
+EVENT_STATUSES = [*Status.values, UNRECOGNIZED]
+
+
+class StatusEvent(models.Model):
+    """The append-only log of every status statement about an outgoing message.
+
+    An event is stored once per (inbox, dedupe_key); a redelivery only bumps
+    ``duplicate_count``. Events whose provider id is not known yet are *parked* (no message)
+    and attached the moment the send response records that id.
+    """
+
+    class Source(models.TextChoices):
+        WEBHOOK = "webhook", "Provider webhook"
+        SEND = "send", "Send response"
+        SWEEP = "sweep", "Sweep"
+        API = "api", "API report"
+        WIDGET = "widget", "Web widget"
+        AGENT = "agent", "Agent"
+
+    class Outcome(models.TextChoices):
+        APPLIED = "applied", "Changed the status"
+        RECORDED = "recorded", "Recorded, no change"
+        PARKED = "parked", "Parked: provider id not known yet"
+        UNMATCHED = "unmatched", "Unmatched after the retry window"
+        STALE = "stale", "Older attempt: ignored"
+
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="status_events")
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.CASCADE, related_name="events"
+    )
+    attempt = models.PositiveIntegerField(default=1)
+    provider_message_id = models.CharField(max_length=255, blank=True)
+    correlation_id = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, blank=True)
+    raw_status = models.CharField(max_length=100, blank=True)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField(default=timezone.now)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.RECORDED)
+    error_code = models.CharField(max_length=100, blank=True)
+    error_title = models.CharField(max_length=500, blank=True)
+    error_detail = models.TextField(blank=True)
+    dedupe_key = models.CharField(max_length=400)
+    duplicate_count = models.PositiveIntegerField(default=0)
+    delivery = models.ForeignKey(
+        "WebhookDelivery", null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+
+    class Meta:
+        ordering = ["occurred_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["inbox", "dedupe_key"], name="event_unique_dedupe"),
+            models.CheckConstraint(
+                condition=Q(status__in=EVENT_STATUSES), name="event_status_valid"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["message", "attempt"], name="event_message_attempt"),
+            models.Index(
+                fields=["inbox", "provider_message_id"],
+                condition=Q(message__isnull=True),
+                name="event_parked_provider_id",
+            ),
+            models.Index(
+                fields=["inbox", "provider_message_id"],
+                condition=Q(source="send"),
+                name="event_send_provider_id",
+            ),
+            models.Index(
+                fields=["received_at"], condition=Q(outcome="parked"), name="event_parked_age"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.raw_status or self.status} for {self.message_id or self.provider_message_id}"
+
+
+class ParkedEvent(StatusEvent):
+    """Admin view of status events waiting for (or given up on) their message."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "parked status event"
+
+
+class WebhookDelivery(models.Model):
+    """Every provider webhook call, recorded before parsing, kept for inspection."""
+
+    class Verdict(models.TextChoices):
+        ACCEPTED = "accepted", "Accepted"
+        HANDSHAKE = "handshake", "Handshake answered"
+        FORBIDDEN = "forbidden", "Signature invalid or missing"
+        MALFORMED = "malformed", "Malformed body"
+        ERROR = "error", "Processing error"
+
+    inbox = models.ForeignKey(
+        Inbox, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    channel_type = models.CharField(max_length=32)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=500)
+    headers = models.JSONField(default=dict)
+    body = models.BinaryField()
+    verdict = models.CharField(max_length=10, choices=Verdict.choices)
+    http_status = models.PositiveSmallIntegerField()
+    detail = models.TextField(blank=True)
+    status_count = models.PositiveIntegerField(default=0)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-received_at"]
+        verbose_name_plural = "webhook deliveries"
+        indexes = [models.Index(fields=["inbox", "-received_at"], name="delivery_inbox_time")]
+
+    def __str__(self) -> str:
+        return f"{self.channel_type} {self.verdict} at {self.received_at:%Y-%m-%d %H:%M:%S}"
+
+    @property
+    def body_text(self) -> str:
+        return bytes(self.body).decode("utf-8", errors="replace")
+
+
+def _signing_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+class WebhookSubscription(models.Model):
+    """An integrator's endpoint for outgoing, signed Tickmark webhooks (DESIGN §8)."""
+
+    class EventType(models.TextChoices):
+        MESSAGE_CREATED = "message.created", "message.created"
+        MESSAGE_STATUS_CHANGED = "message.status_changed", "message.status_changed"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="webhooks")
+    url = models.URLField(max_length=2000)
+    events = models.JSONField(default=list)
+    secret = models.CharField(max_length=100, default=_signing_secret)
+    is_active = models.BooleanField(default=True)
+    disabled_reason = models.TextField(blank=True)
+    failing_since = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class OutgoingEvent(models.Model):
+    """One event to deliver to one subscription, with its delivery state."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Given up"
+
+    subscription = models.ForeignKey(
+        WebhookSubscription, on_delete=models.CASCADE, related_name="outgoing_events"
+    )
+    event_type = models.CharField(max_length=40)
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    payload = models.JSONField()
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(state="pending"),
+                name="outgoing_pending_due",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} → {self.subscription}"
+
+
+class OutgoingAttempt(models.Model):
+    """Each HTTP attempt to deliver an outgoing event, visible in the admin and the API."""
+
+    event = models.ForeignKey(OutgoingEvent, on_delete=models.CASCADE, related_name="attempt_log")
+    attempted_at = models.DateTimeField(default=timezone.now)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    response_body = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["attempted_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.http_status or self.error} at {self.attempted_at}"

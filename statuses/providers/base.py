@@ -1,0 +1,157 @@
+"""Provider-neutral dataclasses between provider adapters and the domain.
+
+Adapters (one module per provider) never touch the ORM: they verify a webhook, parse it into
+these frozen dataclasses, and send a message over HTTP, returning a ``SendResult``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import httpx
+
+
+class MalformedPayload(ValueError):
+    """The webhook body cannot be parsed (answered 400; the raw delivery is kept)."""
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """A received webhook, decoupled from Django.
+
+    ``url`` is the public URL the provider called (PUBLIC_BASE_URL + path + query), which is
+    what Twilio signs. ``headers`` keys are lowercase.
+    """
+
+    method: str
+    url: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    """One provider statement about one outgoing message."""
+
+    provider_message_id: str
+    status: str  # a machine.Status value, or machine.UNRECOGNIZED
+    raw_status: str
+    occurred_at: datetime
+    dedupe_key: str  # the provider's natural key, unique within the inbox (reference §0.1)
+    correlation_id: str = ""  # our own id echoed back by the provider (see statuses.correlation)
+    error_code: str = ""
+    error_title: str = ""
+    error_detail: str = ""
+    recipient: str = ""
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """Every outgoing message to ``contact_address`` sent at or before ``up_to`` reached
+    ``status`` (Messenger/Instagram/TikTok/Viber read and delivery watermarks).
+
+    ``up_to_provider_message_id`` is set instead of (or besides) ``up_to`` when the provider
+    names the newest message covered (Instagram ``read.mid``, Viber ``message_token``).
+    """
+
+    contact_address: str
+    status: str
+    up_to: datetime | None
+    occurred_at: datetime
+    dedupe_key: str
+    raw_status: str
+    up_to_provider_message_id: str = ""
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """A message the contact sent us."""
+
+    contact_address: str
+    provider_message_id: str
+    content: str
+    occurred_at: datetime
+    contact_name: str = ""
+    # An echo is a message the business sent from another tool (Messenger is_echo): stored as
+    # outgoing, already sent.
+    is_echo: bool = False
+
+
+@dataclass
+class ParseResult:
+    statuses: list[StatusUpdate] = field(default_factory=list)
+    watermarks: list[Watermark] = field(default_factory=list)
+    inbound: list[InboundMessage] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    message_id: str
+    to: str
+    content: str
+    template: dict[str, Any] | None
+    correlation_id: str  # statuses.correlation.make(...) — echoed back where the provider allows
+    status_callback_url: str  # the inbox webhook URL (Twilio/Bandwidth per-message callbacks)
+    attempt: int = 1
+    subject: str = ""
+
+
+class SendOutcome(enum.StrEnum):
+    ACCEPTED = "accepted"  # the provider took it: status from SendResult.status
+    REJECTED = "rejected"  # permanent: failed with the provider's code
+    TRANSIENT = "transient"  # 429/5xx/connection refused before sending: retry with backoff
+    UNKNOWN = "unknown"  # timed out after the request may have arrived: do not blindly resend
+
+
+@dataclass(frozen=True)
+class SendResult:
+    outcome: SendOutcome
+    provider_message_id: str = ""
+    status: str = "sent"
+    error_code: str = ""
+    error_title: str = ""
+    error_detail: str = ""
+    retry_after: float | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    """A provider error code explained for people."""
+
+    title: str
+    explanation: str
+    hint: str
+    permanent: bool = True
+
+
+class Provider(Protocol):
+    """What each ``statuses/providers/<name>.py`` module provides (module-level functions)."""
+
+    CHANNEL_TYPES: tuple[str, ...]
+    ERRORS: dict[str, ErrorInfo]
+
+    def verify(self, request: WebhookRequest, config: dict[str, Any]) -> bool: ...
+
+    def parse(self, request: WebhookRequest, config: dict[str, Any]) -> ParseResult: ...
+
+    def send(
+        self, client: httpx.Client, config: dict[str, Any], message: OutgoingMessage
+    ) -> SendResult: ...
+
+
+@dataclass(frozen=True)
+class HandshakeReply:
+    """A provider's subscription handshake answered without touching any message
+    (Meta ``hub.challenge``, LINE's empty ``events`` check, Viber's ``webhook`` event)."""
+
+    status_code: int
+    body: bytes = b""
+    content_type: str = "text/plain"
