@@ -1,0 +1,4 @@
+"""Adapter placeholder: to be implemented."""
+
+CHANNEL_TYPES: tuple[str, ...] = ()
+ERRORS: dict = {}
