@@ -67,16 +67,8 @@ class StatusEvent(models.Model):
         ]
         indexes = [
             models.Index(fields=["message", "attempt"], name="event_message_attempt"),
-            models.Index(
-                fields=["inbox", "provider_message_id"],
-                condition=Q(message__isnull=True),
-                name="event_parked_provider_id",
-            ),
-            models.Index(
-                fields=["inbox", "provider_message_id"],
-                condition=Q(source="send"),
-                name="event_send_provider_id",
-            ),
+            # Parked events by provider id, and old attempts' provider ids (DESIGN §3.3).
+            models.Index(fields=["inbox", "provider_message_id"], name="event_provider_id"),
             models.Index(
                 fields=["received_at"], condition=Q(outcome="parked"), name="event_parked_age"
             ),

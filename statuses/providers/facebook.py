@@ -1,4 +1,66 @@
-"""Adapter placeholder: to be implemented."""
+"""Facebook Messenger, reference §4.
 
-CHANNEL_TYPES: tuple[str, ...] = ()
-ERRORS: dict = {}
+- verify: ``X-Hub-Signature-256`` with the app secret; handshake: ``hub.challenge``.
+- parse: ``entry[].messaging[]``. ``delivery`` → a delivered watermark (everything sent before
+  ``watermark``) plus a delivered status for each listed ``mid``; ``read`` → a read watermark.
+  Watermarks are Unix **milliseconds**. ``message`` → inbound, or an echo (``is_echo``) of a
+  message the Page sent from another tool. Watermark dedupe key
+  ``<page_id>:<psid>:<delivery|read>:<watermark>``.
+- send: Send API ``POST /<version>/me/messages`` with the Page token. Free text goes as
+  ``RESPONSE`` (the 24-hour window); a template goes as ``MESSAGE_TAG`` with
+  ``template["tag"]`` (default ``HUMAN_AGENT``) and ``template["text"]``, or a structured
+  Messenger template when ``template["payload"]`` is given. The response has only
+  ``message_id``; failures are synchronous Graph errors, never a webhook.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from statuses.providers import _meta
+from statuses.providers.base import (
+    ErrorInfo,
+    HandshakeReply,
+    OutgoingMessage,
+    ParseResult,
+    SendResult,
+    WebhookRequest,
+)
+
+CHANNEL_TYPES: tuple[str, ...] = ("facebook",)
+ERRORS: dict[str, ErrorInfo] = _meta.GRAPH_MESSAGING_ERRORS
+DEFAULT_BASE_URL = "https://graph.facebook.com"
+
+
+def verify(request: WebhookRequest, config: dict[str, Any]) -> bool:
+    """Check Meta's signature of the raw body with the app secret."""
+    return _meta.signature_valid(request, config.get("app_secret"))
+
+
+def handshake(request: WebhookRequest, config: dict[str, Any]) -> HandshakeReply | None:
+    """Answer the subscription check Meta sends when the callback URL is saved."""
+    return _meta.hub_handshake(request, config.get("verify_token"))
+
+
+def parse(request: WebhookRequest, config: dict[str, Any]) -> ParseResult:
+    """Parse every delivery, read and message event of a Messenger webhook."""
+    return _meta.parse_messaging(request)
+
+
+def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage) -> SendResult:
+    """Send a message to a PSID through the Send API."""
+    missing = _meta.missing_config(config, "page_access_token")
+    if missing:
+        return missing
+    version = config.get("api_version") or _meta.DEFAULT_API_VERSION
+    return _meta.send_json(
+        client,
+        f"{_meta.base_url(config, DEFAULT_BASE_URL)}/{version}/me/messages",
+        _meta.messaging_message_body(message, window_type="RESPONSE"),
+        catalogue=ERRORS,
+        message_id_of=_meta.messaging_message_id,
+        params={"access_token": str(config["page_access_token"])},
+        with_subcode=True,
+    )

@@ -1,4 +1,74 @@
-"""Adapter placeholder: to be implemented."""
+"""Instagram messaging, reference §5.
 
-CHANNEL_TYPES: tuple[str, ...] = ()
-ERRORS: dict = {}
+- verify: ``X-Hub-Signature-256`` with the (Instagram) app secret; handshake: ``hub.challenge``.
+- parse: the Messenger-platform envelope (``object: "instagram"``). Instagram sends no delivery
+  receipts, only ``messaging_seen``: ``read.mid`` names the newest message read, a read
+  watermark with ``up_to_provider_message_id`` and no time. The event may come in
+  ``messaging[]`` or wrapped as ``changes[].value`` (``field: "messaging_seen"``); a Messenger
+  style ``read.watermark`` (ms) is read too. Echoes (``is_echo``) are outgoing messages sent
+  from the Instagram app.
+- send: ``POST /<version>/<ig_user_id>/messages`` on graph.instagram.com with a Bearer token;
+  templates as on Messenger (``MESSAGE_TAG``, default ``HUMAN_AGENT``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from statuses.providers import _meta
+from statuses.providers.base import (
+    ErrorInfo,
+    HandshakeReply,
+    OutgoingMessage,
+    ParseResult,
+    SendResult,
+    WebhookRequest,
+)
+
+CHANNEL_TYPES: tuple[str, ...] = ("instagram",)
+DEFAULT_BASE_URL = "https://graph.instagram.com"
+
+ERRORS: dict[str, ErrorInfo] = {
+    **_meta.GRAPH_MESSAGING_ERRORS,
+    # Instagram's own window subcode (not in the reference; from Meta's Instagram error list).
+    "10/2534022": ErrorInfo(
+        "Outside the allowed messaging window",
+        "More than 24 hours have passed since the person last wrote.",
+        "Send a tagged message (template) instead of free text.",
+    ),
+}
+
+
+def verify(request: WebhookRequest, config: dict[str, Any]) -> bool:
+    """Check Meta's signature of the raw body with the app secret."""
+    return _meta.signature_valid(request, config.get("app_secret"))
+
+
+def handshake(request: WebhookRequest, config: dict[str, Any]) -> HandshakeReply | None:
+    """Answer the subscription check Meta sends when the callback URL is saved."""
+    return _meta.hub_handshake(request, config.get("verify_token"))
+
+
+def parse(request: WebhookRequest, config: dict[str, Any]) -> ParseResult:
+    """Parse every seen, message and echo event of an Instagram webhook."""
+    return _meta.parse_messaging(request)
+
+
+def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage) -> SendResult:
+    """Send a message to an Instagram-scoped user id."""
+    missing = _meta.missing_config(config, "ig_user_id", "access_token")
+    if missing:
+        return missing
+    version = config.get("api_version") or _meta.DEFAULT_API_VERSION
+    base = _meta.base_url(config, DEFAULT_BASE_URL)
+    return _meta.send_json(
+        client,
+        f"{base}/{version}/{config['ig_user_id']}/messages",
+        _meta.messaging_message_body(message, window_type="RESPONSE"),
+        catalogue=ERRORS,
+        message_id_of=_meta.messaging_message_id,
+        headers={"Authorization": f"Bearer {config['access_token']}"},
+        with_subcode=True,
+    )

@@ -1,4 +1,287 @@
-"""Adapter placeholder: to be implemented."""
+"""LINE Messaging API (reference §6).
 
-CHANNEL_TYPES: tuple[str, ...] = ()
-ERRORS: dict = {}
+LINE has no delivery or read webhooks for ordinary messages: the push API's 200 is the only
+signal, and DESIGN §4 counts it as ``delivered`` (optimistically). Webhooks only bring the
+contact's messages.
+
+Decisions:
+* The console's "Verify" button posts a *signed* body with ``events: []``. ``handshake()``
+  returns None and the view verifies as usual; ``parse()`` then returns an empty result, so the
+  answer is 200 only when the channel secret is right — a wrong secret shows up at setup time.
+* Every push carries ``X-Line-Retry-Key``, a UUID derived from the correlation id (which names
+  the message and the attempt). LINE accepts a key once and answers 409 to a repeat, so a push
+  whose answer was lost is safe to repeat: a timeout is reported as TRANSIENT, not UNKNOWN,
+  and the retry's 409 is read as "already accepted".
+* ``source.userId`` is the contact for one-to-one chats; for groups and rooms the contact is the
+  group/room id, because that is where a reply must be pushed.
+* Redelivered events keep their ``webhookEventId``; the inbound message id (``message.id``) is
+  just as stable and is what inbound dedupe uses.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import uuid
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from statuses.machine import Status
+from statuses.providers.base import (
+    ErrorInfo,
+    HandshakeReply,
+    InboundMessage,
+    MalformedPayload,
+    OutgoingMessage,
+    ParseResult,
+    SendOutcome,
+    SendResult,
+    WebhookRequest,
+)
+
+CHANNEL_TYPES: tuple[str, ...] = ("line",)
+
+DEFAULT_API_BASE_URL = "https://api.line.me"
+SIGNATURE_HEADER = "x-line-signature"
+# Retry keys are UUIDv5 in this namespace, so equal correlation ids give equal keys.
+RETRY_KEY_NAMESPACE = uuid.UUID("6f1d2c8e-3b7a-5e4f-9c1d-2a8b7e6f5d4c")
+
+ERRORS: dict[str, ErrorInfo] = {
+    "400": ErrorInfo(
+        "Bad request",
+        "LINE refused the message as invalid, e.g. an unknown user id in `to` or a text that is "
+        "empty or longer than 5000 characters.",
+        "Read the detail: LINE names the property it did not accept.",
+    ),
+    "401": ErrorInfo(
+        "Channel access token rejected",
+        "LINE does not accept the channel access token configured for this inbox.",
+        "Issue a new channel access token in the LINE Developers console and save it here.",
+    ),
+    "403": ErrorInfo(
+        "Not allowed",
+        "The channel is not allowed to use this API (plan or permission).",
+        "Check the channel's plan and permissions in the LINE Developers console.",
+    ),
+    "409": ErrorInfo(
+        "Already accepted",
+        "A push with the same retry key was already accepted.",
+        "Nothing to do: the message went out with the earlier request.",
+        permanent=False,
+    ),
+    "413": ErrorInfo(
+        "Message too large",
+        "The request exceeded LINE's size limit.",
+        "Shorten the message.",
+    ),
+    "429": ErrorInfo(
+        "Too many requests",
+        "LINE is rate-limiting the channel, or the monthly message quota is used up.",
+        "Tickmark retries automatically; if it persists, check the channel's message quota.",
+        permanent=False,
+    ),
+    "500": ErrorInfo(
+        "LINE server error",
+        "LINE had an internal problem.",
+        "Tickmark retries automatically.",
+        permanent=False,
+    ),
+    "connection_failed": ErrorInfo(
+        "Could not reach LINE",
+        "The connection to LINE failed before the message was handed over.",
+        "Tickmark retries automatically.",
+        permanent=False,
+    ),
+    "no_response": ErrorInfo(
+        "No answer from LINE",
+        "LINE's answer never came; the retry key makes a retry safe.",
+        "Tickmark retries automatically.",
+        permanent=False,
+    ),
+}
+
+
+def signature(channel_secret: str, body: bytes) -> str:
+    """Return the ``x-line-signature`` LINE computes for ``body``."""
+    digest = hmac.new(channel_secret.encode(), body, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+def verify(request: WebhookRequest, config: dict[str, Any]) -> bool:
+    """Check ``x-line-signature`` against the channel secret, on the raw body."""
+    secret = config.get("channel_secret") or ""
+    supplied = request.headers.get(SIGNATURE_HEADER)
+    if not secret or not supplied:
+        return False
+    expected = signature(str(secret), request.body).encode()
+    return hmac.compare_digest(expected, supplied.encode("utf-8", "replace"))
+
+
+def handshake(request: WebhookRequest, config: dict[str, Any]) -> HandshakeReply | None:
+    """Return None: LINE's check is a signed ``events: []`` body that ``parse()`` answers."""
+    return None
+
+
+def parse(request: WebhookRequest, config: dict[str, Any]) -> ParseResult:
+    """Turn message events into inbound messages; every other event is ignored."""
+    try:
+        data = json.loads(request.body)
+    except (ValueError, RecursionError) as exc:
+        raise MalformedPayload("body is not JSON") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("events", []), list):
+        raise MalformedPayload("expected an object with an events array")
+    result = ParseResult()
+    for event in data.get("events", []):
+        if not isinstance(event, dict):
+            raise MalformedPayload("event is not an object")
+        if event.get("type") != "message":
+            continue  # follow/unfollow/postback/unsend…: nothing about our messages
+        result.inbound.append(_inbound(event, request.received_at))
+    return result
+
+
+def retry_key(correlation_id: str) -> str:
+    """Return the ``X-Line-Retry-Key`` for a message attempt (stable across retries)."""
+    return str(uuid.uuid5(RETRY_KEY_NAMESPACE, correlation_id))
+
+
+def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage) -> SendResult:
+    """Push a text message; LINE's acceptance counts as ``delivered`` (DESIGN §4)."""
+    base = (config.get("api_base_url") or DEFAULT_API_BASE_URL).rstrip("/")
+    headers = {
+        "Authorization": f"Bearer {config.get('channel_access_token', '')}",
+        "X-Line-Retry-Key": retry_key(message.correlation_id),
+    }
+    payload = {"to": message.to, "messages": [{"type": "text", "text": message.content}]}
+    try:
+        response = client.post(f"{base}/v2/bot/message/push", json=payload, headers=headers)
+    except httpx.TransportError as exc:
+        # Connection refused, or the answer was lost: either way the retry key makes a repeat
+        # harmless, so both are TRANSIENT.
+        code = (
+            "connection_failed"
+            if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+            else "no_response"
+        )
+        return SendResult(
+            SendOutcome.TRANSIENT,
+            error_code=code,
+            error_title=ERRORS[code].title,
+            error_detail=type(exc).__name__,
+        )
+
+    body = _response_json(response)
+    if response.status_code in (200, 409):
+        # 409: this retry key was accepted before — the message already went out.
+        provider_id = (
+            _sent_message_id(body)
+            or response.headers.get("x-line-accepted-request-id", "")
+            or message.correlation_id
+        )
+        return SendResult(
+            SendOutcome.ACCEPTED,
+            provider_message_id=provider_id,
+            status=Status.DELIVERED,
+            raw=body,
+        )
+
+    detail = _error_detail(body, response)
+    if response.status_code == 429 or response.status_code >= 500:
+        code = "429" if response.status_code == 429 else "500"
+        return SendResult(
+            SendOutcome.TRANSIENT,
+            error_code=code,
+            error_title=ERRORS[code].title,
+            error_detail=detail,
+            retry_after=_retry_after_header(response),
+            raw=body,
+        )
+    code = str(response.status_code)
+    info = ERRORS.get(code)
+    return SendResult(
+        SendOutcome.REJECTED,
+        error_code=code,
+        error_title=info.title if info else f"LINE error {code}",
+        error_detail=detail,
+        raw=body,
+    )
+
+
+def _inbound(event: dict[str, Any], received_at: datetime) -> InboundMessage:
+    source = event.get("source")
+    message = event.get("message")
+    if not isinstance(source, dict) or not isinstance(message, dict) or "id" not in message:
+        raise MalformedPayload("message event without source or message.id")
+    source_type = source.get("type", "user")
+    address = source.get(f"{source_type}Id") if source_type in ("group", "room") else None
+    address = address or source.get("userId")
+    if not address:
+        raise MalformedPayload("message event without a source id")
+    kind = message.get("type")
+    content = message.get("text", "") if kind == "text" else f"[{kind}]"
+    return InboundMessage(
+        contact_address=str(address),
+        provider_message_id=str(message["id"]),
+        content=str(content),
+        occurred_at=_from_ms(event.get("timestamp"), received_at),
+    )
+
+
+def _from_ms(value: Any, default: datetime) -> datetime:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(value / 1000, tz=UTC)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise MalformedPayload("timestamp out of range") from exc
+    return default
+
+
+def _sent_message_id(body: dict[str, Any]) -> str:
+    sent = body.get("sentMessages")
+    if isinstance(sent, list) and sent and isinstance(sent[0], dict) and sent[0].get("id"):
+        return str(sent[0]["id"])
+    return ""
+
+
+def _error_detail(body: dict[str, Any], response: httpx.Response) -> str:
+    detail = str(body.get("message") or response.reason_phrase or "")
+    details = body.get("details")
+    if isinstance(details, list):
+        extra = [
+            f"{item.get('property', '')}: {item.get('message', '')}".strip(": ")
+            for item in details
+            if isinstance(item, dict)
+        ]
+        if extra:
+            detail = f"{detail} ({'; '.join(extra)})"
+    return detail
+
+
+def _response_json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _retry_after_header(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())

@@ -1,4 +1,320 @@
-"""Adapter placeholder: to be implemented."""
+"""Telegram Bot API (reference §7).
 
-CHANNEL_TYPES: tuple[str, ...] = ()
-ERRORS: dict = {}
+Telegram reports nothing about a bot's messages after ``sendMessage`` accepts them: no delivery
+and no read receipts, so ``sent`` is as far as a Telegram message ever gets. Webhook updates
+only bring the contact's own messages.
+
+Error codes: Telegram's ``error_code`` is just the HTTP status; the precise reason is in
+``description``. We keep the number and add a slug for the reasons people need to tell apart
+(``403:bot_blocked``, ``400:chat_not_found`` …), so the catalogue can explain each one.
+
+The bot token is part of the request URL: it must never reach a log, an exception text or a
+stored error, so nothing here formats the URL into a message.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from statuses.machine import Status
+from statuses.providers.base import (
+    ErrorInfo,
+    HandshakeReply,
+    InboundMessage,
+    MalformedPayload,
+    OutgoingMessage,
+    ParseResult,
+    SendOutcome,
+    SendResult,
+    WebhookRequest,
+)
+
+CHANNEL_TYPES: tuple[str, ...] = ("telegram",)
+
+DEFAULT_API_BASE_URL = "https://api.telegram.org"
+SECRET_HEADER = "x-telegram-bot-api-secret-token"
+
+ERRORS: dict[str, ErrorInfo] = {
+    "400": ErrorInfo(
+        "Bad request",
+        "Telegram refused the request as invalid.",
+        "Read the detail: it names the field Telegram did not accept.",
+    ),
+    "400:chat_not_found": ErrorInfo(
+        "Chat not found",
+        "Telegram does not know this chat id, or the bot has never talked with this person.",
+        "Check the chat id; a person must start a conversation with the bot first.",
+    ),
+    "400:message_text_empty": ErrorInfo(
+        "Message text is empty",
+        "Telegram does not send empty text messages.",
+        "Write some text before sending.",
+    ),
+    "400:message_too_long": ErrorInfo(
+        "Message is too long",
+        "Telegram text messages are limited to 4096 characters.",
+        "Shorten the message or split it into several.",
+    ),
+    "401": ErrorInfo(
+        "Bot token rejected",
+        "Telegram does not accept the bot token configured for this inbox.",
+        "Copy the current token from @BotFather into the inbox settings.",
+    ),
+    "403": ErrorInfo(
+        "Not allowed to message this chat",
+        "Telegram forbids the bot from writing to this chat.",
+        "Read the detail for the reason.",
+    ),
+    "403:bot_blocked": ErrorInfo(
+        "The contact blocked the bot",
+        "The person blocked this bot, so Telegram refuses every message to them.",
+        "Nothing to do until they unblock the bot; reach them on another channel.",
+    ),
+    "403:user_deactivated": ErrorInfo(
+        "Telegram account deleted",
+        "The person's Telegram account no longer exists.",
+        "Remove this address from the contact.",
+    ),
+    "403:cant_initiate": ErrorInfo(
+        "The contact has not started the bot",
+        "Bots cannot start conversations: the person must message the bot first.",
+        "Ask the contact to open the bot and press Start.",
+    ),
+    "403:kicked": ErrorInfo(
+        "The bot was removed from the group",
+        "The bot is no longer a member of this group or channel.",
+        "Add the bot to the group again.",
+    ),
+    "404": ErrorInfo(
+        "Bot API method not found",
+        "Telegram answered 404, which usually means the bot token in the URL is wrong.",
+        "Check the bot token in the inbox settings.",
+    ),
+    "409": ErrorInfo(
+        "Conflicting bot configuration",
+        "Telegram reports a conflict, e.g. a webhook and long polling used at the same time.",
+        "Make sure only Tickmark receives this bot's updates.",
+    ),
+    "429": ErrorInfo(
+        "Too many messages",
+        "Telegram is rate-limiting the bot (about 1 message per second per chat, 30 overall).",
+        "Tickmark retries automatically after the delay Telegram asks for.",
+        permanent=False,
+    ),
+    "500": ErrorInfo(
+        "Telegram server error",
+        "Telegram had an internal problem.",
+        "Tickmark retries automatically.",
+        permanent=False,
+    ),
+    "connection_failed": ErrorInfo(
+        "Could not reach Telegram",
+        "The connection to Telegram failed before the message was handed over.",
+        "Tickmark retries automatically; check the server's network if it persists.",
+        permanent=False,
+    ),
+    "no_response": ErrorInfo(
+        "No answer from Telegram",
+        "The message was handed over but Telegram's answer never came, so it may have gone out.",
+        "Check the chat before resending, to avoid a duplicate.",
+        permanent=False,
+    ),
+}
+
+# description fragment (lowercase) → catalogue code
+_DESCRIPTION_CODES: tuple[tuple[str, str], ...] = (
+    ("bot was blocked by the user", "403:bot_blocked"),
+    ("user is deactivated", "403:user_deactivated"),
+    ("bot can't initiate conversation", "403:cant_initiate"),
+    ("bot was kicked", "403:kicked"),
+    ("chat not found", "400:chat_not_found"),
+    ("message text is empty", "400:message_text_empty"),
+    ("message is too long", "400:message_too_long"),
+)
+
+
+def verify(request: WebhookRequest, config: dict[str, Any]) -> bool:
+    """Compare the secret-token header with the inbox's ``secret_token`` (constant time)."""
+    secret = config.get("secret_token") or ""
+    supplied = request.headers.get(SECRET_HEADER)
+    if not secret or not supplied:
+        return False
+    return hmac.compare_digest(supplied.encode("utf-8", "replace"), str(secret).encode())
+
+
+def handshake(request: WebhookRequest, config: dict[str, Any]) -> HandshakeReply | None:
+    """Telegram has no subscription handshake (``setWebhook`` is a call we make)."""
+    return None
+
+
+def parse(request: WebhookRequest, config: dict[str, Any]) -> ParseResult:
+    """Turn an Update into inbound messages.
+
+    Duplicated updates (same ``update_id``) carry the same message, so the inbound message's
+    ``provider_message_id`` (``<chat id>:<message id>``) is the dedupe key.
+    """
+    update = _load_json(request.body)
+    result = ParseResult()
+    # A channel post or a business message has the same shape as a message.
+    for key in ("message", "channel_post", "business_message"):
+        message = update.get(key)
+        if message is None:
+            continue
+        result.inbound.append(_inbound(message, request.received_at))
+    return result
+
+
+def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage) -> SendResult:
+    """Send a text message with ``sendMessage``; success means ``sent``, nothing more."""
+    base = (config.get("api_base_url") or DEFAULT_API_BASE_URL).rstrip("/")
+    url = f"{base}/bot{config.get('bot_token', '')}/sendMessage"
+    payload = {"chat_id": message.to, "text": message.content}
+    try:
+        response = client.post(url, json=payload)
+    except httpx.TransportError as exc:
+        return _transport_failure(exc)
+
+    body = _response_json(response)
+    result = body.get("result") if isinstance(body.get("result"), dict) else None
+    if response.is_success and body.get("ok") is True and result and "message_id" in result:
+        chat = result.get("chat") if isinstance(result.get("chat"), dict) else {}
+        chat_id = chat.get("id", message.to)
+        return SendResult(
+            SendOutcome.ACCEPTED,
+            provider_message_id=f"{chat_id}:{result['message_id']}",
+            status=Status.SENT,
+            raw=body,
+        )
+
+    status_code = body.get("error_code") if isinstance(body.get("error_code"), int) else None
+    status_code = status_code or response.status_code
+    description = str(body.get("description") or response.reason_phrase or "")
+    if status_code == 429 or response.status_code == 429 or status_code >= 500:
+        return SendResult(
+            SendOutcome.TRANSIENT,
+            error_code=str(status_code if status_code == 429 else 500),
+            error_title=ERRORS["429" if status_code == 429 else "500"].title,
+            error_detail=description,
+            retry_after=_retry_after(body, response),
+            raw=body,
+        )
+    code = _error_code(status_code, description)
+    info = ERRORS.get(code)
+    return SendResult(
+        SendOutcome.REJECTED,
+        error_code=code,
+        error_title=info.title if info else f"Telegram error {status_code}",
+        error_detail=description,
+        raw=body,
+    )
+
+
+def _error_code(status_code: int, description: str) -> str:
+    lowered = description.lower()
+    for fragment, code in _DESCRIPTION_CODES:
+        if fragment in lowered:
+            return code
+    return str(status_code)
+
+
+def _inbound(message: Any, received_at: datetime) -> InboundMessage:
+    if not isinstance(message, dict):
+        raise MalformedPayload("message is not an object")
+    chat = message.get("chat")
+    if not isinstance(chat, dict) or "id" not in chat or "message_id" not in message:
+        raise MalformedPayload("message without chat.id or message_id")
+    sender = message.get("from") if isinstance(message.get("from"), dict) else {}
+    name = " ".join(
+        str(part) for part in (sender.get("first_name"), sender.get("last_name")) if part
+    ) or str(sender.get("username") or chat.get("title") or "")
+    content = message.get("text") or message.get("caption") or _placeholder(message)
+    return InboundMessage(
+        contact_address=str(chat["id"]),
+        provider_message_id=f"{chat['id']}:{message['message_id']}",
+        content=str(content),
+        occurred_at=_from_unix(message.get("date"), received_at),
+        contact_name=name,
+    )
+
+
+def _placeholder(message: dict[str, Any]) -> str:
+    for kind in ("photo", "video", "voice", "audio", "document", "sticker", "location", "contact"):
+        if kind in message:
+            return f"[{kind}]"
+    return ""
+
+
+def _from_unix(value: Any, default: datetime) -> datetime:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(value, tz=UTC)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise MalformedPayload("date out of range") from exc
+    return default
+
+
+def _load_json(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise MalformedPayload("body is not JSON") from exc
+    if not isinstance(data, dict):
+        raise MalformedPayload("an Update must be a JSON object")
+    return data
+
+
+def _response_json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _retry_after(body: dict[str, Any], response: httpx.Response) -> float | None:
+    parameters = body.get("parameters")
+    if isinstance(parameters, dict):
+        value = parameters.get("retry_after")
+        if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+            return float(value)
+    return _retry_after_header(response)
+
+
+def _retry_after_header(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _transport_failure(exc: httpx.TransportError) -> SendResult:
+    # The exception text can contain the URL, and the URL contains the bot token: never keep it.
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+        return SendResult(
+            SendOutcome.TRANSIENT,
+            error_code="connection_failed",
+            error_title="Could not reach Telegram",
+            error_detail=type(exc).__name__,
+        )
+    return SendResult(
+        SendOutcome.UNKNOWN,
+        error_code="no_response",
+        error_title="No answer from Telegram",
+        error_detail=type(exc).__name__,
+    )

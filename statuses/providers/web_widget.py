@@ -1,4 +1,44 @@
-"""Adapter placeholder: to be implemented."""
+"""Tickmark's own web widget (DESIGN §4, §9).
 
-CHANNEL_TYPES: tuple[str, ...] = ()
-ERRORS: dict = {}
+Messages reach the contact's browser over the widget WebSocket, and the widget itself reports
+``delivered`` and ``read`` over that socket — there is no provider and no webhook. Sending only
+hands the message over: the socket push happens elsewhere, after commit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from statuses.machine import Status
+from statuses.providers.base import (
+    ErrorInfo,
+    HandshakeReply,
+    OutgoingMessage,
+    ParseResult,
+    SendOutcome,
+    SendResult,
+    WebhookRequest,
+)
+
+CHANNEL_TYPES: tuple[str, ...] = ("web_widget",)
+ERRORS: dict[str, ErrorInfo] = {}
+
+
+def verify(request: WebhookRequest, config: dict[str, Any]) -> bool:
+    """Refuse every webhook: widget statuses come over the widget socket."""
+    return False
+
+
+def handshake(request: WebhookRequest, config: dict[str, Any]) -> HandshakeReply | None:
+    return None
+
+
+def parse(request: WebhookRequest, config: dict[str, Any]) -> ParseResult:
+    return ParseResult()
+
+
+def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage) -> SendResult:
+    """Accept at once: our own id is the provider id, and the socket push follows."""
+    return SendResult(SendOutcome.ACCEPTED, provider_message_id=message.message_id, status=Status.SENT)

@@ -1,4 +1,89 @@
-"""Adapter placeholder: to be implemented."""
+"""WhatsApp through 360dialog, reference §2.
 
-CHANNEL_TYPES: tuple[str, ...] = ()
-ERRORS: dict = {}
+360dialog relays Meta's Cloud API webhook JSON unchanged, so parsing is Meta's (plus the legacy
+On-Premise shape, top-level ``statuses[]``, which the shared parser also reads). 360dialog does
+not forward a signature we can check (we do not hold the app secret), so the webhook is
+authenticated by the custom ``X-Webhook-Token`` header configured with the webhook URL. There is
+no handshake. Sending: ``POST /messages`` on ``waba-v2.360dialog.io`` with ``D360-API-KEY``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from statuses.providers import _meta
+from statuses.providers.base import (
+    ErrorInfo,
+    HandshakeReply,
+    OutgoingMessage,
+    ParseResult,
+    SendResult,
+    WebhookRequest,
+)
+
+CHANNEL_TYPES: tuple[str, ...] = ("whatsapp_360dialog",)
+DEFAULT_BASE_URL = "https://waba-v2.360dialog.io"
+TOKEN_HEADER = "x-webhook-token"
+
+ERRORS: dict[str, ErrorInfo] = {
+    **_meta.WHATSAPP_ERRORS,
+    # Legacy On-Premise codes (reference §2.2), still found in old histories.
+    "470": ErrorInfo(
+        "Outside the customer service window",
+        "More than 24 hours have passed since the contact last wrote: only templates may be sent.",
+        "Send an approved template instead of free text.",
+    ),
+    "471": ErrorInfo(
+        "Spam rate limit hit",
+        "Too many of this business's messages were blocked or reported.",
+        "Slow down and review message quality.",
+        permanent=False,
+    ),
+    "472": ErrorInfo(
+        "Contact is part of an experiment",
+        "Meta held back this marketing template because the number is in an experiment.",
+        "Do not resend: it would fail the same way.",
+    ),
+    "1013": ErrorInfo(
+        "User is not valid",
+        "The number is not a valid WhatsApp user.",
+        "Check the number with the contact.",
+    ),
+    "1026": ErrorInfo(
+        "Receiver incapable",
+        "The contact cannot receive this message (outdated app or not on WhatsApp).",
+        "Check the number with the contact; resending will not help.",
+    ),
+}
+
+
+def verify(request: WebhookRequest, config: dict[str, Any]) -> bool:
+    """Compare the configured webhook token header in constant time."""
+    return _meta.tokens_equal(request.headers.get(TOKEN_HEADER), config.get("webhook_token"))
+
+
+def handshake(request: WebhookRequest, config: dict[str, Any]) -> HandshakeReply | None:
+    """Return None: 360dialog confirms webhook URLs out of band."""
+    return None
+
+
+def parse(request: WebhookRequest, config: dict[str, Any]) -> ParseResult:
+    """Parse every status and inbound message of a relayed Cloud API webhook."""
+    return _meta.parse_whatsapp(request, ERRORS)
+
+
+def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage) -> SendResult:
+    """Send a text or template message through 360dialog's Cloud API proxy."""
+    missing = _meta.missing_config(config, "api_key")
+    if missing:
+        return missing
+    return _meta.send_json(
+        client,
+        f"{_meta.base_url(config, DEFAULT_BASE_URL)}/messages",
+        _meta.whatsapp_message_body(message),
+        catalogue=ERRORS,
+        message_id_of=_meta.whatsapp_message_id,
+        headers={"D360-API-KEY": str(config["api_key"])},
+    )

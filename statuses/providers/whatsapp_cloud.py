@@ -1,4 +1,68 @@
-"""Adapter placeholder: to be implemented."""
+"""WhatsApp Cloud API (Meta), reference §1.
 
-CHANNEL_TYPES: tuple[str, ...] = ()
-ERRORS: dict = {}
+- verify: ``X-Hub-Signature-256`` with the app secret; handshake: ``hub.challenge``.
+- parse: ``entry[].changes[].value.statuses[]`` (sent, delivered, read, played → read, failed;
+  anything else is kept as UNRECOGNIZED) and inbound ``messages[]``; every item of a batch.
+  Dedupe key ``<wamid>:<status>`` (``:<participant>`` for group messages); our correlation id
+  comes back in ``biz_opaque_callback_data``.
+- send: ``POST /<version>/<phone_number_id>/messages`` with a Bearer token.
+
+Group messages: each participant's status is its own event, so a group message shows the
+furthest any participant got (delivered once one participant has it, read once one has read
+it). A per-participant ``failed`` is kept with its error but changes nothing: it does not mean
+the message failed for the others, and showing it failed would invite a resend to everyone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from statuses.providers import _meta
+from statuses.providers.base import (
+    ErrorInfo,
+    HandshakeReply,
+    OutgoingMessage,
+    ParseResult,
+    SendResult,
+    WebhookRequest,
+)
+
+CHANNEL_TYPES: tuple[str, ...] = ("whatsapp_cloud",)
+ERRORS: dict[str, ErrorInfo] = _meta.WHATSAPP_ERRORS
+DEFAULT_BASE_URL = "https://graph.facebook.com"
+
+
+def verify(request: WebhookRequest, config: dict[str, Any]) -> bool:
+    """Check Meta's signature of the raw body with the app secret."""
+    return _meta.signature_valid(request, config.get("app_secret"))
+
+
+def handshake(request: WebhookRequest, config: dict[str, Any]) -> HandshakeReply | None:
+    """Answer the subscription check Meta sends when the callback URL is saved."""
+    return _meta.hub_handshake(request, config.get("verify_token"))
+
+
+def parse(request: WebhookRequest, config: dict[str, Any]) -> ParseResult:
+    """Parse every status and inbound message of a Cloud API webhook."""
+    return _meta.parse_whatsapp(request, ERRORS)
+
+
+def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage) -> SendResult:
+    """Send a text or template message through the Cloud API."""
+    missing = _meta.missing_config(config, "phone_number_id", "access_token")
+    if missing:
+        return missing
+    version = config.get("api_version") or _meta.DEFAULT_API_VERSION
+    url = (
+        f"{_meta.base_url(config, DEFAULT_BASE_URL)}/{version}/{config['phone_number_id']}/messages"
+    )
+    return _meta.send_json(
+        client,
+        url,
+        _meta.whatsapp_message_body(message),
+        catalogue=ERRORS,
+        message_id_of=_meta.whatsapp_message_id,
+        headers={"Authorization": f"Bearer {config['access_token']}"},
+    )

@@ -1,0 +1,196 @@
+"""Writes on inbox objects: contacts, conversations, outgoing and incoming messages."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from inbox.exceptions import NotResendable, OutsideServiceWindow
+from inbox.models import Account, Contact, Conversation, Inbox, Message
+from statuses.machine import Status
+from statuses.models import StatusEvent
+from statuses.providers.base import InboundMessage
+
+
+def contact_get_or_create(*, inbox: Inbox, address: str, name: str = "") -> Contact:
+    contact, created = Contact.objects.get_or_create(
+        inbox=inbox, address=address, defaults={"account_id": inbox.account_id, "name": name}
+    )
+    if not created and name and not contact.name:
+        contact.name = name
+        contact.save(update_fields=["name"])
+    return contact
+
+
+def conversation_get_or_create(*, inbox: Inbox, contact: Contact) -> Conversation:
+    conversation, _ = Conversation.objects.get_or_create(
+        inbox=inbox, contact=contact, defaults={"account_id": inbox.account_id}
+    )
+    return conversation
+
+
+def message_create_outgoing(
+    *,
+    account: Account,
+    inbox: Inbox,
+    to: str,
+    content: str = "",
+    template: dict[str, Any] | None = None,
+    customer_message_id: str | None = None,
+    sender=None,
+    conversation: Conversation | None = None,
+) -> tuple[Message, bool]:
+    """Create a queued outgoing message and enqueue its send in the same transaction.
+
+    Returns (message, created). A repeated ``customer_message_id`` returns the existing
+    message. Free-form messages on channels with a 24-hour customer-service window are refused
+    up front when the window is closed (instead of failing later with WhatsApp's 131047).
+    """
+    from channels_app import broadcast
+    from statuses import outgoing, tasks
+
+    if customer_message_id:
+        existing = Message.objects.filter(
+            account=account, customer_message_id=customer_message_id
+        ).first()
+        if existing is not None:
+            return existing, False
+
+    try:
+        with transaction.atomic():
+            if conversation is None:
+                contact = contact_get_or_create(inbox=inbox, address=to)
+                conversation = conversation_get_or_create(inbox=inbox, contact=contact)
+            needs_window = inbox.channel.has_service_window and template is None
+            if needs_window and not conversation.service_window_open():
+                raise OutsideServiceWindow()
+            now = timezone.now()
+            message = Message.objects.create(
+                account=account,
+                inbox=inbox,
+                conversation=conversation,
+                channel_type=inbox.channel_type,
+                direction=Message.Direction.OUTGOING,
+                to_address=conversation.contact.address,
+                content=content,
+                template=template,
+                customer_message_id=customer_message_id or None,
+                sender=sender,
+                status=Status.QUEUED,
+                queued_at=now,
+                status_updated_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+            Conversation.objects.filter(id=conversation.id).update(last_message_at=now)
+            tasks.send_message.enqueue(str(message.id), message.attempt)
+            outgoing.message_created_record(message)
+            payload = message_event_payload(message)
+            transaction.on_commit(lambda: broadcast.message_created(account.id, payload))
+    except IntegrityError:
+        # Two concurrent calls with the same customer_message_id: the loser returns the winner.
+        if customer_message_id:
+            existing = Message.objects.filter(
+                account=account, customer_message_id=customer_message_id
+            ).first()
+            if existing is not None:
+                return existing, False
+        raise
+    return message, True
+
+
+def message_resend(*, message: Message) -> Message:
+    """Send a failed or expired message again as a new attempt (DESIGN §3.3)."""
+    from statuses import services, tasks
+
+    if message.direction != Message.Direction.OUTGOING or message.status not in (
+        Status.FAILED,
+        Status.EXPIRED,
+    ):
+        raise NotResendable(message.status)
+    with transaction.atomic():
+        message = services.message_start_attempt(message=message)
+        if message.status != Status.QUEUED:
+            raise NotResendable(message.status)
+        tasks.send_message.enqueue(str(message.id), message.attempt)
+    return message
+
+
+def inbound_messages_store(*, inbox: Inbox, inbound: Sequence[InboundMessage]) -> list[Message]:
+    """Store messages the contact sent (and echoes of ours sent from other tools).
+
+    Idempotent: a redelivered inbound message (same provider id) is stored once.
+    """
+    from channels_app import broadcast
+
+    created: list[Message] = []
+    with transaction.atomic():
+        for item in inbound:
+            if Message.objects.filter(
+                inbox=inbox, provider_message_id=item.provider_message_id
+            ).exists():
+                continue
+            contact = contact_get_or_create(
+                inbox=inbox, address=item.contact_address, name=item.contact_name
+            )
+            conversation = conversation_get_or_create(inbox=inbox, contact=contact)
+            now = timezone.now()
+            direction = Message.Direction.OUTGOING if item.is_echo else Message.Direction.INCOMING
+            message = Message.objects.create(
+                account_id=inbox.account_id,
+                inbox=inbox,
+                conversation=conversation,
+                channel_type=inbox.channel_type,
+                direction=direction,
+                to_address=contact.address if item.is_echo else "",
+                content=item.content,
+                provider_message_id=item.provider_message_id or None,
+                status=Status.SENT if item.is_echo else Status.DELIVERED,
+                sent_at=item.occurred_at,
+                delivered_at=None if item.is_echo else item.occurred_at,
+                queued_at=item.occurred_at,
+                status_updated_at=now,
+                created_at=item.occurred_at,
+                updated_at=now,
+            )
+            if item.is_echo:
+                StatusEvent.objects.create(
+                    inbox=inbox,
+                    message=message,
+                    provider_message_id=item.provider_message_id,
+                    status=Status.SENT,
+                    raw_status="echo",
+                    occurred_at=item.occurred_at,
+                    source=StatusEvent.Source.WEBHOOK,
+                    outcome=StatusEvent.Outcome.APPLIED,
+                    dedupe_key=f"echo:{item.provider_message_id}",
+                )
+            else:
+                last = max(item.occurred_at, conversation.last_inbound_at or item.occurred_at)
+                Contact.objects.filter(id=contact.id).update(last_inbound_at=last)
+                conversation.last_inbound_at = last
+                conversation.unread_count += 1
+            conversation.last_message_at = max(conversation.last_message_at, item.occurred_at)
+            conversation.save(update_fields=["last_inbound_at", "unread_count", "last_message_at"])
+            created.append(message)
+            payload = message_event_payload(message)
+            transaction.on_commit(lambda p=payload: broadcast.message_created(inbox.account_id, p))
+    return created
+
+
+def message_event_payload(message: Message) -> dict[str, Any]:
+    """The live-update shape of a message (DESIGN §9)."""
+    return {
+        "message_id": str(message.id),
+        "conversation_id": message.conversation_id,
+        "direction": message.direction,
+        "content": message.content,
+        "status": message.status,
+        "tick": message.tick,
+        "version": message.version,
+        "created_at": message.created_at.isoformat(),
+        "status_updated_at": message.status_updated_at.isoformat(),
+    }

@@ -1,0 +1,880 @@
+"""Meta's shared wire formats (reference §1, §2, §4, §5).
+
+WhatsApp Cloud (direct or relayed by 360dialog), Messenger and Instagram share the
+``X-Hub-Signature-256`` signature, the ``hub.challenge`` handshake, the Graph API error body and,
+per family, one webhook envelope:
+
+- WhatsApp: ``entry[].changes[].value`` with ``statuses[]`` and ``messages[]``;
+- Messenger platform (Messenger, Instagram): ``entry[].messaging[]`` with ``delivery``, ``read``
+  and ``message`` events.
+
+This module is not a provider (it is not in the registry); the provider modules import it.
+It also holds the HTTP plumbing the Meta senders share: one exchange that turns transport
+failures into a ``SendResult`` and one mapping of Graph answers.
+
+WhatsApp group messages: Meta sends one status per participant for the same ``wamid``
+(``recipient_type: "group"``, ``recipient_participant_id``). Each participant's status is its own
+event (the participant is part of the dedupe key), so the merge rule shows the *furthest* any
+participant got: a group message is delivered as soon as one participant has it and read as soon
+as one has read it. A per-participant ``failed`` says nothing about the others, and marking the
+whole message failed would invite an agent to resend it to everybody, so it is kept (with its
+error) as an UNRECOGNIZED event that changes nothing. A ``failed`` without a participant (the
+group message as a whole) still fails the message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import math
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from statuses.machine import UNRECOGNIZED, Status
+from statuses.providers.base import (
+    ErrorInfo,
+    HandshakeReply,
+    InboundMessage,
+    MalformedPayload,
+    OutgoingMessage,
+    ParseResult,
+    SendOutcome,
+    SendResult,
+    StatusUpdate,
+    Watermark,
+    WebhookRequest,
+)
+
+DEFAULT_API_VERSION = "v21.0"
+SIGNATURE_HEADER = "x-hub-signature-256"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# --------------------------------------------------------------------------------------------
+# Authentication
+
+
+def signature_valid(request: WebhookRequest, secret: object) -> bool:
+    """Check ``X-Hub-Signature-256`` (hex HMAC-SHA256 of the raw body) in constant time."""
+    header = request.headers.get(SIGNATURE_HEADER, "")
+    if not isinstance(secret, str) or not secret or not header:
+        return False
+    expected = "sha256=" + hmac.new(secret.encode(), request.body, hashlib.sha256).hexdigest()
+    # Meta sends lowercase hex; accepting uppercase hex costs nothing and forges nothing.
+    given = header.strip().lower().encode("utf-8", "replace")
+    return hmac.compare_digest(given, expected.encode())
+
+
+def tokens_equal(given: object, expected: object) -> bool:
+    """Compare a shared secret in constant time; a missing side never matches."""
+    if not isinstance(given, str) or not isinstance(expected, str) or not given or not expected:
+        return False
+    return hmac.compare_digest(
+        given.encode("utf-8", "replace"), expected.encode("utf-8", "replace")
+    )
+
+
+def hub_handshake(request: WebhookRequest, verify_token: object) -> HandshakeReply | None:
+    """Answer Meta's ``GET ?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…``."""
+    if request.method.upper() != "GET" or "hub.mode" not in request.query:
+        return None
+    if request.query.get("hub.mode") != "subscribe" or not tokens_equal(
+        request.query.get("hub.verify_token", ""), verify_token
+    ):
+        return HandshakeReply(403)
+    challenge = request.query.get("hub.challenge", "")
+    if not challenge:
+        return HandshakeReply(400)
+    return HandshakeReply(200, challenge.encode())
+
+
+# --------------------------------------------------------------------------------------------
+# Payload helpers (strict about the shapes we rely on, silent about everything else)
+
+
+def load_json(body: bytes) -> Any:
+    """Decode a JSON body or raise ``MalformedPayload``."""
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError
+        raise MalformedPayload(f"body is not JSON: {exc}") from exc
+
+
+def as_object(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise MalformedPayload(f"{where} is not an object")
+    return value
+
+
+def as_list(value: Any, where: str) -> list[Any]:
+    """Return a list field; an absent field is an empty list."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise MalformedPayload(f"{where} is not an array")
+    return value
+
+
+def as_text(value: Any, where: str, *, required: bool = True) -> str:
+    """Return an id-like field as text (Meta sends some ids as numbers)."""
+    if isinstance(value, str) and (value or not required):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if value is None and not required:
+        return ""
+    raise MalformedPayload(f"{where} is missing or not a string")
+
+
+def _to_millis(value: Any, unit_ms: int, where: str) -> int:
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        if isinstance(value, str):
+            try:
+                return int(value.strip()) * unit_ms
+            except ValueError:
+                value = float(value)
+        if isinstance(value, int):
+            return value * unit_ms
+        if isinstance(value, float):
+            return round(value * unit_ms)
+    except (TypeError, ValueError, OverflowError):
+        pass
+    raise MalformedPayload(f"{where} is not a timestamp")
+
+
+def _from_millis(millis: int, where: str) -> datetime:
+    try:
+        return _EPOCH + timedelta(milliseconds=millis)
+    except OverflowError as exc:
+        raise MalformedPayload(f"{where} is out of range") from exc
+
+
+def seconds_to_datetime(value: Any, where: str) -> datetime:
+    """Parse a Unix time in seconds (WhatsApp sends a string) to an aware UTC datetime."""
+    return _from_millis(_to_millis(value, 1000, where), where)
+
+
+def millis(value: Any, where: str) -> int:
+    """Return a millisecond timestamp (Messenger watermarks) as an int."""
+    return _to_millis(value, 1, where)
+
+
+def millis_to_datetime(value: Any, where: str) -> datetime:
+    """Parse a Unix time in *milliseconds* (Messenger/Instagram) to an aware UTC datetime."""
+    return _from_millis(millis(value, where), where)
+
+
+# --------------------------------------------------------------------------------------------
+# WhatsApp
+
+WHATSAPP_STATUSES: dict[str, str] = {
+    "sent": Status.SENT,
+    "delivered": Status.DELIVERED,
+    "read": Status.READ,
+    "played": Status.READ,  # a voice message played is a voice message read (DESIGN §3.1)
+    "failed": Status.FAILED,
+}
+
+
+def _wa(title: str, explanation: str, hint: str, permanent: bool = True) -> ErrorInfo:
+    return ErrorInfo(title=title, explanation=explanation, hint=hint, permanent=permanent)
+
+
+# Reference §1.4 (titles agree across BSP mirrors and SDK hint tables). ``permanent=False``
+# marks the codes where the same message can succeed later: send() retries those.
+WHATSAPP_ERRORS: dict[str, ErrorInfo] = {
+    "131026": _wa(
+        "Message undeliverable",
+        "The number is not on WhatsApp, has not accepted the latest terms, runs an outdated "
+        "app, or cannot receive business messages.",
+        "Check the number with the contact; resending the same message will not help.",
+    ),
+    "131047": _wa(
+        "Re-engagement message",
+        "More than 24 hours have passed since the contact last wrote: only approved templates "
+        "may be sent.",
+        "Send an approved template instead of free text.",
+    ),
+    "131049": _wa(
+        "Not delivered to maintain healthy ecosystem engagement",
+        "Meta held back this marketing message because the contact has received too many.",
+        "Do not resend for at least 24 hours.",
+    ),
+    "131050": _wa(
+        "Contact stopped marketing messages",
+        "The contact has chosen to stop receiving marketing messages from this business.",
+        "Stop sending marketing templates to this contact.",
+    ),
+    "131051": _wa(
+        "Unsupported message type",
+        "WhatsApp does not support this kind of message.",
+        "Send a supported message type (text, media, template).",
+    ),
+    "130472": _wa(
+        "Contact is part of an experiment",
+        "Meta held back this marketing template because the number is in a Meta experiment; "
+        "it is not billed.",
+        "Do not resend: it would fail the same way.",
+    ),
+    "131000": _wa(
+        "Something went wrong",
+        "WhatsApp reported an unspecified error.",
+        "Try again later.",
+        permanent=False,
+    ),
+    "131048": _wa(
+        "Spam rate limit hit",
+        "Too many of this business's messages were blocked or reported, so sending is limited.",
+        "Slow down and review message quality.",
+        permanent=False,
+    ),
+    "131056": _wa(
+        "Pair rate limit hit",
+        "Too many messages to the same contact in a short time (about one every 6 seconds).",
+        "Wait a few seconds before sending to this contact again.",
+        permanent=False,
+    ),
+    "130429": _wa(
+        "Rate limit hit",
+        "The phone number's Cloud API throughput limit was reached.",
+        "Send more slowly; the message will be retried.",
+        permanent=False,
+    ),
+    "131052": _wa(
+        "Media download error",
+        "WhatsApp could not download the media the contact sent.",
+        "Ask the contact to send the file again.",
+    ),
+    "131053": _wa(
+        "Media upload error",
+        "WhatsApp could not fetch or process the media in this message.",
+        "Check the media URL, type and size.",
+    ),
+    "131042": _wa(
+        "Business eligibility payment issue",
+        "The WhatsApp Business Account has a payment problem.",
+        "An admin should fix the payment method in Meta Business Manager.",
+    ),
+    "131031": _wa(
+        "Account locked",
+        "The business account is locked or restricted.",
+        "An admin should check the account's status in Meta Business Manager.",
+    ),
+    "132000": _wa(
+        "Template parameter count mismatch",
+        "The template was sent with a different number of variables than it defines.",
+        "Send exactly the variables the template expects.",
+    ),
+    "132001": _wa(
+        "Template does not exist",
+        "No approved template with this name and language exists.",
+        "Check the template name, language code and approval status.",
+    ),
+    "132005": _wa(
+        "Template hydrated text too long",
+        "The template text with its variables filled in is too long.",
+        "Shorten the variable values.",
+    ),
+    "132007": _wa(
+        "Template format character policy violated",
+        "The template content violates WhatsApp's formatting policy.",
+        "Fix the template's variables or formatting.",
+    ),
+    "132012": _wa(
+        "Template parameter format mismatch",
+        "A template variable has the wrong format.",
+        "Match each variable to the type the template defines.",
+    ),
+    "132015": _wa(
+        "Template is paused",
+        "The template was paused because of low quality.",
+        "Edit the template or use another one.",
+    ),
+    "132016": _wa(
+        "Template is disabled",
+        "The template was disabled because of repeated low quality.",
+        "Create a new template.",
+    ),
+    "133010": _wa(
+        "Phone number not registered",
+        "The business phone number is not registered with the Cloud API.",
+        "An admin should register the number before sending.",
+    ),
+    "368": _wa(
+        "Temporarily blocked for policy violations",
+        "The account is temporarily blocked for violating WhatsApp policies.",
+        "An admin should review the policy notice in Meta Business Manager.",
+    ),
+    # Common request errors (Graph API) a misconfigured inbox produces at send time.
+    "100": _wa(
+        "Invalid parameter",
+        "The request had a missing or invalid parameter.",
+        "Check the recipient number and message content.",
+    ),
+    "190": _wa(
+        "Access token expired or invalid",
+        "The inbox's access token no longer works.",
+        "An admin should update the access token in the inbox settings.",
+    ),
+    "131009": _wa(
+        "Parameter value is not valid",
+        "A value in the message is not valid (for example the recipient number).",
+        "Check the recipient number and message content.",
+    ),
+    "131021": _wa(
+        "Recipient cannot be sender",
+        "The message was addressed to the business number itself.",
+        "Send to the contact's number.",
+    ),
+}
+
+
+def whatsapp_error(errors: list[Any], catalogue: dict[str, ErrorInfo]) -> tuple[str, str, str]:
+    """Return (code, title, detail) of the first entry of a WhatsApp ``errors[]`` array."""
+    if not errors:
+        return "", "", ""
+    first = as_object(errors[0], "errors[]")
+    code = first.get("code")
+    code_text = str(code) if code is not None else ""
+    info = catalogue.get(code_text)
+    title = first.get("title") or (info.title if info else "")
+    data = first.get("error_data")
+    detail = (data.get("details") if isinstance(data, dict) else None) or first.get("message")
+    return code_text, str(title or ""), str(detail or "")
+
+
+def parse_whatsapp(
+    request: WebhookRequest, catalogue: dict[str, ErrorInfo] | None = None
+) -> ParseResult:
+    """Parse a WhatsApp webhook: every status and message of every change of every entry."""
+    catalogue = WHATSAPP_ERRORS if catalogue is None else catalogue
+    payload = as_object(load_json(request.body), "body")
+    result = ParseResult()
+    if "entry" not in payload and ("statuses" in payload or "messages" in payload):
+        # 360dialog's legacy On-Premise shape: the ``value`` without the envelope (§2.2).
+        _parse_whatsapp_value(payload, request, catalogue, result)
+        return result
+    for entry in as_list(payload.get("entry"), "entry"):
+        entry = as_object(entry, "entry[]")
+        for change in as_list(entry.get("changes"), "entry[].changes"):
+            change = as_object(change, "changes[]")
+            # Other fields (template status, account updates…) share the subscription.
+            if change.get("field", "messages") != "messages":
+                continue
+            _parse_whatsapp_value(
+                as_object(change.get("value"), "value"), request, catalogue, result
+            )
+    return result
+
+
+def _parse_whatsapp_value(
+    value: dict[str, Any],
+    request: WebhookRequest,
+    catalogue: dict[str, ErrorInfo],
+    result: ParseResult,
+) -> None:
+    for item in as_list(value.get("statuses"), "statuses"):
+        result.statuses.append(_whatsapp_status(as_object(item, "statuses[]"), request, catalogue))
+    names: dict[str, str] = {}
+    for contact in as_list(value.get("contacts"), "contacts"):
+        contact = as_object(contact, "contacts[]")
+        profile = contact.get("profile")
+        name = profile.get("name") if isinstance(profile, dict) else None
+        wa_id = contact.get("wa_id")
+        if isinstance(wa_id, str) and isinstance(name, str):
+            names[wa_id] = name
+    for item in as_list(value.get("messages"), "messages"):
+        result.inbound.append(_whatsapp_inbound(as_object(item, "messages[]"), names, request))
+    # value.errors[] are system errors tied to no message (e.g. 130429): the raw delivery keeps
+    # them; there is no message status to change.
+
+
+def _whatsapp_status(
+    item: dict[str, Any], request: WebhookRequest, catalogue: dict[str, ErrorInfo]
+) -> StatusUpdate:
+    wamid = as_text(item.get("id"), "statuses[].id")
+    raw_status = as_text(item.get("status"), "statuses[].status")
+    timestamp = item.get("timestamp")
+    occurred_at = (
+        request.received_at
+        if timestamp is None
+        else seconds_to_datetime(timestamp, "statuses[].timestamp")
+    )
+    status = WHATSAPP_STATUSES.get(raw_status, UNRECOGNIZED)
+    recipient = as_text(item.get("recipient_id"), "statuses[].recipient_id", required=False)
+    dedupe_key = f"{wamid}:{raw_status}"
+    if item.get("recipient_type") == "group":
+        participant = as_text(
+            item.get("recipient_participant_id"),
+            "statuses[].recipient_participant_id",
+            required=False,
+        )
+        if participant:
+            dedupe_key = f"{dedupe_key}:{participant}"
+            recipient = participant
+            if status == Status.FAILED:
+                status = UNRECOGNIZED  # one participant failing is not the message failing
+    code, title, detail = whatsapp_error(as_list(item.get("errors"), "errors"), catalogue)
+    correlation = item.get("biz_opaque_callback_data")
+    return StatusUpdate(
+        provider_message_id=wamid,
+        status=status,
+        raw_status=raw_status,
+        occurred_at=occurred_at,
+        dedupe_key=dedupe_key,
+        correlation_id=correlation if isinstance(correlation, str) else "",
+        error_code=code,
+        error_title=title,
+        error_detail=detail,
+        recipient=recipient,
+        raw=item,
+    )
+
+
+def _whatsapp_inbound(
+    item: dict[str, Any], names: dict[str, str], request: WebhookRequest
+) -> InboundMessage:
+    sender = as_text(item.get("from"), "messages[].from", required=False)
+    # Username-only contacts (2026 BSUID) may come without a phone number.
+    sender = sender or as_text(item.get("from_user_id"), "messages[].from", required=True)
+    timestamp = item.get("timestamp")
+    return InboundMessage(
+        contact_address="+" + sender if sender.isdigit() else sender,
+        provider_message_id=as_text(item.get("id"), "messages[].id"),
+        content=_whatsapp_content(item),
+        occurred_at=(
+            request.received_at
+            if timestamp is None
+            else seconds_to_datetime(timestamp, "messages[].timestamp")
+        ),
+        contact_name=names.get(sender, ""),
+    )
+
+
+def _whatsapp_content(item: dict[str, Any]) -> str:
+    kind = item.get("type")
+    kind = kind if isinstance(kind, str) and kind else "unknown"
+    part = item.get(kind)
+    part = part if isinstance(part, dict) else {}
+    text: Any = None
+    if kind == "text":
+        text = part.get("body")
+    elif kind == "button":
+        text = part.get("text")
+    elif kind == "interactive":
+        reply = part.get("button_reply") or part.get("list_reply")
+        text = reply.get("title") if isinstance(reply, dict) else None
+    elif kind == "reaction":
+        text = part.get("emoji")
+    elif isinstance(part.get("caption"), str) and part["caption"]:
+        return f"[{kind}] {part['caption']}"
+    return text if isinstance(text, str) and text else f"[{kind}]"
+
+
+def whatsapp_message_body(message: OutgoingMessage) -> dict[str, Any]:
+    """Build the Cloud API ``/messages`` JSON for a text or template message."""
+    body: dict[str, Any] = {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        # WhatsApp addresses are the E.164 digits; DESIGN keeps the '+' in our addresses.
+        "to": "".join(ch for ch in message.to if ch.isdigit()),
+    }
+    if message.template:
+        template = dict(message.template)
+        if isinstance(template.get("language"), str):
+            template["language"] = {"code": template["language"]}
+        body["type"] = "template"
+        body["template"] = template
+    else:
+        body["type"] = "text"
+        body["text"] = {"body": message.content}
+    if message.correlation_id:
+        # Echoed on every status, so statuses still find the message if the send answer is lost.
+        body["biz_opaque_callback_data"] = message.correlation_id
+    return body
+
+
+def whatsapp_message_id(body: Any) -> str:
+    messages = body.get("messages") if isinstance(body, dict) else None
+    if isinstance(messages, list) and messages and isinstance(messages[0], dict):
+        message_id = messages[0].get("id")
+        return message_id if isinstance(message_id, str) else ""
+    return ""
+
+
+# --------------------------------------------------------------------------------------------
+# Messenger platform (Messenger, Instagram)
+
+
+def parse_messaging(request: WebhookRequest) -> ParseResult:
+    """Parse a Messenger/Instagram webhook: every event of every entry.
+
+    ``delivery`` → a delivered watermark plus one status per listed ``mid``; ``read`` → a read
+    watermark (``watermark`` in ms, or Instagram's ``mid``); ``message`` → inbound, or an echo
+    of a message the business sent elsewhere.
+    """
+    payload = as_object(load_json(request.body), "body")
+    result = ParseResult()
+    for entry in as_list(payload.get("entry"), "entry"):
+        entry = as_object(entry, "entry[]")
+        owner_id = as_text(entry.get("id"), "entry[].id", required=False)
+        entry_time = entry.get("time")
+        default_time = (
+            request.received_at
+            if entry_time is None
+            else millis_to_datetime(entry_time, "entry[].time")
+        )
+        events = list(as_list(entry.get("messaging"), "entry[].messaging"))
+        # Handover protocol: while another app owns the thread, events arrive as standby.
+        events += as_list(entry.get("standby"), "entry[].standby")
+        for change in as_list(entry.get("changes"), "entry[].changes"):
+            # Instagram subscriptions (and the dashboard's test button) may wrap the same
+            # event as changes[].value with field messaging_seen / messages.
+            change = as_object(change, "changes[]")
+            if change.get("field") in {"messages", "messaging_seen", "message_reads"}:
+                events.append(change.get("value"))
+        for event in events:
+            _messaging_event(as_object(event, "messaging[]"), owner_id, default_time, result)
+    return result
+
+
+def _party(event: dict[str, Any], name: str) -> str:
+    party = event.get(name)
+    if party is None:
+        return ""
+    return as_text(as_object(party, name).get("id"), f"{name}.id", required=False)
+
+
+def _messaging_event(
+    event: dict[str, Any], owner_id: str, default_time: datetime, result: ParseResult
+) -> None:
+    sender = _party(event, "sender")
+    recipient = _party(event, "recipient")
+    timestamp = event.get("timestamp")
+    occurred_at = default_time if timestamp is None else millis_to_datetime(timestamp, "timestamp")
+    if "delivery" in event:
+        delivery = as_object(event["delivery"], "delivery")
+        if delivery.get("watermark") is not None:
+            watermark = millis(delivery["watermark"], "delivery.watermark")
+            result.watermarks.append(
+                Watermark(
+                    contact_address=sender,
+                    status=Status.DELIVERED,
+                    up_to=millis_to_datetime(watermark, "delivery.watermark"),
+                    occurred_at=occurred_at,
+                    dedupe_key=f"{owner_id}:{sender}:delivery:{watermark}",
+                    raw_status="delivery",
+                )
+            )
+        for mid in as_list(delivery.get("mids"), "delivery.mids"):
+            mid = as_text(mid, "delivery.mids[]")
+            result.statuses.append(
+                StatusUpdate(
+                    provider_message_id=mid,
+                    status=Status.DELIVERED,
+                    raw_status="delivery",
+                    occurred_at=occurred_at,
+                    dedupe_key=f"{mid}:delivery",
+                    recipient=sender,
+                    raw=event,
+                )
+            )
+    if "read" in event:
+        read = as_object(event["read"], "read")
+        mid = as_text(read.get("mid"), "read.mid", required=False)
+        up_to: datetime | None = None
+        marker = mid
+        if read.get("watermark") is not None:
+            watermark = millis(read["watermark"], "read.watermark")
+            up_to = millis_to_datetime(watermark, "read.watermark")
+            marker = str(watermark)
+        if not marker:
+            raise MalformedPayload("read has neither watermark nor mid")
+        result.watermarks.append(
+            Watermark(
+                contact_address=sender,
+                status=Status.READ,
+                up_to=up_to,
+                occurred_at=occurred_at,
+                dedupe_key=f"{owner_id}:{sender}:read:{marker}",
+                raw_status="read",
+                up_to_provider_message_id=mid,
+            )
+        )
+    if "message" in event:
+        message = as_object(event["message"], "message")
+        is_echo = message.get("is_echo") is True
+        result.inbound.append(
+            InboundMessage(
+                # An echo went from the business to the contact, who is then the recipient.
+                contact_address=recipient if is_echo else sender,
+                provider_message_id=as_text(message.get("mid"), "message.mid"),
+                content=_messaging_content(message),
+                occurred_at=occurred_at,
+                is_echo=is_echo,
+            )
+        )
+
+
+def _messaging_content(message: dict[str, Any]) -> str:
+    text = message.get("text")
+    if isinstance(text, str) and text:
+        return text
+    if message.get("is_deleted") is True:
+        return "[deleted]"
+    attachments = message.get("attachments")
+    if isinstance(attachments, list) and attachments and isinstance(attachments[0], dict):
+        kind = attachments[0].get("type")
+        if isinstance(kind, str) and kind:
+            return f"[{kind}]"
+    return "[unsupported]"
+
+
+def messaging_message_body(message: OutgoingMessage, *, window_type: str) -> dict[str, Any]:
+    """Build the Send API JSON for Messenger/Instagram.
+
+    Free text is a ``RESPONSE`` inside the 24-hour window. A template is a tagged message
+    sent outside it: ``template["tag"]`` (default ``HUMAN_AGENT``, the 7-day human support tag)
+    with ``template["text"]`` (or the message content), or a structured Messenger template
+    when ``template["payload"]`` is given.
+    """
+    body: dict[str, Any] = {"recipient": {"id": message.to}}
+    if message.template:
+        template = message.template
+        body["messaging_type"] = "MESSAGE_TAG"
+        body["tag"] = template.get("tag") or "HUMAN_AGENT"
+        if isinstance(template.get("payload"), dict):
+            body["message"] = {"attachment": {"type": "template", "payload": template["payload"]}}
+        else:
+            body["message"] = {"text": template.get("text") or message.content}
+    else:
+        body["messaging_type"] = window_type
+        body["message"] = {"text": message.content}
+    return body
+
+
+def messaging_message_id(body: Any) -> str:
+    message_id = body.get("message_id") if isinstance(body, dict) else None
+    return message_id if isinstance(message_id, str) else ""
+
+
+def _graph(title: str, explanation: str, hint: str, permanent: bool = True) -> ErrorInfo:
+    return ErrorInfo(title=title, explanation=explanation, hint=hint, permanent=permanent)
+
+
+# Messenger/Instagram Send API errors (reference §4.4); ``code/subcode`` keys are more specific.
+GRAPH_MESSAGING_ERRORS: dict[str, ErrorInfo] = {
+    "2": _graph(
+        "Temporary send failure",
+        "Meta could not send the message right now (this is also reported when the person "
+        "has blocked the Page).",
+        "It will be retried; if it keeps failing the person may have blocked the Page.",
+        permanent=False,
+    ),
+    "4": _graph(
+        "Application rate limit reached",
+        "The app made too many calls.",
+        "Sending slows down and retries automatically.",
+        permanent=False,
+    ),
+    "613": _graph(
+        "Rate limit reached",
+        "Too many messages were sent in a short time.",
+        "Sending slows down and retries automatically.",
+        permanent=False,
+    ),
+    "10": _graph(
+        "Permission denied",
+        "The app may not send this message.",
+        "Check the Page's messaging permissions.",
+    ),
+    "10/2018278": _graph(
+        "Outside the allowed messaging window",
+        "More than 24 hours have passed since the person last wrote.",
+        "Send a tagged message (template) instead of free text.",
+    ),
+    "100": _graph(
+        "Invalid parameter",
+        "The request had a missing or invalid parameter.",
+        "Check the recipient id and message content.",
+    ),
+    "100/2018001": _graph(
+        "No matching user found",
+        "The recipient id does not belong to anyone this Page can message.",
+        "Check the recipient id; it must be the id the Page received from this person.",
+    ),
+    "190": _graph(
+        "Access token expired or invalid",
+        "The inbox's access token no longer works.",
+        "An admin should update the access token in the inbox settings.",
+    ),
+    "200": _graph(
+        "Permission error",
+        "The token lacks a permission needed to send messages.",
+        "An admin should grant the messaging permission to the app.",
+    ),
+    "551": _graph(
+        "Person unavailable",
+        "This person is not available to receive messages right now.",
+        "Do not resend; try another channel.",
+    ),
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Sending over HTTP. Provider-neutral (Twilio and Bandwidth use it too); it lives here only
+# because no shared HTTP module exists yet.
+
+
+def exchange(
+    client: httpx.Client, method: str, url: str, **kwargs: Any
+) -> httpx.Response | SendResult:
+    """Send one request; turn transport failures into the right ``SendResult``."""
+    try:
+        return client.request(method, url, **kwargs)
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError) as exc:
+        # Nothing reached the provider: retrying cannot send the message twice.
+        return SendResult(
+            SendOutcome.TRANSIENT, error_code="connection_failed", error_detail=_describe(exc)
+        )
+    except (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL) as exc:
+        # The request cannot even be made (bad api_base_url or credentials): retrying
+        # would not fix it.
+        return SendResult(
+            SendOutcome.REJECTED, error_code="invalid_request", error_detail=_describe(exc)
+        )
+    except httpx.TransportError as exc:
+        # Read timeout, dropped connection…: the provider may have the message already, so a
+        # blind resend could deliver it twice.
+        return SendResult(
+            SendOutcome.UNKNOWN, error_code="no_response", error_detail=_describe(exc)
+        )
+
+
+def _describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Read ``Retry-After`` (seconds or an HTTP date) as seconds from now."""
+    value = response.headers.get("retry-after", "").strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+def response_json(response: httpx.Response) -> dict[str, Any]:
+    """Return the response's JSON object, or ``{"body": text}`` when it is not one."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {"body": response.text[:2000]} if response.content else {}
+    return body if isinstance(body, dict) else {"body": body}
+
+
+def graph_error(
+    body: dict[str, Any], catalogue: dict[str, ErrorInfo], *, with_subcode: bool
+) -> tuple[str, str, str, bool]:
+    """Return (code, title, detail, transient) from a Graph (or 360dialog) error body."""
+    error = body.get("error")
+    if isinstance(error, dict):
+        code = error.get("code")
+        code_text = str(code) if code is not None else ""
+        subcode = error.get("error_subcode")
+        specific = f"{code_text}/{subcode}" if subcode is not None else code_text
+        info = catalogue.get(specific) or catalogue.get(code_text)
+        if with_subcode and subcode is not None:
+            code_text = specific
+        data = error.get("error_data")
+        details = data.get("details") if isinstance(data, dict) else None
+        title = error.get("message") or (info.title if info else "")
+        detail = details or error.get("error_user_msg") or ""
+        transient = error.get("is_transient") is True or (info is not None and not info.permanent)
+        return code_text, str(title), str(detail), transient
+    errors = body.get("errors")  # 360dialog's On-Premise-style errors
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        first = errors[0]
+        code_text = str(first.get("code", ""))
+        info = catalogue.get(code_text)
+        title = first.get("title") or (info.title if info else "")
+        detail = first.get("details") or first.get("message") or ""
+        return code_text, str(title), str(detail), info is not None and not info.permanent
+    return "", "", "", False
+
+
+def send_json(
+    client: httpx.Client,
+    url: str,
+    payload: dict[str, Any],
+    *,
+    catalogue: dict[str, ErrorInfo],
+    message_id_of: Callable[[Any], str],
+    headers: dict[str, str] | None = None,
+    params: dict[str, str] | None = None,
+    with_subcode: bool = False,
+) -> SendResult:
+    """POST a JSON message to a Meta-style API and map the answer to a ``SendResult``."""
+    outcome = exchange(client, "POST", url, json=payload, headers=headers, params=params)
+    if isinstance(outcome, SendResult):
+        return outcome
+    response = outcome
+    body = response_json(response)
+    if response.is_success:
+        provider_id = message_id_of(body)
+        if provider_id:
+            return SendResult(SendOutcome.ACCEPTED, provider_message_id=provider_id, raw=body)
+        # Accepted without an id: statuses can still find it through the correlation id,
+        # but we cannot claim it was sent.
+        return SendResult(
+            SendOutcome.UNKNOWN,
+            error_code="no_message_id",
+            error_detail=f"HTTP {response.status_code} without a message id",
+            raw=body,
+        )
+    code, title, detail, transient = graph_error(body, catalogue, with_subcode=with_subcode)
+    code = code or f"http_{response.status_code}"
+    if response.status_code == 429 or response.status_code >= 500 or transient:
+        return SendResult(
+            SendOutcome.TRANSIENT,
+            error_code=code,
+            error_title=title,
+            error_detail=detail,
+            retry_after=retry_after(response),
+            raw=body,
+        )
+    return SendResult(
+        SendOutcome.REJECTED, error_code=code, error_title=title, error_detail=detail, raw=body
+    )
+
+
+def missing_config(config: dict[str, Any], *keys: str) -> SendResult | None:
+    """Reject a send whose inbox lacks a required key, instead of raising in the worker."""
+    missing = [key for key in keys if not config.get(key)]
+    if not missing:
+        return None
+    return SendResult(
+        SendOutcome.REJECTED,
+        error_code="misconfigured",
+        error_title="Inbox is missing settings",
+        error_detail="missing config: " + ", ".join(missing),
+    )
+
+
+def base_url(config: dict[str, Any], default: str) -> str:
+    return str(config.get("api_base_url") or default).rstrip("/")
