@@ -4,5 +4,6 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("webhooks/", include("statuses.urls")),
+    path("api/", include("inbox.api.urls")),
     path("", include("inbox.urls")),
 ]
