@@ -41,4 +41,6 @@ def parse(request: WebhookRequest, config: dict[str, Any]) -> ParseResult:
 
 def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage) -> SendResult:
     """Accept at once: our own id is the provider id, and the socket push follows."""
-    return SendResult(SendOutcome.ACCEPTED, provider_message_id=message.message_id, status=Status.SENT)
+    return SendResult(
+        SendOutcome.ACCEPTED, provider_message_id=message.message_id, status=Status.SENT
+    )
