@@ -1,5 +1,5 @@
 from django.contrib import admin, messages
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from inbox.models import Account, ApiKey, Contact, Conversation, Inbox, Membership, Message
 from statuses.models import StatusEvent
@@ -50,11 +50,8 @@ class InboxAdmin(admin.ModelAdmin):
 
     @admin.display(description="Config (secrets masked)")
     def config_masked(self, obj):
-        rows = "".join(
-            format_html("<tr><th>{}</th><td>{}</td></tr>", key, value)
-            for key, value in obj.masked_config().items()
-        )
-        return format_html("<table>{}</table>", format_html(rows)) if rows else "—"
+        rows = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", obj.masked_config().items())
+        return format_html("<table>{}</table>", rows) if rows else "—"
 
 
 @admin.register(Contact)
