@@ -476,8 +476,15 @@ def _transaction(
             _reset(smtp)  # nobody gets it unless everybody can
             raise _Stop(_refusal(refused))
     except smtplib.SMTPAuthenticationError as exc:
+        code = str(exc.smtp_code or 535)
+        info = ERRORS.get(code, ERRORS["535"])
         raise _Stop(
-            _reply_failure(exc.smtp_code or 535, exc.smtp_error, default_code="535")
+            SendResult(
+                SendOutcome.REJECTED,
+                error_code=code,
+                error_title=info.title,
+                error_detail=f"{code} {_text(exc.smtp_error)}",
+            )
         ) from exc
     except smtplib.SMTPNotSupportedError as exc:
         raise _Stop(_result(SendOutcome.REJECTED, "tls_failed", str(exc))) from exc
@@ -530,9 +537,9 @@ def _refusal(refused: dict[str, tuple[int, bytes]]) -> SendResult:
     )
 
 
-def _reply_failure(code: int | None, reply: bytes | str, default_code: str = "") -> SendResult:
+def _reply_failure(code: int | None, reply: bytes | str) -> SendResult:
     text = _text(reply)
-    reply_code = str(code) if code and code > 0 else default_code
+    reply_code = str(code) if code and code > 0 else ""
     enhanced = _ENHANCED_CODE.search(text)
     error_code = enhanced.group(1) if enhanced else reply_code
     transient = reply_code.startswith("4") or error_code.startswith("4")
