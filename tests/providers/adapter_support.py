@@ -66,14 +66,25 @@ def outgoing(
 
 
 def recording_server_fixture():
-    """Return a ``server`` fixture: a running RecordingServer, stopped after the test."""
+    """Return ``(running_server, server)`` fixtures for a test module.
 
-    @pytest.fixture
-    def server():
+    One RecordingServer per module (stopping one takes half a second); ``server`` hands it to
+    each test with its recorded requests and queued replies cleared.
+    """
+
+    @pytest.fixture(scope="module")
+    def running_server():
         with RecordingServer() as running:
             yield running
 
-    return server
+    @pytest.fixture
+    def server(running_server):
+        with running_server._lock:
+            running_server.requests.clear()
+            running_server.replies.clear()
+        return running_server
+
+    return running_server, server
 
 
 def unused_port() -> int:

@@ -35,7 +35,7 @@ CONFIG = {
     "app_secret": "test_app_secret",
     "verify_token": "test-verify-token",
 }
-server = recording_server_fixture()
+running_server, server = recording_server_fixture()
 
 
 def parse(payload):

@@ -24,7 +24,7 @@ CONFIG = {
     "verify_token": "test-verify-token",
 }
 MID = "aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOjE3ODQxNDAw"
-server = recording_server_fixture()
+running_server, server = recording_server_fixture()
 
 
 def parse(payload):

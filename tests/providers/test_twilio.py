@@ -41,7 +41,7 @@ DELIVERED = {
     "SmsStatus": "delivered",
     "To": "+15558675310",
 }
-server = recording_server_fixture()
+running_server, server = recording_server_fixture()
 
 
 class QueryDictLike(dict):

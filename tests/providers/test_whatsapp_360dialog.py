@@ -18,7 +18,7 @@ from tests.providers.adapter_support import (
 from tests.providers.meta_payloads import WAMID, wa_payload, wa_status, wa_value
 
 CONFIG = {"api_key": "test-d360-key", "webhook_token": "s3cret-webhook-token"}
-server = recording_server_fixture()
+running_server, server = recording_server_fixture()
 
 
 def test_verify_compares_the_configured_header():
