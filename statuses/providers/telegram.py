@@ -192,6 +192,14 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
             raw=body,
         )
 
+    if response.is_success:  # 2xx without a message: we cannot tell whether it went out
+        return SendResult(
+            SendOutcome.UNKNOWN,
+            error_code="no_response",
+            error_title=ERRORS["no_response"].title,
+            error_detail=f"HTTP {response.status_code} without a message id",
+            raw=body,
+        )
     status_code = body.get("error_code") if isinstance(body.get("error_code"), int) else None
     status_code = status_code or response.status_code
     description = str(body.get("description") or response.reason_phrase or "")
