@@ -182,152 +182,152 @@ WHATSAPP_STATUSES: dict[str, str] = {
 }
 
 
-def _wa(title: str, explanation: str, hint: str, permanent: bool = True) -> ErrorInfo:
+def _info(title: str, explanation: str, hint: str, permanent: bool = True) -> ErrorInfo:
     return ErrorInfo(title=title, explanation=explanation, hint=hint, permanent=permanent)
 
 
 # Reference §1.4 (titles agree across BSP mirrors and SDK hint tables). ``permanent=False``
 # marks the codes where the same message can succeed later: send() retries those.
 WHATSAPP_ERRORS: dict[str, ErrorInfo] = {
-    "131026": _wa(
+    "131026": _info(
         "Message undeliverable",
         "The number is not on WhatsApp, has not accepted the latest terms, runs an outdated "
         "app, or cannot receive business messages.",
         "Check the number with the contact; resending the same message will not help.",
     ),
-    "131047": _wa(
+    "131047": _info(
         "Re-engagement message",
         "More than 24 hours have passed since the contact last wrote: only approved templates "
         "may be sent.",
         "Send an approved template instead of free text.",
     ),
-    "131049": _wa(
+    "131049": _info(
         "Not delivered to maintain healthy ecosystem engagement",
         "Meta held back this marketing message because the contact has received too many.",
         "Do not resend for at least 24 hours.",
     ),
-    "131050": _wa(
+    "131050": _info(
         "Contact stopped marketing messages",
         "The contact has chosen to stop receiving marketing messages from this business.",
         "Stop sending marketing templates to this contact.",
     ),
-    "131051": _wa(
+    "131051": _info(
         "Unsupported message type",
         "WhatsApp does not support this kind of message.",
         "Send a supported message type (text, media, template).",
     ),
-    "130472": _wa(
+    "130472": _info(
         "Contact is part of an experiment",
         "Meta held back this marketing template because the number is in a Meta experiment; "
         "it is not billed.",
         "Do not resend: it would fail the same way.",
     ),
-    "131000": _wa(
+    "131000": _info(
         "Something went wrong",
         "WhatsApp reported an unspecified error.",
         "Try again later.",
         permanent=False,
     ),
-    "131048": _wa(
+    "131048": _info(
         "Spam rate limit hit",
         "Too many of this business's messages were blocked or reported, so sending is limited.",
         "Slow down and review message quality.",
         permanent=False,
     ),
-    "131056": _wa(
+    "131056": _info(
         "Pair rate limit hit",
         "Too many messages to the same contact in a short time (about one every 6 seconds).",
         "Wait a few seconds before sending to this contact again.",
         permanent=False,
     ),
-    "130429": _wa(
+    "130429": _info(
         "Rate limit hit",
         "The phone number's Cloud API throughput limit was reached.",
         "Send more slowly; the message will be retried.",
         permanent=False,
     ),
-    "131052": _wa(
+    "131052": _info(
         "Media download error",
         "WhatsApp could not download the media the contact sent.",
         "Ask the contact to send the file again.",
     ),
-    "131053": _wa(
+    "131053": _info(
         "Media upload error",
         "WhatsApp could not fetch or process the media in this message.",
         "Check the media URL, type and size.",
     ),
-    "131042": _wa(
+    "131042": _info(
         "Business eligibility payment issue",
         "The WhatsApp Business Account has a payment problem.",
         "An admin should fix the payment method in Meta Business Manager.",
     ),
-    "131031": _wa(
+    "131031": _info(
         "Account locked",
         "The business account is locked or restricted.",
         "An admin should check the account's status in Meta Business Manager.",
     ),
-    "132000": _wa(
+    "132000": _info(
         "Template parameter count mismatch",
         "The template was sent with a different number of variables than it defines.",
         "Send exactly the variables the template expects.",
     ),
-    "132001": _wa(
+    "132001": _info(
         "Template does not exist",
         "No approved template with this name and language exists.",
         "Check the template name, language code and approval status.",
     ),
-    "132005": _wa(
+    "132005": _info(
         "Template hydrated text too long",
         "The template text with its variables filled in is too long.",
         "Shorten the variable values.",
     ),
-    "132007": _wa(
+    "132007": _info(
         "Template format character policy violated",
         "The template content violates WhatsApp's formatting policy.",
         "Fix the template's variables or formatting.",
     ),
-    "132012": _wa(
+    "132012": _info(
         "Template parameter format mismatch",
         "A template variable has the wrong format.",
         "Match each variable to the type the template defines.",
     ),
-    "132015": _wa(
+    "132015": _info(
         "Template is paused",
         "The template was paused because of low quality.",
         "Edit the template or use another one.",
     ),
-    "132016": _wa(
+    "132016": _info(
         "Template is disabled",
         "The template was disabled because of repeated low quality.",
         "Create a new template.",
     ),
-    "133010": _wa(
+    "133010": _info(
         "Phone number not registered",
         "The business phone number is not registered with the Cloud API.",
         "An admin should register the number before sending.",
     ),
-    "368": _wa(
+    "368": _info(
         "Temporarily blocked for policy violations",
         "The account is temporarily blocked for violating WhatsApp policies.",
         "An admin should review the policy notice in Meta Business Manager.",
     ),
     # Common request errors (Graph API) a misconfigured inbox produces at send time.
-    "100": _wa(
+    "100": _info(
         "Invalid parameter",
         "The request had a missing or invalid parameter.",
         "Check the recipient number and message content.",
     ),
-    "190": _wa(
+    "190": _info(
         "Access token expired or invalid",
         "The inbox's access token no longer works.",
         "An admin should update the access token in the inbox settings.",
     ),
-    "131009": _wa(
+    "131009": _info(
         "Parameter value is not valid",
         "A value in the message is not valid (for example the recipient number).",
         "Check the recipient number and message content.",
     ),
-    "131021": _wa(
+    "131021": _info(
         "Recipient cannot be sender",
         "The message was addressed to the business number itself.",
         "Send to the contact's number.",
@@ -636,7 +636,7 @@ def _messaging_content(message: dict[str, Any]) -> str:
     return "[unsupported]"
 
 
-def messaging_message_body(message: OutgoingMessage, *, window_type: str) -> dict[str, Any]:
+def messaging_message_body(message: OutgoingMessage) -> dict[str, Any]:
     """Build the Send API JSON for Messenger/Instagram.
 
     Free text is a ``RESPONSE`` inside the 24-hour window. A template is a tagged message
@@ -654,7 +654,7 @@ def messaging_message_body(message: OutgoingMessage, *, window_type: str) -> dic
         else:
             body["message"] = {"text": template.get("text") or message.content}
     else:
-        body["messaging_type"] = window_type
+        body["messaging_type"] = "RESPONSE"
         body["message"] = {"text": message.content}
     return body
 
@@ -664,62 +664,58 @@ def messaging_message_id(body: Any) -> str:
     return message_id if isinstance(message_id, str) else ""
 
 
-def _graph(title: str, explanation: str, hint: str, permanent: bool = True) -> ErrorInfo:
-    return ErrorInfo(title=title, explanation=explanation, hint=hint, permanent=permanent)
-
-
 # Messenger/Instagram Send API errors (reference §4.4); ``code/subcode`` keys are more specific.
 GRAPH_MESSAGING_ERRORS: dict[str, ErrorInfo] = {
-    "2": _graph(
+    "2": _info(
         "Temporary send failure",
         "Meta could not send the message right now (this is also reported when the person "
         "has blocked the Page).",
         "It will be retried; if it keeps failing the person may have blocked the Page.",
         permanent=False,
     ),
-    "4": _graph(
+    "4": _info(
         "Application rate limit reached",
         "The app made too many calls.",
         "Sending slows down and retries automatically.",
         permanent=False,
     ),
-    "613": _graph(
+    "613": _info(
         "Rate limit reached",
         "Too many messages were sent in a short time.",
         "Sending slows down and retries automatically.",
         permanent=False,
     ),
-    "10": _graph(
+    "10": _info(
         "Permission denied",
         "The app may not send this message.",
         "Check the Page's messaging permissions.",
     ),
-    "10/2018278": _graph(
+    "10/2018278": _info(
         "Outside the allowed messaging window",
         "More than 24 hours have passed since the person last wrote.",
         "Send a tagged message (template) instead of free text.",
     ),
-    "100": _graph(
+    "100": _info(
         "Invalid parameter",
         "The request had a missing or invalid parameter.",
         "Check the recipient id and message content.",
     ),
-    "100/2018001": _graph(
+    "100/2018001": _info(
         "No matching user found",
         "The recipient id does not belong to anyone this Page can message.",
         "Check the recipient id; it must be the id the Page received from this person.",
     ),
-    "190": _graph(
+    "190": _info(
         "Access token expired or invalid",
         "The inbox's access token no longer works.",
         "An admin should update the access token in the inbox settings.",
     ),
-    "200": _graph(
+    "200": _info(
         "Permission error",
         "The token lacks a permission needed to send messages.",
         "An admin should grant the messaging permission to the app.",
     ),
-    "551": _graph(
+    "551": _info(
         "Person unavailable",
         "This person is not available to receive messages right now.",
         "Do not resend; try another channel.",

@@ -58,7 +58,7 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
     return _meta.send_json(
         client,
         f"{_meta.base_url(config, DEFAULT_BASE_URL)}/{version}/me/messages",
-        _meta.messaging_message_body(message, window_type="RESPONSE"),
+        _meta.messaging_message_body(message),
         catalogue=ERRORS,
         message_id_of=_meta.messaging_message_id,
         params={"access_token": str(config["page_access_token"])},

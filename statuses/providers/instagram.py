@@ -66,7 +66,7 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
     return _meta.send_json(
         client,
         f"{base}/{version}/{config['ig_user_id']}/messages",
-        _meta.messaging_message_body(message, window_type="RESPONSE"),
+        _meta.messaging_message_body(message),
         catalogue=ERRORS,
         message_id_of=_meta.messaging_message_id,
         headers={"Authorization": f"Bearer {config['access_token']}"},
