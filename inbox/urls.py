@@ -1,6 +1,26 @@
+from django.contrib.auth import views as auth_views
 from django.urls import path
-from django.views.generic import RedirectView
+
+from inbox.views import agent, widget
+
+app_name = "inbox"
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", agent.inbox_home, name="home"),
+    path("conversations/list/", agent.conversation_list_fragment, name="conversation-list"),
+    path("conversations/<int:pk>/", agent.conversation_detail, name="conversation"),
+    path(
+        "conversations/<int:pk>/messages.json",
+        agent.conversation_messages_json,
+        name="conversation-messages",
+    ),
+    path("conversations/<int:pk>/send/", agent.message_send, name="send"),
+    path("conversations/<int:pk>/read/", agent.conversation_mark_read, name="mark-read"),
+    path("messages/<uuid:message_id>/events.json", agent.message_events_json, name="events"),
+    path("messages/<uuid:message_id>/resend/", agent.message_resend, name="resend"),
+    path("widget/<uuid:inbox_id>/", widget.widget_page, name="widget"),
+    path("widget/<uuid:inbox_id>/start/", widget.widget_start, name="widget-start"),
+    path("widget/<uuid:inbox_id>/messages/", widget.widget_messages, name="widget-messages"),
 ]

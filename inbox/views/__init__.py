@@ -1,0 +1,1 @@
+"""Agent web views (session auth, one account) and the contact web widget (token auth)."""

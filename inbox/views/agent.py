@@ -1,0 +1,219 @@
+"""The agent's inbox: conversation list, conversation view, and their JSON endpoints.
+
+Every view is scoped to the signed-in agent's account (``Membership``); another account's
+conversation or message answers 404, exactly like a missing one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from inbox import services
+from inbox.exceptions import InboxError
+from inbox.forms import ComposeForm
+from inbox.models import Account, Conversation, Membership, Message
+from inbox.views import presenters
+from statuses.models import StatusEvent
+
+MESSAGES_SHOWN = 200
+
+
+def agent_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Require a signed-in agent and pass their account; JSON callers get 401, not a redirect."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            if _wants_json(request):
+                return _error(401, "unauthenticated", "Sign in first.")
+            return redirect_to_login(request.get_full_path())
+        membership = Membership.objects.filter(user=request.user).select_related("account").first()
+        if membership is None:
+            if _wants_json(request):
+                return _error(404, "not_found", "Not found.")
+            return render(request, "inbox/no_account.html", status=404)
+        return view(request, membership.account, *args, **kwargs)
+
+    return wrapper
+
+
+@require_GET
+@agent_view
+def inbox_home(request: HttpRequest, account: Account) -> HttpResponse:
+    return render(
+        request,
+        "inbox/app.html",
+        {"account": account, "conversations": presenters.conversations_for(account)},
+    )
+
+
+@require_GET
+@agent_view
+def conversation_detail(request: HttpRequest, account: Account, pk: int) -> HttpResponse:
+    conversation = _conversation(account, pk)
+    services.conversation_mark_read(conversation=conversation)
+    return render(
+        request,
+        "inbox/app.html",
+        {
+            "account": account,
+            "conversations": presenters.conversations_for(account),
+            "conversation": conversation,
+            "conversation_channel": presenters.conversation_view(conversation, None),
+            "bubbles": [presenters.message_view(m) for m in _recent_messages(conversation)],
+            "compose": presenters.compose_state(conversation),
+            "form": ComposeForm(),
+        },
+    )
+
+
+@require_GET
+@agent_view
+def conversation_list_fragment(request: HttpRequest, account: Account) -> HttpResponse:
+    """The conversation list as HTML, re-read by the page when something changes."""
+    return render(
+        request,
+        "inbox/_conversation_list.html",
+        {
+            "conversations": presenters.conversations_for(account),
+            "current_id": _int(request.GET.get("current")),
+        },
+    )
+
+
+@require_GET
+@agent_view
+def conversation_messages_json(request: HttpRequest, account: Account, pk: int) -> HttpResponse:
+    """Current state of the conversation's messages (read again after every reconnect)."""
+    conversation = _conversation(account, pk)
+    return JsonResponse(
+        {
+            "conversation_id": conversation.id,
+            "compose": presenters.compose_state(conversation),
+            "messages": [presenters.message_json(m) for m in _recent_messages(conversation)],
+        }
+    )
+
+
+@require_POST
+@agent_view
+def conversation_mark_read(request: HttpRequest, account: Account, pk: int) -> HttpResponse:
+    services.conversation_mark_read(conversation=_conversation(account, pk))
+    return JsonResponse({"ok": True})
+
+
+@require_POST
+@agent_view
+def message_send(request: HttpRequest, account: Account, pk: int) -> HttpResponse:
+    conversation = _conversation(account, pk)
+    form = ComposeForm(request.POST)
+    if not form.is_valid():
+        message = " ".join(e for errors in form.errors.values() for e in errors)
+        return _fail(request, conversation, 400, "invalid", message)
+    try:
+        message, _ = services.message_create_outgoing(
+            account=account,
+            inbox=conversation.inbox,
+            to=conversation.contact.address,
+            content=form.cleaned_data.get("content", ""),
+            template=form.template,
+            sender=request.user,
+            conversation=conversation,
+        )
+    except InboxError as exc:
+        return _fail(request, conversation, exc.http_status, exc.code, exc.message)
+    if _wants_json(request):
+        return JsonResponse({"message": presenters.message_json(message)}, status=201)
+    return redirect("inbox:conversation", pk=conversation.id)
+
+
+@require_POST
+@agent_view
+def message_resend(request: HttpRequest, account: Account, message_id: uuid.UUID) -> HttpResponse:
+    message = get_object_or_404(Message, id=message_id, account=account)
+    try:
+        message = services.message_resend(message=message)
+    except InboxError as exc:
+        return _fail(request, message.conversation, exc.http_status, exc.code, exc.message)
+    if _wants_json(request):
+        return JsonResponse({"message": presenters.message_json(message)})
+    return redirect("inbox:conversation", pk=message.conversation_id)
+
+
+@require_GET
+@agent_view
+def message_events_json(
+    request: HttpRequest, account: Account, message_id: uuid.UUID
+) -> HttpResponse:
+    """The message's full status timeline, every attempt, oldest first."""
+    message = get_object_or_404(Message, id=message_id, account=account)
+    events = StatusEvent.objects.filter(message=message).order_by("occurred_at", "id")
+    return JsonResponse(
+        {
+            "message": presenters.message_json(message),
+            "events": [
+                {
+                    "occurred_at": e.occurred_at.isoformat(),
+                    "received_at": e.received_at.isoformat(),
+                    "attempt": e.attempt,
+                    "status": e.status,
+                    "raw_status": e.raw_status,
+                    "source": e.get_source_display(),
+                    "outcome": e.get_outcome_display(),
+                    "current": e.attempt == message.attempt,
+                    "error": (
+                        {"code": e.error_code, "title": e.error_title, "detail": e.error_detail}
+                        if e.error_code or e.error_title
+                        else None
+                    ),
+                    "duplicates": e.duplicate_count,
+                }
+                for e in events
+            ],
+        }
+    )
+
+
+def _conversation(account: Account, pk: int) -> Conversation:
+    return get_object_or_404(
+        Conversation.objects.select_related("contact", "inbox"), id=pk, account=account
+    )
+
+
+def _recent_messages(conversation: Conversation) -> list[Message]:
+    recent = conversation.messages.order_by("-created_at", "-id")[:MESSAGES_SHOWN]
+    return list(reversed(recent))
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def _error(status: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse({"error": {"code": code, "message": message}}, status=status)
+
+
+def _fail(
+    request: HttpRequest, conversation: Conversation, status: int, code: str, message: str
+) -> HttpResponse:
+    if _wants_json(request):
+        return _error(status, code, message)
+    from django.contrib import messages as flash
+
+    flash.error(request, message)
+    return redirect("inbox:conversation", pk=conversation.id)
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
