@@ -194,3 +194,10 @@ def message_event_payload(message: Message) -> dict[str, Any]:
         "created_at": message.created_at.isoformat(),
         "status_updated_at": message.status_updated_at.isoformat(),
     }
+
+
+def conversation_mark_read(*, conversation: Conversation) -> None:
+    """Reset the unread counter when an agent has the conversation in front of them."""
+    if conversation.unread_count:
+        Conversation.objects.filter(id=conversation.id).update(unread_count=0)
+        conversation.unread_count = 0
