@@ -176,3 +176,18 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
     },
 }
+
+# Sending pipeline, worker and provider simulator (DESIGN §6, §10).
+# Retries of transient send errors: exponential backoff from SEND_RETRY_BASE seconds, capped at
+# SEND_RETRY_MAX_DELAY, at most SEND_MAX_TRIES tries (8 tries ≈ 1 hour with the defaults).
+SEND_MAX_TRIES = int(os.environ.get("SEND_MAX_TRIES", "8"))
+SEND_RETRY_BASE = float(os.environ.get("SEND_RETRY_BASE", "30"))
+SEND_RETRY_MAX_DELAY = float(os.environ.get("SEND_RETRY_MAX_DELAY", "1200"))
+# A send try still "in flight" after this many seconds belongs to a worker that died.
+SEND_IN_FLIGHT_STALE_AFTER = float(os.environ.get("SEND_IN_FLIGHT_STALE_AFTER", "120"))
+# A queued message with no pending send task after this many seconds is enqueued again.
+SEND_REQUEUE_AFTER = float(os.environ.get("SEND_REQUEUE_AFTER", "60"))
+# How often `manage.py worker` runs the sweeps (seconds; 0 disables them in that worker).
+SWEEP_INTERVAL = float(os.environ.get("SWEEP_INTERVAL", "30"))
+# The embedded provider simulator (`make run`); empty outside the embedded mode.
+SIMULATOR_URL = os.environ.get("SIMULATOR_URL", "http://127.0.0.1:8025").rstrip("/")

@@ -201,3 +201,54 @@ class OutgoingAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.http_status or self.error} at {self.attempted_at}"
+
+
+class SendTry(models.Model):
+    """One hand-over of a message to its provider (DESIGN §6), kept for the admin and support.
+
+    A row is written *before* the request goes out (``in_flight``) and closed with the outcome
+    afterwards. At most one try per message attempt may be in flight (a constraint), so two
+    copies of a send task never both call the provider; a try left in flight by a worker that
+    died is how a sweep knows the provider may or may not have the message.
+    """
+
+    class Outcome(models.TextChoices):
+        IN_FLIGHT = "in_flight", "In flight"
+        ACCEPTED = "accepted", "Accepted"
+        REJECTED = "rejected", "Rejected"
+        TRANSIENT = "transient", "Transient error: retried"
+        UNKNOWN = "unknown", "No answer: outcome unknown"
+        LOST = "lost", "Worker lost mid-request"
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="send_tries")
+    attempt = models.PositiveIntegerField()
+    number = models.PositiveIntegerField(help_text="1 for the first try of this attempt")
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.IN_FLIGHT)
+    provider_message_id = models.CharField(max_length=255, blank=True)
+    error_code = models.CharField(max_length=100, blank=True)
+    error_detail = models.TextField(blank=True)
+    retry_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["started_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message", "attempt", "number"], name="send_try_unique_number"
+            ),
+            models.UniqueConstraint(
+                fields=["message", "attempt"],
+                condition=Q(outcome="in_flight"),
+                name="send_try_one_in_flight",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["started_at"], condition=Q(outcome="in_flight"), name="send_try_in_flight"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"try {self.number} of attempt {self.attempt}: {self.outcome}"

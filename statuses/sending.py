@@ -1,0 +1,231 @@
+"""Hand outgoing messages to their provider (DESIGN §6). Run by the ``send_message`` task.
+
+One send is three steps, so that a duplicate task, a crash or a slow provider never sends a
+message twice:
+
+1. *claim* (one short transaction): lock the message, check that it is still ``queued`` in the
+   attempt the task names, and write a ``SendTry`` marked ``in_flight`` — at most one per
+   attempt (a database constraint). A task that finds the message moved on, or another try in
+   flight, does nothing.
+2. *call* the provider adapter over a shared HTTP client, outside any transaction.
+3. *record* (one transaction): the outcome goes through ``services.message_record_send_result``
+   (accepted → sent, LINE → delivered; rejected → failed with the provider's error; no answer →
+   unknown), or a transient error re-enqueues the task with exponential backoff and jitter.
+
+A try left ``in_flight`` by a worker that died is found by ``sweeps.send_tries_recover``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+import uuid
+from dataclasses import replace
+from datetime import timedelta
+from types import ModuleType
+
+import httpx
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from inbox.models import Message
+from statuses import correlation, providers, services
+from statuses.catalogue import ChannelType
+from statuses.machine import Status
+from statuses.models import SendTry
+from statuses.providers.base import OutgoingMessage, SendOutcome, SendResult
+
+log = logging.getLogger(__name__)
+
+RETRIES_EXHAUSTED = "send_retries_exhausted"
+ADAPTER_ERROR = "adapter_error"
+# Channels where repeating a send whose answer was lost cannot deliver it twice: LINE dedupes by
+# X-Line-Retry-Key, and the web widget "provider" is our own socket push.
+IDEMPOTENT_CHANNELS = frozenset({ChannelType.LINE, ChannelType.WEB_WIDGET})
+
+_client: httpx.Client | None = None
+_client_lock = threading.Lock()
+
+
+def http_client() -> httpx.Client:
+    """Return the worker's shared HTTP client (connection pooling across sends)."""
+    global _client
+    with _client_lock:
+        if _client is None:
+            _client = httpx.Client(
+                timeout=settings.PROVIDER_HTTP_TIMEOUT,
+                headers={"User-Agent": "Tickmark/1.0"},
+                follow_redirects=False,
+            )
+        return _client
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"[:100]
+
+
+def message_send(*, message_id: uuid.UUID | str, attempt: int) -> str:
+    """Send one attempt of a message; return what happened (for logs and task results)."""
+    claimed = _claim(uuid.UUID(str(message_id)), attempt)
+    if claimed is None:
+        return "skipped"
+    message, send_try = claimed
+    adapter = providers.get(message.channel_type)
+    outgoing = outgoing_message(message)
+    config = {**(message.inbox.config or {}), "channel_type": message.channel_type}
+    try:
+        result = adapter.send(http_client(), config, outgoing)
+    except Exception as exc:  # an adapter bug: we cannot know whether the request went out
+        log.exception("adapter %s raised while sending %s", message.channel_type, message.id)
+        result = SendResult(
+            SendOutcome.UNKNOWN,
+            error_code=ADAPTER_ERROR,
+            error_title="Sending failed unexpectedly",
+            error_detail=f"{type(exc).__name__}: {exc}"[:2000],
+        )
+    return _record(message, send_try, adapter, result)
+
+
+def outgoing_message(message: Message) -> OutgoingMessage:
+    template = message.template
+    return OutgoingMessage(
+        message_id=str(message.id),
+        to=message.to_address,
+        content=message.content,
+        template=template,
+        correlation_id=correlation.make(message.id, message.attempt),
+        status_callback_url=message.inbox.webhook_url,
+        attempt=message.attempt,
+        subject=str((template or {}).get("subject") or ""),
+    )
+
+
+def retry_delay(try_number: int, retry_after: float | None = None) -> float:
+    """Seconds before try ``try_number + 1``: exponential, with jitter, honouring Retry-After.
+
+    "Equal jitter" (half fixed, half random) keeps a burst of failed sends from retrying in
+    lockstep while still growing the wait; a provider's own Retry-After is a floor.
+    """
+    ceiling = min(settings.SEND_RETRY_MAX_DELAY, settings.SEND_RETRY_BASE * 2 ** (try_number - 1))
+    delay = ceiling / 2 + random.uniform(0, ceiling / 2)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, 3600.0))
+    return delay
+
+
+def enqueue_send(message_id: uuid.UUID | str, attempt: int, *, delay: float = 0) -> None:
+    from statuses import tasks
+
+    task = tasks.send_message
+    if delay > 0:
+        task = task.using(run_after=timezone.now() + timedelta(seconds=delay))
+    task.enqueue(str(message_id), attempt)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _claim(message_id: uuid.UUID, attempt: int) -> tuple[Message, SendTry] | None:
+    with transaction.atomic():
+        message = (
+            Message.objects.select_for_update(of=("self",))
+            .select_related("inbox", "conversation")
+            .filter(id=message_id)
+            .first()
+        )
+        if message is None or message.attempt != attempt or message.status != Status.QUEUED:
+            log.info("send %s attempt %s: nothing to do", message_id, attempt)
+            return None
+        tries = SendTry.objects.filter(message_id=message_id, attempt=attempt)
+        if tries.filter(outcome=SendTry.Outcome.IN_FLIGHT).exists():
+            log.info("send %s attempt %s: another try is in flight", message_id, attempt)
+            return None
+        number = (tries.aggregate(n=Max("number"))["n"] or 0) + 1
+        send_try = SendTry.objects.create(
+            message=message, attempt=attempt, number=number, worker=worker_name()
+        )
+    return message, send_try
+
+
+def _record(message: Message, send_try: SendTry, adapter: ModuleType, result: SendResult) -> str:
+    now = timezone.now()
+    result = _explained(result, getattr(adapter, "ERRORS", {}))
+    try_outcome = SendTry.Outcome(result.outcome.value)
+    retry_at = None
+    with transaction.atomic():
+        if result.outcome == SendOutcome.TRANSIENT:
+            if send_try.number >= settings.SEND_MAX_TRIES:
+                result = SendResult(
+                    SendOutcome.REJECTED,
+                    error_code=RETRIES_EXHAUSTED,
+                    error_title="The provider kept failing",
+                    error_detail=(
+                        f"Gave up after {send_try.number} tries; last error "
+                        f"{result.error_code}: {result.error_title or result.error_detail}"
+                    )[:2000],
+                )
+            else:
+                delay = retry_delay(send_try.number, result.retry_after)
+                retry_at = now + timedelta(seconds=delay)
+                enqueue_send(message.id, message.attempt, delay=delay)
+        if result.outcome != SendOutcome.TRANSIENT:
+            services.message_record_send_result(
+                message_id=message.id, attempt=message.attempt, result=result, occurred_at=now
+            )
+        SendTry.objects.filter(id=send_try.id, outcome=SendTry.Outcome.IN_FLIGHT).update(
+            outcome=try_outcome,
+            provider_message_id=result.provider_message_id[:255],
+            error_code=result.error_code[:100],
+            error_detail=(result.error_title + ": " if result.error_title else "")
+            + result.error_detail,
+            retry_at=retry_at,
+            finished_at=timezone.now(),
+        )
+        if (
+            result.outcome == SendOutcome.ACCEPTED
+            and message.channel_type == ChannelType.WEB_WIDGET
+        ):
+            _push_to_widget(message)
+    log.info(
+        "send %s attempt %s try %s via %s: %s %s%s",
+        message.id,
+        message.attempt,
+        send_try.number,
+        message.channel_type,
+        result.outcome,
+        result.error_code,
+        f" (retry at {retry_at:%H:%M:%S})" if retry_at else "",
+    )
+    return str(result.outcome) if retry_at is None else "retrying"
+
+
+def _explained(result: SendResult, catalogue: dict) -> SendResult:
+    """Fill a missing error title/detail from the adapter's error catalogue."""
+    if not result.error_code or (result.error_title and result.error_detail):
+        return result
+    info = catalogue.get(result.error_code)
+    if info is None:
+        return result
+    return replace(
+        result,
+        error_title=result.error_title or info.title,
+        error_detail=result.error_detail or info.explanation,
+    )
+
+
+def _push_to_widget(message: Message) -> None:
+    from channels_app import broadcast
+
+    contact_id = message.conversation.contact_id
+    payload = {
+        "type": "message",
+        "message_id": str(message.id),
+        "content": message.content,
+        "created_at": message.created_at.isoformat(),
+    }
+    transaction.on_commit(lambda: broadcast.widget_event(contact_id, payload))
