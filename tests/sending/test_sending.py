@@ -56,7 +56,8 @@ def send(message):
 
 def send_tasks(message):
     return DBTaskResult.objects.filter(
-        task_path="statuses.tasks.send_message", args_kwargs__args=[str(message.id), message.attempt]
+        task_path="statuses.tasks.send_message",
+        args_kwargs__args=[str(message.id), message.attempt],
     )
 
 
@@ -189,7 +190,9 @@ def test_429_is_retried_after_retry_after_then_sent(wa_inbox, provider, open_win
     open_window(wa_inbox, WA_TO)
     message = create(wa_inbox)
     provider.queue(
-        Reply(429, {"error": {"code": 130429, "message": "Rate limit hit"}}, {"Retry-After": "120"}),
+        Reply(
+            429, {"error": {"code": 130429, "message": "Rate limit hit"}}, {"Retry-After": "120"}
+        ),
         wa_accept(),
     )
     before = timezone.now()

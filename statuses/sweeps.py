@@ -1,0 +1,393 @@
+"""Periodic sweeps (DESIGN §3, §5, §6), run by every ``manage.py worker`` and callable from tests.
+
+Each sweep is set-based — a constant number of statements per batch, never one query per
+message (the Twilio reconciliation needs one HTTP call per message, nothing more) — and safe to
+run in several workers at once: on PostgreSQL a transaction-level advisory lock lets one worker
+run a given sweep while the others skip it, and every status a sweep writes has a dedupe key.
+
+1. ``send_tries_recover``: a send try still in flight long after any HTTP timeout belongs to a
+   worker that died mid-request. The provider may or may not have the message, so it becomes
+   ``unknown`` (never a blind resend) — except on channels where a repeat is harmless (LINE's
+   retry key, our own widget), which are simply sent again.
+2. ``queued_requeue``: a queued message whose send task vanished (a worker killed after claiming
+   the task, a task that crashed) is enqueued again. Tasks claimed by a dead worker are closed
+   as failed first.
+3. ``unknown_reconcile``: ask the provider about ``unknown`` messages where it lets us. Only
+   Twilio offers a per-message lookup (``GET …/Messages/<sid>.json``), and only when we know
+   the sid — after a lost send response we do not, but Twilio's status callback carries our
+   correlation id (``?tm=`` on the StatusCallback URL), so the first callback fixes the message.
+   Meta's and Bandwidth's callbacks echo the correlation id too. Messages nobody ever reports
+   on end as ``expired`` (sweep 4).
+4. ``messages_expire``: messages still below ``delivered`` past their channel's time-to-live
+   become ``expired`` — only on channels that report delivery (elsewhere silence is normal).
+5. ``parked_expire``: status events parked for a provider id we never learned become
+   ``unmatched`` once the provider has stopped retrying (browsable in the admin).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+
+import httpx
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from django_tasks_db.compat import TaskResultStatus
+from django_tasks_db.models import DBTaskResult, get_date_max
+
+from inbox.models import Inbox, Message
+from statuses import correlation, services, tasks
+from statuses.catalogue import CHANNELS, ChannelType
+from statuses.machine import BELOW_DELIVERED, UNRECOGNIZED, Status
+from statuses.models import SendTry, StatusEvent
+from statuses.providers import twilio
+from statuses.providers.base import StatusUpdate
+from statuses.sending import IDEMPOTENT_CHANNELS, http_client
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+WORKER_LOST = "statuses.sweeps.WorkerLost"
+# How long providers keep retrying a status webhook we could not match (reference §0).
+PARKED_WINDOWS: dict[str, timedelta] = {
+    ChannelType.WHATSAPP_CLOUD: timedelta(days=7),
+    ChannelType.WHATSAPP_360DIALOG: timedelta(days=7),
+    ChannelType.FACEBOOK: timedelta(days=7),
+    ChannelType.INSTAGRAM: timedelta(days=7),
+    ChannelType.BANDWIDTH_SMS: timedelta(hours=24),
+}
+DEFAULT_PARKED_WINDOW = timedelta(days=3)
+# Give a status callback this long to explain an unknown message before asking the provider.
+RECONCILE_AFTER = timedelta(seconds=60)
+
+
+def run_all(now: datetime | None = None) -> dict[str, int]:
+    """Run every sweep once; return how many rows each one changed."""
+    results = {}
+    for sweep in (
+        send_tries_recover,
+        queued_requeue,
+        unknown_reconcile,
+        messages_expire,
+        parked_expire,
+    ):
+        try:
+            results[sweep.__name__] = sweep(now=now)
+        except Exception:
+            # One failing sweep must not stop the others (nor the worker).
+            log.exception("sweep %s failed", sweep.__name__)
+            results[sweep.__name__] = -1
+    return results
+
+
+@contextmanager
+def _exclusive(name: str) -> Iterator[bool]:
+    """Run the block in a transaction that only one worker at a time gets for ``name``."""
+    with transaction.atomic():
+        if connection.vendor != "postgresql":
+            yield True  # SQLite: one writer anyway, and one embedded worker
+            return
+        key = int.from_bytes(
+            hashlib.blake2b(f"sweep:{name}".encode(), digest_size=8).digest(), "big", signed=True
+        )
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [key])
+            yield bool(cursor.fetchone()[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. Send tries lost with their worker
+
+
+def send_tries_recover(now: datetime | None = None) -> int:
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.SEND_IN_FLIGHT_STALE_AFTER)
+    with _exclusive("send_tries_recover") as mine:
+        if not mine:
+            return 0
+        lost = list(
+            SendTry.objects.filter(outcome=SendTry.Outcome.IN_FLIGHT, started_at__lt=cutoff)
+            .select_for_update(skip_locked=True, of=("self",))
+            .values("id", "message_id", "attempt", "message__channel_type", "message__inbox_id")[
+                :BATCH
+            ]
+        )
+        if not lost:
+            return 0
+        SendTry.objects.filter(id__in=[row["id"] for row in lost]).update(
+            outcome=SendTry.Outcome.LOST,
+            finished_at=now,
+            error_code="worker_lost",
+            error_detail="The worker stopped while the request was in flight.",
+        )
+        by_inbox: dict[uuid.UUID, list[StatusUpdate]] = defaultdict(list)
+        for row in lost:
+            if row["message__channel_type"] in IDEMPOTENT_CHANNELS:
+                continue  # still queued: sweep 2 sends it again, harmlessly
+            by_inbox[row["message__inbox_id"]].append(
+                _sweep_update(
+                    row["message_id"],
+                    row["attempt"],
+                    Status.UNKNOWN,
+                    now,
+                    kind="lost",
+                    code="worker_lost",
+                    title="Outcome unknown",
+                    detail="The worker stopped while handing the message to the provider; "
+                    "it may or may not have been sent.",
+                )
+            )
+        _apply(by_inbox)
+    log.warning("recovered %d send tries lost with their worker", len(lost))
+    return len(lost)
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. Queued messages without a send task
+
+
+def queued_requeue(now: datetime | None = None) -> int:
+    now = now or timezone.now()
+    task = tasks.send_message
+    with _exclusive("queued_requeue") as mine:
+        if not mine:
+            return 0
+        # A task claimed by a worker that died stays RUNNING forever: close it.
+        dead = now - timedelta(seconds=settings.SEND_IN_FLIGHT_STALE_AFTER)
+        DBTaskResult.objects.filter(
+            task_path=task.module_path, status=TaskResultStatus.RUNNING, started_at__lt=dead
+        ).update(
+            status=TaskResultStatus.FAILED,
+            finished_at=now,
+            exception_class_path=WORKER_LOST,
+            traceback="The worker stopped while running this task (found by a sweep).",
+        )
+        pending = {
+            (str(args_kwargs["args"][0]), int(args_kwargs["args"][1]))
+            for args_kwargs in DBTaskResult.objects.filter(
+                task_path=task.module_path,
+                status__in=[TaskResultStatus.READY, TaskResultStatus.RUNNING],
+            ).values_list("args_kwargs", flat=True)
+            if len(args_kwargs.get("args") or []) == 2
+        }
+        candidates = (
+            Message.objects.filter(
+                direction=Message.Direction.OUTGOING,
+                status=Status.QUEUED,
+                queued_at__lt=now - timedelta(seconds=settings.SEND_REQUEUE_AFTER),
+            )
+            .exclude(
+                send_tries__outcome=SendTry.Outcome.IN_FLIGHT,
+            )
+            .values_list("id", "attempt")
+            .order_by("queued_at")[: BATCH * 4]
+        )
+        missing = [(str(mid), attempt) for mid, attempt in candidates]
+        missing = [key for key in missing if key not in pending][:BATCH]
+        DBTaskResult.objects.bulk_create(
+            DBTaskResult(
+                id=uuid.uuid4(),
+                args_kwargs={"args": [mid, attempt], "kwargs": {}},
+                priority=task.priority,
+                task_path=task.module_path,
+                queue_name=task.queue_name,
+                run_after=get_date_max(),
+                backend_name=task.backend,
+            )
+            for mid, attempt in missing
+        )
+    if missing:
+        log.warning("re-enqueued %d queued messages whose send task vanished", len(missing))
+    return len(missing)
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. Reconcile unknown where the provider can be asked
+
+
+def unknown_reconcile(now: datetime | None = None, client: httpx.Client | None = None) -> int:
+    now = now or timezone.now()
+    client = client or http_client()
+    rows = list(
+        Message.objects.filter(
+            status=Status.UNKNOWN,
+            channel_type__in=list(RECONCILERS),
+            provider_message_id__isnull=False,
+            status_updated_at__lt=now - RECONCILE_AFTER,
+        )
+        .values("id", "inbox_id", "channel_type", "provider_message_id")
+        .order_by("status_updated_at")[:BATCH]
+    )
+    if not rows:
+        return 0
+    inboxes = Inbox.objects.in_bulk({row["inbox_id"] for row in rows})
+    by_inbox: dict[uuid.UUID, list[StatusUpdate]] = defaultdict(list)
+    for row in rows:
+        inbox = inboxes[row["inbox_id"]]
+        try:
+            update = RECONCILERS[row["channel_type"]](client, inbox.config or {}, row, now)
+        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            log.info("could not reconcile %s: %s", row["id"], exc)
+            continue
+        if update is not None:
+            by_inbox[inbox.id].append(update)
+    with transaction.atomic():
+        return _apply(by_inbox)
+
+
+def _twilio_status(
+    client: httpx.Client, config: dict, row: dict, now: datetime
+) -> StatusUpdate | None:
+    """Fetch one Twilio message resource and turn its status into an update."""
+    sid = str(config["account_sid"])
+    base = str(config.get("api_base_url") or twilio.DEFAULT_BASE_URL).rstrip("/")
+    pid = row["provider_message_id"]
+    response = client.get(
+        f"{base}/2010-04-01/Accounts/{sid}/Messages/{pid}.json",
+        auth=(sid, str(config["auth_token"])),
+    )
+    if response.status_code != 200:
+        return None
+    body = response.json()
+    raw_status = str(body.get("status") or "")
+    status = twilio.STATUSES.get(raw_status, UNRECOGNIZED)
+    if status == UNRECOGNIZED:
+        return None
+    code = str(body.get("error_code") or "")
+    info = twilio.ERRORS.get(code)
+    return StatusUpdate(
+        provider_message_id=pid,
+        status=status,
+        raw_status=raw_status,
+        occurred_at=now,
+        dedupe_key=f"reconcile:{pid}:{raw_status}:{code}",
+        error_code=code,
+        error_title=info.title if info and code else "",
+        error_detail=str(body.get("error_message") or "") if code else "",
+    )
+
+
+RECONCILERS: dict[str, Callable[[httpx.Client, dict, dict, datetime], StatusUpdate | None]] = {
+    ChannelType.TWILIO_SMS: _twilio_status,
+    ChannelType.TWILIO_WHATSAPP: _twilio_status,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. Expire undelivered messages
+
+
+def messages_expire(now: datetime | None = None) -> int:
+    now = now or timezone.now()
+    reporting = [c for c in CHANNELS.values() if c.reports_delivered]
+    total = 0
+    with _exclusive("messages_expire") as mine:
+        if not mine:
+            return 0
+        query = None
+        for channel in reporting:
+            part = Message.objects.filter(
+                channel_type=channel.channel_type, queued_at__lt=now - channel.time_to_live
+            )
+            query = part if query is None else query | part
+        rows = list(
+            query.filter(direction=Message.Direction.OUTGOING, status__in=BELOW_DELIVERED)
+            .values("id", "inbox_id", "attempt", "provider_message_id", "channel_type")
+            .order_by("queued_at")[:BATCH]
+        )
+        by_inbox: dict[uuid.UUID, list[StatusUpdate]] = defaultdict(list)
+        for row in rows:
+            ttl = CHANNELS[row["channel_type"]].time_to_live
+            by_inbox[row["inbox_id"]].append(
+                _sweep_update(
+                    row["id"],
+                    row["attempt"],
+                    Status.EXPIRED,
+                    now,
+                    kind="expired",
+                    code="expired",
+                    title="Not delivered in time",
+                    detail=f"No delivery report within {_human(ttl)}.",
+                    provider_message_id=row["provider_message_id"] or "",
+                )
+            )
+        total = _apply(by_inbox)
+    return total
+
+
+def _human(ttl: timedelta) -> str:
+    if ttl % timedelta(days=1) == timedelta(0):
+        return f"{ttl.days} days"
+    return f"{int(ttl.total_seconds() // 3600)} hours"
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. Give up on parked statuses
+
+
+def parked_expire(now: datetime | None = None) -> int:
+    now = now or timezone.now()
+    windows: dict[timedelta, list[str]] = defaultdict(list)
+    for channel_type in ChannelType.values:
+        windows[PARKED_WINDOWS.get(channel_type, DEFAULT_PARKED_WINDOW)].append(channel_type)
+    total = 0
+    with _exclusive("parked_expire") as mine:
+        if not mine:
+            return 0
+        for window, channel_types in windows.items():
+            total += StatusEvent.objects.filter(
+                outcome=StatusEvent.Outcome.PARKED,
+                message__isnull=True,
+                received_at__lt=now - window,
+                inbox__channel_type__in=channel_types,
+            ).update(outcome=StatusEvent.Outcome.UNMATCHED)
+    return total
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _sweep_update(
+    message_id: uuid.UUID,
+    attempt: int,
+    status: str,
+    now: datetime,
+    *,
+    kind: str,
+    code: str,
+    title: str,
+    detail: str,
+    provider_message_id: str = "",
+) -> StatusUpdate:
+    # Addressed by correlation id, so messages without a provider id are found too; the
+    # dedupe key differs from the send result's, so a late real answer still counts.
+    return StatusUpdate(
+        provider_message_id=provider_message_id,
+        correlation_id=correlation.make(message_id, attempt),
+        status=status,
+        raw_status=f"sweep:{kind}",
+        occurred_at=now,
+        dedupe_key=f"sweep:{kind}:{message_id}:{attempt}",
+        error_code=code,
+        error_title=title,
+        error_detail=detail,
+    )
+
+
+def _apply(by_inbox: dict[uuid.UUID, list[StatusUpdate]]) -> int:
+    if not by_inbox:
+        return 0
+    inboxes = Inbox.objects.in_bulk(list(by_inbox))
+    changed = 0
+    for inbox_id, updates in by_inbox.items():
+        result = services.status_updates_apply(
+            inbox=inboxes[inbox_id], updates=updates, source=StatusEvent.Source.SWEEP
+        )
+        changed += len(result.changes)
+    return changed
