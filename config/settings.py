@@ -149,17 +149,43 @@ LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"
 
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": [],
+    "DEFAULT_SCHEMA_CLASS": "inbox.api.schema.AutoSchema",
+    # API keys first: their WWW-Authenticate makes an unauthenticated call a 401, not a 403.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "inbox.api.authentication.ApiKeyAuthentication",
+        "inbox.api.authentication.MembershipSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["inbox.api.permissions.HasAccount"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "inbox.api.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "inbox.api.errors.exception_handler",
+    # Failed API-key attempts per client IP (inbox.api.throttling).
+    "DEFAULT_THROTTLE_RATES": {"auth_failure": os.environ.get("API_AUTH_FAILURE_RATE", "20/min")},
     "UNAUTHENTICATED_USER": None,
 }
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tickmark API",
-    "DESCRIPTION": "Send messages on every channel and read their true delivery status.",
+    "DESCRIPTION": (
+        "Send messages on every channel and read their true delivery status.\n\n"
+        "Authenticate with `Authorization: Bearer <key>` (or `X-API-Key: <key>`). Errors are "
+        '`{"error": {"code": "...", "message": "..."}}`. Statuses are UPPERCASE. Outgoing '
+        "webhooks are signed: `X-Tickmark-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "
+        '"<t>.<raw body>")>`.'
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "FamilyEnum": "statuses.catalogue.Family",
+        "ChannelTypeEnum": "statuses.catalogue.ChannelType",
+        "MessageStatusEnum": "inbox.api.serializers.STATUS_VALUES",
+        "ReportedStatusEnum": "inbox.api.serializers.REPORTABLE_STATUSES",
+    },
 }
 
 # Provider HTTP calls.

@@ -201,3 +201,26 @@ def conversation_mark_read(*, conversation: Conversation) -> None:
     if conversation.unread_count:
         Conversation.objects.filter(id=conversation.id).update(unread_count=0)
         conversation.unread_count = 0
+
+
+def inbox_create(
+    *, account: Account, name: str, channel_type: str, config: dict[str, Any]
+) -> Inbox:
+    """Connect a channel; the caller has checked ``config`` against DESIGN §4.1."""
+    return Inbox.objects.create(
+        account=account, name=name, channel_type=channel_type, config=config
+    )
+
+
+def inbox_update(*, inbox: Inbox, name: str | None = None, config: dict | None = None) -> Inbox:
+    """Rename an inbox and/or replace its (already merged and checked) config."""
+    fields = []
+    if name is not None:
+        inbox.name = name
+        fields.append("name")
+    if config is not None:
+        inbox.config = config
+        fields.append("config")
+    if fields:
+        inbox.save(update_fields=fields)
+    return inbox

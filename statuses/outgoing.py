@@ -1,70 +1,116 @@
-"""Outgoing integrator webhooks: record events to deliver (DESIGN §8).
+"""Outgoing integrator webhooks: subscriptions and the events to deliver (DESIGN §8).
 
-Recording happens inside the status transaction (so an event exists iff the change
-committed); delivery, signing and retries happen in the worker.
+Recording happens inside the status transaction, so an event exists iff the change committed,
+and its payload is the full message as the REST API shows it *at that moment*. A batch of
+changes costs a constant number of queries (subscriptions, messages, one bulk insert, one
+task). Delivery, signing and retries are in ``statuses.webhooks_out``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 
 from statuses.models import OutgoingEvent, WebhookSubscription
 
 if TYPE_CHECKING:
-    from inbox.models import Message
+    from inbox.models import Account, Message
     from statuses.services import StatusChange
 
 STATUS_CHANGED = WebhookSubscription.EventType.MESSAGE_STATUS_CHANGED
 CREATED = WebhookSubscription.EventType.MESSAGE_CREATED
 
 
+def subscription_create(*, account: Account, url: str, events: list[str]) -> WebhookSubscription:
+    return WebhookSubscription.objects.create(account=account, url=url, events=events)
+
+
+def subscription_delete(*, subscription: WebhookSubscription) -> None:
+    subscription.delete()
+
+
+def event_body(
+    *, event_type: str, created_at: datetime, message: dict[str, Any], **data: Any
+) -> dict[str, Any]:
+    """The JSON body integrators receive: ``{id, type, created_at, data: {message, …}}``."""
+    return {
+        "id": f"evt_{uuid.uuid4().hex}",
+        "type": event_type,
+        "created_at": created_at.isoformat(),
+        "data": {"message": message, **data},
+    }
+
+
 def _subscriptions(account_ids: set[int], event_type: str) -> list[WebhookSubscription]:
     subs = WebhookSubscription.objects.filter(account_id__in=account_ids, is_active=True)
+    # Filtered in Python: JSON "contains" is not portable to SQLite, and lists are tiny.
     return [s for s in subs if event_type in (s.events or [])]
+
+
+def _represent(messages: list[Message]) -> dict[str, dict[str, Any]]:
+    from inbox.api.serializers import MessageSerializer
+
+    return {row["id"]: row for row in MessageSerializer(messages, many=True).data}
 
 
 def status_changes_record(changes: list[StatusChange]) -> None:
     """Queue a ``message.status_changed`` event per change for every subscribed endpoint."""
+    from inbox.models import Message
+
     subscriptions = _subscriptions({c.account_id for c in changes}, STATUS_CHANGED)
     if not subscriptions:
         return
+    wanted = {c.account_id for c in changes} & {s.account_id for s in subscriptions}
+    relevant = [c for c in changes if c.account_id in wanted]
+    # Read inside the status transaction, after the merged write: the state just committed.
+    messages = _represent(list(Message.objects.filter(id__in=[c.message_id for c in relevant])))
     now = timezone.now()
-    events = [
-        OutgoingEvent(
-            subscription=sub,
+    events = []
+    for change in relevant:
+        message = messages.get(str(change.message_id))
+        if message is None:
+            continue
+        body = event_body(
             event_type=STATUS_CHANGED,
-            message_id=change.message_id,
-            payload={
-                "message_id": str(change.message_id),
-                "status": change.status,
-                "previous_status": change.previous_status,
-                "version": change.version,
-                "status_updated_at": change.status_updated_at.isoformat(),
-            },
             created_at=now,
-            next_attempt_at=now,
+            message=message,
+            previous_status=change.previous_status.upper() or None,
         )
-        for change in changes
-        for sub in subscriptions
-        if sub.account_id == change.account_id
-    ]
-    OutgoingEvent.objects.bulk_create(events)
-    _enqueue_delivery()
+        events.extend(
+            OutgoingEvent(
+                subscription=sub,
+                event_type=STATUS_CHANGED,
+                message_id=change.message_id,
+                payload=body,
+                created_at=now,
+                next_attempt_at=now,
+            )
+            for sub in subscriptions
+            if sub.account_id == change.account_id
+        )
+    if events:
+        OutgoingEvent.objects.bulk_create(events)
+        _enqueue_delivery()
 
 
 def message_created_record(message: Message) -> None:
+    """Queue a ``message.created`` event for every subscribed endpoint of the account."""
     subscriptions = _subscriptions({message.account_id}, CREATED)
     if not subscriptions:
         return
     now = timezone.now()
+    body = event_body(
+        event_type=CREATED, created_at=now, message=_represent([message])[str(message.id)]
+    )
     OutgoingEvent.objects.bulk_create(
         OutgoingEvent(
             subscription=sub,
             event_type=CREATED,
             message_id=message.id,
-            payload={"message_id": str(message.id), "status": message.status},
+            payload=body,
             created_at=now,
             next_attempt_at=now,
         )

@@ -1,0 +1,106 @@
+"""Who is calling: an account API key, or a logged-in agent (browsable API).
+
+Both authenticators set ``request.auth`` to an :class:`AccountAccess`, so views scope every
+query by ``request.auth.account`` without caring how the caller proved who it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+from rest_framework.request import Request
+
+from inbox.api import throttling
+from inbox.models import Account, ApiKey, Membership, hash_api_key
+
+# last_used_at is a hint for admins ("is this key still in use?"), not an audit log: writing it
+# on every request would turn every read into a write, so it is refreshed at most this often.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class AccountAccess:
+    account: Account
+    api_key: ApiKey | None = None
+
+
+@dataclass(frozen=True)
+class ApiClient:
+    """The ``request.user`` of an API-key request (there is no Django user behind a key)."""
+
+    account: Account
+    is_authenticated: bool = True
+    is_anonymous: bool = False
+    is_staff: bool = False
+    is_superuser: bool = False
+
+    def __str__(self) -> str:
+        return f"API client of {self.account}"
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """``Authorization: Bearer <key>`` or ``X-API-Key: <key>``; one indexed lookup by hash."""
+
+    keyword = "Bearer"
+
+    def authenticate(self, request: Request) -> tuple[ApiClient, AccountAccess] | None:
+        raw_key = self._raw_key(request)
+        if raw_key is None:
+            return None
+        throttling.auth_failures_check(request)
+        api_key = (
+            ApiKey.objects.select_related("account").filter(key_hash=hash_api_key(raw_key)).first()
+        )
+        if api_key is None:
+            throttling.auth_failure_record(request)
+            raise exceptions.AuthenticationFailed("Invalid API key.", code="invalid_api_key")
+        if not api_key.is_active:
+            throttling.auth_failure_record(request)
+            raise exceptions.AuthenticationFailed(
+                "This API key has been revoked.", code="revoked_api_key"
+            )
+        self._touch(api_key)
+        return ApiClient(api_key.account), AccountAccess(api_key.account, api_key)
+
+    def authenticate_header(self, request: Request) -> str:
+        return f'{self.keyword} realm="api"'
+
+    def _raw_key(self, request: Request) -> str | None:
+        header = authentication.get_authorization_header(request).decode("latin-1").strip()
+        if header:
+            scheme, _, value = header.partition(" ")
+            if scheme.lower() != self.keyword.lower():
+                # Basic/Digest/... belong to someone else; let the next authenticator try.
+                return None
+            value = value.strip()
+            if not value or " " in value:
+                raise exceptions.AuthenticationFailed(
+                    "Malformed Authorization header: use 'Bearer <key>'.", code="invalid_api_key"
+                )
+            return value
+        value = request.META.get("HTTP_X_API_KEY", "").strip()
+        return value or None
+
+    @staticmethod
+    def _touch(api_key: ApiKey) -> None:
+        now = timezone.now()
+        if api_key.last_used_at is None or now - api_key.last_used_at >= LAST_USED_RESOLUTION:
+            ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+            api_key.last_used_at = now
+
+
+class MembershipSessionAuthentication(authentication.SessionAuthentication):
+    """A logged-in agent acts for the account of their membership (browsable API)."""
+
+    def authenticate(self, request: Request) -> tuple[object, AccountAccess] | None:
+        result = super().authenticate(request)
+        if result is None:
+            return None
+        user = result[0]
+        membership = Membership.objects.select_related("account").filter(user_id=user.pk).first()
+        if membership is None:
+            return None
+        return user, AccountAccess(membership.account)

@@ -1,0 +1,543 @@
+"""Input and output shapes of the REST API (DESIGN §7). Statuses are shown UPPERCASE."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC
+from typing import Any
+
+from django.core.validators import EmailValidator, URLValidator
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field, inline_serializer
+from rest_framework import serializers
+
+from inbox.models import SECRET_CONFIG_KEYS, Conversation, Inbox, Message
+from statuses import providers
+from statuses.catalogue import CHANNELS, ChannelType, Family
+from statuses.machine import Status, Tick
+from statuses.models import OutgoingAttempt, StatusEvent, WebhookSubscription
+from statuses.providers.base import ErrorInfo
+
+STATUS_VALUES = [s.upper() for s in Status.values]
+REPORTABLE_STATUSES = ["DELIVERED", "READ", "FAILED"]
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+def upper_status(value: str) -> str | None:
+    return value.upper() if value else None
+
+
+def error_info(channel_type: str, code: str) -> ErrorInfo | None:
+    """The provider catalogue's explanation of an error code (DESIGN §4), if it has one."""
+    module = providers.REGISTRY.get(channel_type)
+    catalogue: dict[str, ErrorInfo] = getattr(module, "ERRORS", {}) if module else {}
+    info = catalogue.get(code)
+    if info is None and "." in code and code[:1] in "45":  # enhanced SMTP status: class fallback
+        info = catalogue.get(f"{code[0]}.0.0")
+    return info
+
+
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Provider or Tickmark error code.")
+    title = serializers.CharField()
+    detail = serializers.CharField(help_text="The provider's own words.")
+    hint = serializers.CharField(allow_null=True, help_text="What to do about it.")
+
+
+def error_of(channel_type: str, code: str, title: str, detail: str) -> dict[str, Any] | None:
+    if not (code or title or detail):
+        return None
+    info = error_info(channel_type, code) if code else None
+    return {
+        "code": code,
+        "title": title or (info.title if info else ""),
+        "detail": detail,
+        "hint": info.hint if info else None,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Inboxes
+# ---------------------------------------------------------------------------------------------
+
+_HTTP_PROVIDERS = frozenset(ChannelType.values) - {"web_widget", "email"}
+
+# DESIGN §4.1: (required keys, optional keys, groups of which at least one key is required).
+CONFIG_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, ...], ...]]] = {
+    "whatsapp_cloud": (
+        ("phone_number_id", "access_token", "app_secret", "verify_token"),
+        ("api_version", "waba_id"),
+        (),
+    ),
+    "whatsapp_360dialog": (("api_key", "webhook_token"), (), ()),
+    "twilio_sms": (
+        ("account_sid", "auth_token"),
+        ("from_number", "messaging_service_sid"),
+        (("from_number", "messaging_service_sid"),),
+    ),
+    "twilio_whatsapp": (
+        ("account_sid", "auth_token"),
+        ("from_number", "messaging_service_sid"),
+        (("from_number", "messaging_service_sid"),),
+    ),
+    "facebook": (
+        ("page_id", "page_access_token", "app_secret", "verify_token"),
+        ("api_version",),
+        (),
+    ),
+    "instagram": (
+        ("ig_user_id", "access_token", "app_secret", "verify_token"),
+        ("api_version",),
+        (),
+    ),
+    "tiktok": (("business_id", "access_token", "client_secret"), (), ()),
+    "bandwidth_sms": (
+        (
+            "account_id",
+            "application_id",
+            "username",
+            "password",
+            "from_number",
+            "callback_username",
+            "callback_password",
+        ),
+        (),
+        (),
+    ),
+    "line": (("channel_access_token", "channel_secret"), (), ()),
+    "telegram": (("bot_token", "secret_token"), (), ()),
+    "viber": (("auth_token", "sender_name"), (), ()),
+    "email": (
+        ("smtp_host", "smtp_port", "from_address", "webhook_token"),
+        ("smtp_username", "smtp_password", "smtp_use_tls"),
+        (),
+    ),
+    "api": (("webhook_url", "hmac_secret"), (), ()),
+    "web_widget": ((), ("title", "greeting"), ()),
+}
+assert set(CONFIG_KEYS) == set(ChannelType.values)
+
+_URL = URLValidator(schemes=["http", "https"])
+
+
+def validate_config(channel_type: str, config: dict[str, Any]) -> dict[str, Any]:
+    """Check a complete inbox config against DESIGN §4.1; raise naming the first bad key."""
+    required, optional, one_of = CONFIG_KEYS[channel_type]
+    allowed = set(required) | set(optional)
+    if channel_type in _HTTP_PROVIDERS:
+        allowed.add("api_base_url")
+    errors: dict[str, str] = {}
+    for key in required:
+        value = config.get(key)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            errors[key] = f"Required for {channel_type} inboxes."
+    for group in one_of:
+        if not any(config.get(key) for key in group):
+            errors[group[0]] = f"One of {' or '.join(group)} is required for {channel_type}."
+    for key, value in config.items():
+        if key not in allowed:
+            errors[key] = f"Unknown key for {channel_type} (allowed: {', '.join(sorted(allowed))})."
+        elif key == "smtp_port":
+            if isinstance(value, bool) or not (
+                (isinstance(value, int) and 0 < value < 65536)
+                or (isinstance(value, str) and value.isdigit() and 0 < int(value) < 65536)
+            ):
+                errors[key] = "A TCP port number (1-65535)."
+        elif key == "smtp_use_tls":
+            if not isinstance(value, bool):
+                errors[key] = "true or false."
+        elif not isinstance(value, str):
+            errors[key] = "Must be a string."
+        elif key in ("api_base_url", "webhook_url"):
+            try:
+                _URL(value)
+            except Exception:
+                errors[key] = "An http(s) URL."
+    if errors:
+        raise serializers.ValidationError({"config": errors})
+    return config
+
+
+class InboxSerializer(serializers.ModelSerializer):
+    channel = serializers.SerializerMethodField(help_text="The channel family (DESIGN §4).")
+    config = serializers.SerializerMethodField(help_text="Public settings; secrets never shown.")
+    secrets_set = serializers.SerializerMethodField(
+        help_text="Names of the secret config keys that hold a value (the values are write-only)."
+    )
+    webhook_url = serializers.CharField(
+        read_only=True, help_text="Where the provider must send its status webhooks."
+    )
+    capabilities = serializers.SerializerMethodField(
+        help_text="Which statuses this channel reports back."
+    )
+
+    class Meta:
+        model = Inbox
+        fields = [
+            "id",
+            "name",
+            "channel_type",
+            "channel",
+            "config",
+            "secrets_set",
+            "webhook_url",
+            "capabilities",
+            "created_at",
+        ]
+
+    @extend_schema_field(serializers.ChoiceField(choices=Family.choices))
+    def get_channel(self, inbox: Inbox) -> str:
+        return inbox.family
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_config(self, inbox: Inbox) -> dict[str, Any]:
+        return inbox.public_config()
+
+    def get_secrets_set(self, inbox: Inbox) -> list[str]:
+        return sorted(k for k, v in inbox.config.items() if k in SECRET_CONFIG_KEYS and v)
+
+    @extend_schema_field(
+        inline_serializer(
+            "Capabilities",
+            {name: serializers.BooleanField() for name in ("sent", "delivered", "read", "failed")},
+        )
+    )
+    def get_capabilities(self, inbox: Inbox) -> dict[str, bool]:
+        return CHANNELS[inbox.channel_type].capabilities
+
+
+class InboxCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    channel_type = serializers.ChoiceField(choices=ChannelType.choices)
+    config = serializers.DictField(
+        child=serializers.JSONField(),
+        default=dict,
+        help_text="Per channel type, DESIGN §4.1. Secrets are write-only.",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        validate_config(attrs["channel_type"], attrs["config"])
+        return attrs
+
+
+class InboxUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False)
+    config = serializers.DictField(
+        child=serializers.JSONField(allow_null=True),
+        required=False,
+        help_text="Merged into the current config; a key set to null is removed.",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        inbox: Inbox = self.context["inbox"]
+        if "config" in attrs:
+            merged = {**inbox.config, **attrs["config"]}
+            merged = {k: v for k, v in merged.items() if v is not None}
+            attrs["config"] = validate_config(inbox.channel_type, merged)
+        return attrs
+
+
+# ---------------------------------------------------------------------------------------------
+# Messages
+# ---------------------------------------------------------------------------------------------
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    """The message as every endpoint and every outgoing webhook shows it."""
+
+    inbox = serializers.UUIDField(source="inbox_id", read_only=True)
+    channel = serializers.SerializerMethodField()
+    conversation = serializers.IntegerField(source="conversation_id", read_only=True)
+    to = serializers.CharField(source="to_address", read_only=True)
+    status = serializers.SerializerMethodField()
+    tick = serializers.SerializerMethodField()
+    is_terminal = serializers.SerializerMethodField(
+        help_text="True when no further status can come (DESIGN §3.4); stop polling."
+    )
+    error = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Message
+        fields = [
+            "id",
+            "customer_message_id",
+            "provider_message_id",
+            "inbox",
+            "channel",
+            "channel_type",
+            "conversation",
+            "direction",
+            "to",
+            "content",
+            "status",
+            "tick",
+            "is_terminal",
+            "error",
+            "attempt",
+            "queued_at",
+            "sent_at",
+            "delivered_at",
+            "read_at",
+            "failed_at",
+            "status_updated_at",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.ChoiceField(choices=Family.choices))
+    def get_channel(self, message: Message) -> str:
+        return message.family
+
+    @extend_schema_field(serializers.ChoiceField(choices=STATUS_VALUES))
+    def get_status(self, message: Message) -> str:
+        return message.status.upper()
+
+    @extend_schema_field(serializers.ChoiceField(choices=Tick.values))
+    def get_tick(self, message: Message) -> str:
+        return message.tick
+
+    def get_is_terminal(self, message: Message) -> bool:
+        return message.is_terminal
+
+    @extend_schema_field(ErrorSerializer(allow_null=True))
+    def get_error(self, message: Message) -> dict[str, Any] | None:
+        return error_of(
+            message.channel_type, message.error_code, message.error_title, message.error_detail
+        )
+
+
+class MessageStatusSerializer(serializers.Serializer):
+    message_status = serializers.ChoiceField(choices=STATUS_VALUES)
+    updated_at = serializers.DateTimeField()
+
+
+class ChannelMessageSerializer(MessageSerializer):
+    """A message in the per-channel views, with the ``message_status`` block."""
+
+    message_status = serializers.SerializerMethodField()
+
+    class Meta(MessageSerializer.Meta):
+        fields = [*MessageSerializer.Meta.fields, "message_status"]
+        read_only_fields = fields
+
+    @extend_schema_field(MessageStatusSerializer)
+    def get_message_status(self, message: Message) -> dict[str, Any]:
+        return {
+            "message_status": message.status.upper(),
+            "updated_at": serializers.DateTimeField().to_representation(message.status_updated_at),
+        }
+
+
+class MessageCreateSerializer(serializers.Serializer):
+    inbox = serializers.UUIDField()
+    to = serializers.CharField(
+        max_length=320,
+        help_text="E.164 phone for WhatsApp and SMS; provider user id; email address; …",
+    )
+    content = serializers.CharField(required=False, allow_blank=False, max_length=65536)
+    template = serializers.DictField(
+        required=False,
+        help_text="An approved template (WhatsApp: {name, language: {code}, components}).",
+    )
+    customer_message_id = serializers.CharField(
+        required=False,
+        max_length=200,
+        help_text="Your own id: repeating it returns the existing message instead of a new one.",
+    )
+
+    def validate_inbox(self, value):
+        from inbox import selectors
+
+        inbox = selectors.inbox_get(account=self.context["account"], inbox_id=value)
+        if inbox is None:
+            raise serializers.ValidationError("No such inbox.")
+        return inbox
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("content" in attrs) == ("template" in attrs):
+            raise serializers.ValidationError({"content": "Give either content or template."})
+        family = attrs["inbox"].family
+        to = attrs["to"].strip()
+        if family in (Family.WHATSAPP, Family.SMS) and not E164.match(to):
+            raise serializers.ValidationError({"to": "An E.164 phone number, e.g. +15551234567."})
+        if family == Family.EMAIL:
+            try:
+                EmailValidator()(to)
+            except Exception as exc:
+                raise serializers.ValidationError({"to": "An email address."}) from exc
+        if not to:
+            raise serializers.ValidationError({"to": "This field may not be blank."})
+        attrs["to"] = to
+        return attrs
+
+
+class StatusReportErrorSerializer(serializers.Serializer):
+    code = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    title = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    detail = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class StatusReportSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=REPORTABLE_STATUSES)
+    occurred_at = serializers.DateTimeField(
+        required=False, help_text="When it happened on your side (default: now)."
+    )
+    error = StatusReportErrorSerializer(required=False, help_text="For FAILED: why.")
+
+    def validate_occurred_at(self, value):
+        try:
+            return value.astimezone(UTC)
+        except OverflowError as exc:
+            raise serializers.ValidationError("Date-time out of range.") from exc
+
+
+class StatusEventSerializer(serializers.ModelSerializer):
+    status = serializers.SerializerMethodField(
+        help_text="Normalized status (null when the provider's status is not recognised)."
+    )
+    error = serializers.SerializerMethodField()
+
+    class Meta:
+        model = StatusEvent
+        fields = [
+            "id",
+            "status",
+            "raw_status",
+            "occurred_at",
+            "received_at",
+            "source",
+            "outcome",
+            "attempt",
+            "error",
+            "duplicate_count",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.ChoiceField(choices=STATUS_VALUES, allow_null=True))
+    def get_status(self, event: StatusEvent) -> str | None:
+        return upper_status(event.status)
+
+    @extend_schema_field(ErrorSerializer(allow_null=True))
+    def get_error(self, event: StatusEvent) -> dict[str, Any] | None:
+        channel_type = self.context.get("channel_type", "")
+        return error_of(channel_type, event.error_code, event.error_title, event.error_detail)
+
+
+# ---------------------------------------------------------------------------------------------
+# Conversations
+# ---------------------------------------------------------------------------------------------
+
+
+class ContactSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    address = serializers.CharField()
+    name = serializers.CharField()
+
+
+class ConversationSerializer(serializers.ModelSerializer):
+    inbox = serializers.UUIDField(source="inbox_id", read_only=True)
+    channel_type = serializers.CharField(source="inbox.channel_type", read_only=True)
+    channel = serializers.SerializerMethodField()
+    contact = ContactSerializer(read_only=True)
+    service_window_open = serializers.SerializerMethodField(
+        help_text="Free-form messages allowed now (WhatsApp/Messenger/Instagram 24-hour window)."
+    )
+
+    class Meta:
+        model = Conversation
+        fields = [
+            "id",
+            "inbox",
+            "channel",
+            "channel_type",
+            "contact",
+            "last_message_at",
+            "last_inbound_at",
+            "unread_count",
+            "service_window_open",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.ChoiceField(choices=Family.choices))
+    def get_channel(self, conversation: Conversation) -> str:
+        return conversation.inbox.family
+
+    def get_service_window_open(self, conversation: Conversation) -> bool:
+        if not CHANNELS[conversation.inbox.channel_type].has_service_window:
+            return True
+        return conversation.service_window_open()
+
+
+# ---------------------------------------------------------------------------------------------
+# Outgoing webhooks
+# ---------------------------------------------------------------------------------------------
+
+
+class WebhookSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = WebhookSubscription
+        fields = [
+            "id",
+            "url",
+            "events",
+            "is_active",
+            "disabled_reason",
+            "failing_since",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class WebhookCreatedSerializer(WebhookSerializer):
+    secret = serializers.CharField(
+        read_only=True, help_text="Signing secret for X-Tickmark-Signature. Shown only once."
+    )
+
+    class Meta(WebhookSerializer.Meta):
+        fields = [*WebhookSerializer.Meta.fields, "secret"]
+        read_only_fields = fields
+
+
+class WebhookCreateSerializer(serializers.Serializer):
+    url = serializers.URLField(max_length=2000)
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=WebhookSubscription.EventType.values),
+        allow_empty=False,
+        default=list(WebhookSubscription.EventType.values),
+    )
+
+    def validate_url(self, value: str) -> str:
+        if not value.lower().startswith(("http://", "https://")):
+            raise serializers.ValidationError("An http(s) URL.")
+        return value
+
+    def validate_events(self, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+
+class WebhookAttemptSerializer(serializers.ModelSerializer):
+    event_id = serializers.IntegerField(source="event.id", read_only=True)
+    event_type = serializers.CharField(source="event.event_type", read_only=True)
+    message = serializers.UUIDField(source="event.message_id", read_only=True, allow_null=True)
+    event_state = serializers.ChoiceField(
+        source="event.state", choices=["pending", "delivered", "failed"], read_only=True
+    )
+    next_attempt_at = serializers.DateTimeField(source="event.next_attempt_at", read_only=True)
+
+    class Meta:
+        model = OutgoingAttempt
+        fields = [
+            "id",
+            "event_id",
+            "event_type",
+            "message",
+            "attempted_at",
+            "http_status",
+            "error",
+            "duration_ms",
+            "response_body",
+            "event_state",
+            "next_attempt_at",
+        ]
+        read_only_fields = fields

@@ -1,0 +1,538 @@
+"""REST API views (DESIGN §7): parse, authorize, call one selector or service, serialize.
+
+Every object is looked up within ``request.auth.account``; another account's object is a 404
+exactly like a missing one. Errors are rendered by ``inbox.api.errors.exception_handler``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+)
+from rest_framework import exceptions, status
+from rest_framework.generics import GenericAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from inbox import selectors
+from inbox import services as inbox_services
+from inbox.api import examples, serializers
+from inbox.api.authentication import AccountAccess
+from inbox.api.pagination import (
+    AttemptPagination,
+    ConversationMessagePagination,
+    ConversationPagination,
+    MessageFeedPagination,
+    Pagination,
+)
+from inbox.api.permissions import HasAccount
+from inbox.exceptions import WrongChannel
+from inbox.models import Account, Message
+from statuses import outgoing
+from statuses import services as status_services
+from statuses.catalogue import FAMILY_SLUGS, ChannelType, Family
+from statuses.machine import Status
+from statuses.models import StatusEvent
+
+# Polling hints for non-terminal messages (seconds): soon while the send is in progress,
+# slower once the provider has it and we wait for the contact's phone.
+RETRY_AFTER = {Status.QUEUED: 2, Status.UNKNOWN: 10}
+RETRY_AFTER_DEFAULT = 30
+
+RETRY_AFTER_HEADER = OpenApiParameter(
+    "Retry-After",
+    OpenApiTypes.INT,
+    OpenApiParameter.HEADER,
+    response=True,
+    description="Only while the message is not terminal: seconds to wait before polling again.",
+)
+
+
+def _uuid_path(name: str, description: str) -> OpenApiParameter:
+    return OpenApiParameter(name, OpenApiTypes.UUID, OpenApiParameter.PATH, description=description)
+
+
+def _int_path(name: str, description: str) -> OpenApiParameter:
+    return OpenApiParameter(name, OpenApiTypes.INT, OpenApiParameter.PATH, description=description)
+
+
+FAMILY_PATH = OpenApiParameter(
+    "family",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    enum=sorted(FAMILY_SLUGS),
+    description="The channel family, lowercase (whatsapp, sms, facebook, …).",
+)
+
+MESSAGE_FILTERS = [
+    OpenApiParameter(
+        "status",
+        OpenApiTypes.STR,
+        description="UPPERCASE status, several comma-separated (e.g. `DELIVERED,READ`): "
+        + ", ".join(serializers.STATUS_VALUES),
+    ),
+    OpenApiParameter("channel", OpenApiTypes.STR, enum=Family.values, description="Family."),
+    OpenApiParameter("channel_type", OpenApiTypes.STR, enum=ChannelType.values),
+    OpenApiParameter("inbox", OpenApiTypes.UUID),
+    OpenApiParameter("conversation", OpenApiTypes.INT),
+    OpenApiParameter("direction", OpenApiTypes.STR, enum=Message.Direction.values),
+    OpenApiParameter("is_terminal", OpenApiTypes.BOOL),
+    OpenApiParameter("created_after", OpenApiTypes.DATETIME, description="Exclusive."),
+    OpenApiParameter("created_before", OpenApiTypes.DATETIME, description="Exclusive."),
+    OpenApiParameter(
+        "updated_after",
+        OpenApiTypes.DATETIME,
+        description="Change feed: only messages changed after this instant (exclusive).",
+    ),
+]
+
+
+def retry_after(message: Message) -> int | None:
+    if message.is_terminal:
+        return None
+    return RETRY_AFTER.get(message.status, RETRY_AFTER_DEFAULT)
+
+
+class ApiView(GenericAPIView):
+    permission_classes = [HasAccount]
+    pagination_class = Pagination
+
+    @property
+    def account(self) -> Account:
+        auth: AccountAccess = self.request.auth
+        return auth.account
+
+    def paginated(self, queryset, serializer_class, **context: Any) -> Response:
+        page = self.paginator.paginate_queryset(queryset, self.request, view=self)
+        data = serializer_class(page, many=True, context={"request": self.request, **context}).data
+        return self.paginator.get_paginated_response(data)
+
+    def not_found(self, what: str) -> exceptions.NotFound:
+        return exceptions.NotFound(f"No {what} with this id.")
+
+
+def _message_response(message: Message, serializer_class=None, code=status.HTTP_200_OK):
+    serializer_class = serializer_class or serializers.MessageSerializer
+    response = Response(serializer_class(message).data, status=code)
+    seconds = retry_after(message)
+    if seconds is not None:
+        response["Retry-After"] = str(seconds)
+    return response
+
+
+# ---------------------------------------------------------------------------------------------
+# Inboxes
+# ---------------------------------------------------------------------------------------------
+
+
+@extend_schema(tags=["inboxes"])
+class InboxListView(ApiView):
+    serializer_class = serializers.InboxSerializer
+
+    @extend_schema(
+        summary="List inboxes",
+        responses=serializers.InboxSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        return self.paginated(selectors.inbox_list(account=self.account), self.serializer_class)
+
+    @extend_schema(
+        summary="Connect a channel (create an inbox)",
+        description="Required config keys depend on `channel_type` (DESIGN §4.1); a missing "
+        "key is a 400 naming it. Secrets are write-only: the answer lists which are set.",
+        request=serializers.InboxCreateSerializer,
+        responses={201: serializers.InboxSerializer},
+        examples=examples.INBOX_CREATE,
+    )
+    def post(self, request: Request) -> Response:
+        data = serializers.InboxCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        inbox = inbox_services.inbox_create(account=self.account, **data.validated_data)
+        return Response(self.serializer_class(inbox).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["inboxes"], parameters=[_uuid_path("inbox_id", "Inbox id.")])
+class InboxDetailView(ApiView):
+    serializer_class = serializers.InboxSerializer
+
+    def get_inbox(self, inbox_id: str):
+        inbox = selectors.inbox_get(account=self.account, inbox_id=inbox_id)
+        if inbox is None:
+            raise self.not_found("inbox")
+        return inbox
+
+    @extend_schema(summary="Get an inbox", responses=serializers.InboxSerializer)
+    def get(self, request: Request, inbox_id: str) -> Response:
+        return Response(self.serializer_class(self.get_inbox(inbox_id)).data)
+
+    @extend_schema(
+        summary="Update an inbox",
+        description="`config` is merged into the current one (a key set to null is removed) "
+        "and the result is checked like on create.",
+        request=serializers.InboxUpdateSerializer,
+        responses=serializers.InboxSerializer,
+        examples=examples.INBOX_UPDATE,
+    )
+    def patch(self, request: Request, inbox_id: str) -> Response:
+        inbox = self.get_inbox(inbox_id)
+        data = serializers.InboxUpdateSerializer(data=request.data, context={"inbox": inbox})
+        data.is_valid(raise_exception=True)
+        inbox = inbox_services.inbox_update(inbox=inbox, **data.validated_data)
+        return Response(self.serializer_class(inbox).data)
+
+
+# ---------------------------------------------------------------------------------------------
+# Messages
+# ---------------------------------------------------------------------------------------------
+
+
+@extend_schema(tags=["messages"])
+class MessageListView(ApiView):
+    serializer_class = serializers.MessageSerializer
+    pagination_class = MessageFeedPagination
+
+    @extend_schema(
+        summary="List messages (change feed)",
+        description="Ordered by `(updated_at, id)`: a message that changes moves to the end, "
+        "so paging never misses a change. Follow `poll` to keep receiving changes.",
+        parameters=MESSAGE_FILTERS,
+        responses=serializers.MessageSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        messages = selectors.message_list(account=self.account, filters=request.query_params)
+        return self.paginated(messages, self.serializer_class)
+
+    @extend_schema(
+        summary="Send a message",
+        description="Queues the message and answers 202 with it (`status: QUEUED`). A "
+        "repeated `customer_message_id` answers 200 with the existing message instead. "
+        "Free text outside WhatsApp/Messenger/Instagram's 24-hour window: 422 "
+        "`outside_customer_service_window` (send a template).",
+        request=serializers.MessageCreateSerializer,
+        responses={
+            202: OpenApiResponse(serializers.MessageSerializer, description="Queued."),
+            200: OpenApiResponse(
+                serializers.MessageSerializer,
+                description="Already sent with this customer_message_id: the existing message.",
+            ),
+            422: OpenApiResponse(
+                examples.ERROR_RESPONSE, description="Outside the customer-service window."
+            ),
+        },
+        parameters=[RETRY_AFTER_HEADER],
+        examples=examples.MESSAGE_CREATE,
+    )
+    def post(self, request: Request) -> Response:
+        data = serializers.MessageCreateSerializer(
+            data=request.data, context={"account": self.account}
+        )
+        data.is_valid(raise_exception=True)
+        message, created = inbox_services.message_create_outgoing(
+            account=self.account, **data.validated_data
+        )
+        return _message_response(
+            message, code=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
+        )
+
+
+@extend_schema(tags=["messages"], parameters=[_uuid_path("message_id", "Message id.")])
+class MessageDetailView(ApiView):
+    serializer_class = serializers.MessageSerializer
+
+    @extend_schema(
+        summary="Get a message and its current status",
+        responses=serializers.MessageSerializer,
+        parameters=[RETRY_AFTER_HEADER],
+        examples=examples.MESSAGE,
+    )
+    def get(self, request: Request, message_id: str) -> Response:
+        message = selectors.message_get(account=self.account, message_id=message_id)
+        if message is None:
+            raise self.not_found("message")
+        return _message_response(message)
+
+
+@extend_schema(tags=["messages"], parameters=[_uuid_path("message_id", "Message id.")])
+class MessageEventsView(ApiView):
+    serializer_class = serializers.StatusEventSerializer
+    pagination_class = None
+
+    @extend_schema(
+        summary="A message's status history, oldest first",
+        description="Every status event of every attempt: applied, recorded without change, "
+        "stale (older attempt) — with the provider's raw status and error.",
+        responses=serializers.StatusEventSerializer(many=True),
+        examples=examples.EVENTS,
+    )
+    def get(self, request: Request, message_id: str) -> Response:
+        message = selectors.message_get(account=self.account, message_id=message_id)
+        if message is None:
+            raise self.not_found("message")
+        events = selectors.message_events(message=message)
+        context = {"channel_type": message.channel_type}
+        return Response(self.serializer_class(events, many=True, context=context).data)
+
+
+@extend_schema(tags=["messages"])
+class MessageStatusLookupView(ApiView):
+    serializer_class = serializers.ChannelMessageSerializer
+
+    @extend_schema(
+        summary="Look a message up by your customer_message_id",
+        parameters=[
+            OpenApiParameter("customer_message_id", OpenApiTypes.STR, OpenApiParameter.PATH),
+            OpenApiParameter(
+                "channel",
+                OpenApiTypes.STR,
+                enum=Family.values,
+                description="Only a message of this channel family (400 for an unknown one).",
+            ),
+            RETRY_AFTER_HEADER,
+        ],
+        responses=serializers.ChannelMessageSerializer,
+    )
+    def get(self, request: Request, customer_message_id: str) -> Response:
+        family = request.query_params.get("channel")
+        if family is not None and family.upper() not in Family.values:
+            raise exceptions.ValidationError(
+                {"channel": f"Unknown channel; one of {', '.join(Family.values)}."}
+            )
+        message = selectors.message_get_by_customer_id(
+            account=self.account,
+            customer_message_id=customer_message_id,
+            family=family.upper() if family else None,
+        )
+        if message is None:
+            raise exceptions.NotFound("No message with this customer_message_id.")
+        return _message_response(message, serializers.ChannelMessageSerializer)
+
+
+@extend_schema(tags=["messages"], parameters=[_uuid_path("message_id", "Message id.")])
+class MessageResendView(ApiView):
+    serializer_class = serializers.MessageSerializer
+
+    @extend_schema(
+        summary="Resend a failed or expired message (a new attempt)",
+        request=None,
+        responses={
+            202: serializers.MessageSerializer,
+            409: OpenApiResponse(examples.ERROR_RESPONSE, description="not_resendable"),
+        },
+        parameters=[RETRY_AFTER_HEADER],
+    )
+    def post(self, request: Request, message_id: str) -> Response:
+        message = selectors.message_get(account=self.account, message_id=message_id)
+        if message is None:
+            raise self.not_found("message")
+        message = inbox_services.message_resend(message=message)
+        return _message_response(message, code=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema(tags=["messages"], parameters=[_uuid_path("message_id", "Message id.")])
+class MessageStatusReportView(ApiView):
+    serializer_class = serializers.MessageSerializer
+
+    @extend_schema(
+        summary="Report a status (api channel only)",
+        description="For inboxes of channel type `api`: tell Tickmark the message was "
+        "DELIVERED, READ or FAILED. Merged by the same rule as provider webhooks (a late "
+        "report never downgrades). Other channels: 409 `wrong_channel`.",
+        request=serializers.StatusReportSerializer,
+        responses={
+            200: serializers.MessageSerializer,
+            409: OpenApiResponse(examples.ERROR_RESPONSE, description="wrong_channel"),
+        },
+        parameters=[RETRY_AFTER_HEADER],
+        examples=examples.STATUS_REPORT,
+    )
+    def post(self, request: Request, message_id: str) -> Response:
+        message = selectors.message_get(account=self.account, message_id=message_id)
+        if message is None:
+            raise self.not_found("message")
+        if message.channel_type != ChannelType.API:
+            raise WrongChannel(
+                f"Statuses are reported by the provider on {message.channel_type} inboxes; "
+                "only messages of api inboxes take reports."
+            )
+        if message.direction != Message.Direction.OUTGOING:
+            raise WrongChannel("Only outgoing messages have a delivery status.")
+        data = serializers.StatusReportSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        error = data.validated_data.get("error") or {}
+        status_services.message_status_report(
+            message=message,
+            status=data.validated_data["status"].lower(),
+            source=StatusEvent.Source.API,
+            occurred_at=data.validated_data.get("occurred_at"),
+            error_code=error.get("code", ""),
+            error_title=error.get("title", ""),
+            error_detail=error.get("detail", ""),
+        )
+        message.refresh_from_db()
+        return _message_response(message)
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-channel views
+# ---------------------------------------------------------------------------------------------
+
+
+def _family(slug: str) -> str:
+    family = FAMILY_SLUGS.get(slug)
+    if family is None:
+        raise exceptions.NotFound(f"Unknown channel {slug!r}.")
+    return family
+
+
+@extend_schema(tags=["channels"], parameters=[FAMILY_PATH])
+class ChannelMessageListView(ApiView):
+    serializer_class = serializers.ChannelMessageSerializer
+    pagination_class = MessageFeedPagination
+
+    @extend_schema(
+        summary="List one channel family's messages",
+        operation_id="channel_messages_list",
+        parameters=[p for p in MESSAGE_FILTERS if p.name not in ("channel",)],
+        responses=serializers.ChannelMessageSerializer(many=True),
+    )
+    def get(self, request: Request, family: str) -> Response:
+        messages = selectors.message_list(
+            account=self.account, filters=request.query_params, family=_family(family)
+        )
+        return self.paginated(messages, self.serializer_class)
+
+
+@extend_schema(tags=["channels"], parameters=[FAMILY_PATH, _uuid_path("message_id", "Message id.")])
+class ChannelMessageDetailView(ApiView):
+    serializer_class = serializers.ChannelMessageSerializer
+
+    @extend_schema(
+        summary="Get a message of one channel family",
+        operation_id="channel_messages_retrieve",
+        responses=serializers.ChannelMessageSerializer,
+        parameters=[RETRY_AFTER_HEADER],
+    )
+    def get(self, request: Request, family: str, message_id: str) -> Response:
+        message = selectors.message_get(
+            account=self.account, message_id=message_id, family=_family(family)
+        )
+        if message is None:
+            raise self.not_found("message")
+        return _message_response(message, self.serializer_class)
+
+
+# ---------------------------------------------------------------------------------------------
+# Conversations
+# ---------------------------------------------------------------------------------------------
+
+
+@extend_schema(tags=["conversations"])
+class ConversationListView(ApiView):
+    serializer_class = serializers.ConversationSerializer
+    pagination_class = ConversationPagination
+
+    @extend_schema(
+        summary="List conversations, most recent activity first",
+        responses=serializers.ConversationSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        conversations = selectors.conversation_list(account=self.account)
+        return self.paginated(conversations, self.serializer_class)
+
+
+@extend_schema(tags=["conversations"], parameters=[_int_path("conversation_id", "Id.")])
+class ConversationMessagesView(ApiView):
+    serializer_class = serializers.MessageSerializer
+    pagination_class = ConversationMessagePagination
+
+    @extend_schema(
+        summary="A conversation's messages, oldest first",
+        responses=serializers.MessageSerializer(many=True),
+    )
+    def get(self, request: Request, conversation_id: str) -> Response:
+        conversation = selectors.conversation_get(
+            account=self.account, conversation_id=conversation_id
+        )
+        if conversation is None:
+            raise self.not_found("conversation")
+        messages = selectors.message_list(account=self.account, conversation=conversation)
+        return self.paginated(messages, self.serializer_class)
+
+
+# ---------------------------------------------------------------------------------------------
+# Outgoing webhooks
+# ---------------------------------------------------------------------------------------------
+
+
+@extend_schema(tags=["webhooks"])
+class WebhookListView(ApiView):
+    serializer_class = serializers.WebhookSerializer
+
+    @extend_schema(
+        summary="List webhook subscriptions",
+        responses=serializers.WebhookSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        return self.paginated(selectors.webhook_list(account=self.account), self.serializer_class)
+
+    @extend_schema(
+        summary="Subscribe to events",
+        description="Events: `message.created`, `message.status_changed`. Each request is "
+        "signed: `X-Tickmark-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "
+        '"<t>.<raw body>")>`. The secret is shown only in this answer. Failed deliveries are '
+        "retried with exponential backoff; a subscription failing for 24 hours is disabled "
+        "(`is_active: false`, `disabled_reason`).",
+        request=serializers.WebhookCreateSerializer,
+        responses={201: serializers.WebhookCreatedSerializer},
+        examples=examples.WEBHOOK_CREATE,
+    )
+    def post(self, request: Request) -> Response:
+        data = serializers.WebhookCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        subscription = outgoing.subscription_create(account=self.account, **data.validated_data)
+        return Response(
+            serializers.WebhookCreatedSerializer(subscription).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+
+@extend_schema(tags=["webhooks"], parameters=[_int_path("webhook_id", "Subscription id.")])
+class WebhookDetailView(ApiView):
+    serializer_class = serializers.WebhookSerializer
+
+    def get_subscription(self, webhook_id: str):
+        subscription = selectors.webhook_get(account=self.account, webhook_id=webhook_id)
+        if subscription is None:
+            raise self.not_found("webhook subscription")
+        return subscription
+
+    @extend_schema(summary="Get a webhook subscription", responses=serializers.WebhookSerializer)
+    def get(self, request: Request, webhook_id: str) -> Response:
+        return Response(self.serializer_class(self.get_subscription(webhook_id)).data)
+
+    @extend_schema(summary="Unsubscribe", responses={204: None})
+    def delete(self, request: Request, webhook_id: str) -> Response:
+        outgoing.subscription_delete(subscription=self.get_subscription(webhook_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(tags=["webhooks"], parameters=[_int_path("webhook_id", "Subscription id.")])
+class WebhookDeliveriesView(ApiView):
+    serializer_class = serializers.WebhookAttemptSerializer
+    pagination_class = AttemptPagination
+
+    @extend_schema(
+        summary="Delivery attempts of a subscription, newest first",
+        responses=serializers.WebhookAttemptSerializer(many=True),
+    )
+    def get(self, request: Request, webhook_id: str) -> Response:
+        subscription = selectors.webhook_get(account=self.account, webhook_id=webhook_id)
+        if subscription is None:
+            raise self.not_found("webhook subscription")
+        attempts = selectors.webhook_attempts(subscription=subscription)
+        return self.paginated(attempts, self.serializer_class)
