@@ -58,18 +58,25 @@ def webhook_receive(*, inbox: Inbox, request: WebhookRequest) -> Outcome:
         _record(inbox, request, Verdict.FORBIDDEN, 403, "signature invalid or missing")
         return _json(403, "forbidden", "Signature invalid or missing.")
 
-    delivery = _record(inbox, request, Verdict.ACCEPTED, 200)
     try:
         parsed = provider.parse(request, config)
     except MalformedPayload as exc:
-        WebhookDelivery.objects.filter(id=delivery.id).update(
-            verdict=Verdict.MALFORMED, http_status=400, detail=str(exc)[:2000]
-        )
+        _record(inbox, request, Verdict.MALFORMED, 400, str(exc)[:2000])
         return _json(400, "malformed", f"Malformed payload: {exc}")
+    except Exception as exc:
+        # A parser bug must not lose the body: keep it for a replay once fixed; the provider
+        # retries on a 500 meanwhile.
+        log.exception("parser for %s failed", inbox.channel_type)
+        _record(inbox, request, Verdict.ERROR, 500, f"{type(exc).__name__}: {exc}"[:2000])
+        return _json(500, "parser_error", "The payload could not be processed; kept for replay.")
 
     from inbox import services as inbox_services
 
+    # The delivery record and everything it changes commit together: one round of fsync, and
+    # if the database fails half-way nothing is half-written (the provider retries).
     with transaction.atomic():
+        count = len(parsed.statuses) + len(parsed.watermarks) + len(parsed.inbound)
+        delivery = _record(inbox, request, Verdict.ACCEPTED, 200, status_count=count)
         result = services.status_updates_apply(
             inbox=inbox, updates=parsed.statuses, delivery_id=delivery.id
         )
@@ -78,21 +85,25 @@ def webhook_receive(*, inbox: Inbox, request: WebhookRequest) -> Outcome:
         )
         if parsed.inbound:
             inbox_services.inbound_messages_store(inbox=inbox, inbound=parsed.inbound)
-        count = len(parsed.statuses) + len(parsed.watermarks) + len(parsed.inbound)
-        if count:
-            WebhookDelivery.objects.filter(id=delivery.id).update(
-                status_count=count,
-                detail=(
-                    f"stored {result.stored + marks.stored}, duplicates "
-                    f"{result.duplicates + marks.duplicates}, parked {result.parked}, "
-                    f"changed {len(result.changes) + len(marks.changes)}"
-                ),
-            )
+    log.debug(
+        "webhook %s: %d items, stored %d, duplicates %d, parked %d, changed %d",
+        delivery.id,
+        count,
+        result.stored + marks.stored,
+        result.duplicates + marks.duplicates,
+        result.parked,
+        len(result.changes) + len(marks.changes),
+    )
     return Outcome(200, b'{"ok":true}')
 
 
 def _record(
-    inbox: Inbox, request: WebhookRequest, verdict: str, http_status: int, detail: str = ""
+    inbox: Inbox,
+    request: WebhookRequest,
+    verdict: str,
+    http_status: int,
+    detail: str = "",
+    status_count: int = 0,
 ) -> WebhookDelivery:
     return WebhookDelivery.objects.create(
         inbox=inbox,
@@ -104,6 +115,7 @@ def _record(
         verdict=verdict,
         http_status=http_status,
         detail=detail,
+        status_count=status_count,
         received_at=request.received_at,
     )
 
