@@ -84,7 +84,11 @@ def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     if isinstance(detail, dict):
         flat: dict[str, list[str]] = {}
         for key, value in detail.items():
-            flat.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+            if isinstance(key, int):  # a list item (ListField errors are keyed by index)
+                name = f"{prefix}[{key}]"
+            else:
+                name = f"{prefix}.{key}" if prefix else str(key)
+            flat.update(_flatten(value, name))
         return flat
     if isinstance(detail, list) and any(isinstance(d, dict | list) for d in detail):
         flat = {}

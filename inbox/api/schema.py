@@ -72,6 +72,9 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
     target_class = "inbox.api.authentication.ApiKeyAuthentication"
     name = ["ApiKeyBearer", "ApiKeyHeader"]
 
+    def get_security_requirement(self, auto_schema):
+        return [{"ApiKeyBearer": []}, {"ApiKeyHeader": []}]  # either header (OR, not AND)
+
     def get_security_definition(self, auto_schema):
         return [
             {

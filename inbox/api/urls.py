@@ -1,7 +1,16 @@
-from django.urls import include, path
+from django.http import HttpRequest, JsonResponse
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
 
 from inbox.api import views
+from inbox.api.errors import error_body
+
+
+def not_found(request: HttpRequest, path: str = "") -> JsonResponse:
+    """Unknown API paths answer JSON like every other API error (not Django's HTML page)."""
+    return JsonResponse(error_body("not_found", "No such API endpoint."), status=404)
+
 
 v1 = [
     path("inboxes", views.InboxListView.as_view(), name="inbox-list"),
@@ -55,6 +64,12 @@ v1 = [
 
 urlpatterns = [
     path("v1/", include(v1)),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # The schema and its docs are public: they describe the API, they expose no data.
+    path("schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="schema"),
+    path(
+        "docs/",
+        SpectacularSwaggerView.as_view(url_name="schema", permission_classes=[AllowAny]),
+        name="docs",
+    ),
+    re_path(r"^(?P<path>.*)$", not_found),
 ]
