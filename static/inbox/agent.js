@@ -76,8 +76,13 @@
     return { ok: response.ok, status: response.status, body };
   };
 
-  const post = (url, data) =>
-    getJSON(url, { method: "POST", body: data, headers: { "X-CSRFToken": csrfToken() } });
+  // URL-encoded, not multipart: Twisted (under daphne) rejects some multipart bodies with 400.
+  const post = (url, form) =>
+    getJSON(url, {
+      method: "POST",
+      body: new URLSearchParams(form ? new FormData(form) : undefined),
+      headers: { "X-CSRFToken": csrfToken() },
+    });
 
   const bubbleOf = (id) =>
     messagesEl ? messagesEl.querySelector(`li.bubble[data-message-id="${CSS.escape(id)}"]`) : null;
@@ -142,7 +147,9 @@
         error.code ? el("span", { class: "code", text: ` (${error.code})` }) : null,
       ),
       error.explanation ? el("p", { class: "failure-explanation", text: error.explanation }) : null,
-      error.hint ? el("p", { class: "failure-hint", text: `💡 ${error.hint}` }) : null,
+      error.hint
+        ? el("p", { class: "failure-hint" }, el("strong", { text: "Hint:" }), ` ${error.hint}`)
+        : null,
     );
     if (m.resendable !== false) {
       box.append(
@@ -287,7 +294,7 @@
         addMessage(event);
         if (event.direction === "incoming") {
           setWindowClosed(false);
-          post(`/conversations/${conversationId}/read/`, new FormData()).finally(scheduleListReload);
+          post(`/conversations/${conversationId}/read/`).finally(scheduleListReload);
           return;
         }
       }
@@ -398,7 +405,7 @@
       event.preventDefault();
       const button = form.querySelector("button");
       button.disabled = true;
-      const { ok, body } = await post(form.action, new FormData(form));
+      const { ok, body } = await post(form.action, form);
       button.disabled = false;
       if (ok) applyStatus(body.message);
       else window.alert(body?.error?.message || "Could not resend.");
@@ -411,7 +418,7 @@
       const submit = form.querySelector("button[type=submit]");
       submit.disabled = true;
       try {
-        const { ok, body } = await post(form.action, new FormData(form));
+        const { ok, body } = await post(form.action, form);
         if (ok) {
           addMessage(body.message);
           form.reset();

@@ -1,0 +1,172 @@
+"""Agent views and widget endpoints over HTTP: login, account scoping, JSON shapes, token scoping."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.utils import timezone
+
+from inbox import services as inbox_services
+from inbox.models import Membership, Message
+from statuses import services
+from statuses.providers.base import InboundMessage, SendOutcome, SendResult
+
+pytestmark = pytest.mark.django_db
+
+
+def _client_for(account, username="ada"):
+    user = get_user_model().objects.create_user(username=username, password="pw-123456")
+    Membership.objects.create(user=user, account=account)
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _inbound(inbox, address="+16505076520", text="Hi!"):
+    inbox_services.inbound_messages_store(
+        inbox=inbox,
+        inbound=[InboundMessage(address, f"in-{address}-{text}", text, timezone.now(), "Grace")],
+    )
+    return inbox.conversations.get(contact__address=address)
+
+
+@pytest.fixture
+def conversation(inbox):
+    return _inbound(inbox)
+
+
+@pytest.fixture
+def failed_message(conversation):
+    message, _ = inbox_services.message_create_outgoing(
+        account=conversation.account,
+        inbox=conversation.inbox,
+        to=conversation.contact.address,
+        content="Hello",
+        conversation=conversation,
+    )
+    services.message_record_send_result(
+        message_id=message.id,
+        attempt=1,
+        result=SendResult(SendOutcome.REJECTED, error_code="131026", error_title="Undeliverable"),
+    )
+    message.refresh_from_db()
+    return message
+
+
+def test_pages_require_login(client, conversation):
+    for url in ("/", f"/conversations/{conversation.id}/"):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response["Location"].startswith("/login/?next=")
+    response = client.get(
+        f"/conversations/{conversation.id}/messages.json", HTTP_ACCEPT="application/json"
+    )
+    assert response.status_code == 401
+
+
+def test_login_page_signs_in(client, account):
+    get_user_model().objects.create_user(username="ada", password="pw-123456")
+    assert client.get("/login/").status_code == 200
+    response = client.post("/login/", {"username": "ada", "password": "pw-123456"})
+    assert response.status_code == 302
+
+
+def test_another_accounts_objects_are_404(other_account, conversation, failed_message):
+    client = _client_for(other_account, "bob")
+    json = {"HTTP_ACCEPT": "application/json"}
+    assert client.get(f"/conversations/{conversation.id}/").status_code == 404
+    assert client.get(f"/conversations/{conversation.id}/messages.json", **json).status_code == 404
+    assert client.get(f"/messages/{failed_message.id}/events.json", **json).status_code == 404
+    assert client.post(f"/messages/{failed_message.id}/resend/", **json).status_code == 404
+    response = client.post(f"/conversations/{conversation.id}/send/", {"content": "x"}, **json)
+    assert response.status_code == 404
+    assert conversation.contact.name not in client.get("/").content.decode()
+    assert Message.objects.filter(content="x").count() == 0
+
+
+def test_conversation_view_shows_ticks_failure_and_marks_read(
+    account, conversation, failed_message
+):
+    client = _client_for(account)
+    assert conversation.unread_count == 1
+    html = client.get(f"/conversations/{conversation.id}/").content.decode()
+    assert 'role="img" aria-label="Failed ' in html
+    assert "The number is not on WhatsApp" in html  # catalogue explanation
+    assert "Resend" in html
+    conversation.refresh_from_db()
+    assert conversation.unread_count == 0
+
+
+def test_messages_json_and_events_json(account, conversation, failed_message):
+    client = _client_for(account)
+    data = client.get(f"/conversations/{conversation.id}/messages.json").json()
+    outgoing = [m for m in data["messages"] if m["direction"] == "outgoing"]
+    assert outgoing[0]["tick"] == "failed"
+    assert outgoing[0]["error"]["hint"]
+    assert data["compose"] == {"window_closed": False, "templates": True}
+    events = client.get(f"/messages/{failed_message.id}/events.json").json()["events"]
+    assert [(e["raw_status"], e["source"], e["error"]["code"]) for e in events] == [
+        ("send:rejected", "Send response", "131026")
+    ]
+
+
+def test_resend_starts_a_new_attempt(account, failed_message):
+    client = _client_for(account)
+    response = client.post(f"/messages/{failed_message.id}/resend/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 200, response.content
+    assert response.json()["message"]["status"] == "queued"
+    failed_message.refresh_from_db()
+    assert failed_message.attempt == 2
+    response = client.post(f"/messages/{failed_message.id}/resend/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 409
+
+
+def test_send_text_and_closed_window(account, inbox, make_message):
+    client = _client_for(account)
+    stale = make_message(inbox, to="+15550001111")
+    conversation = stale.conversation
+    html = client.get(f"/conversations/{conversation.id}/").content.decode()
+    assert "The 24-hour window is closed." in html
+    json = {"HTTP_ACCEPT": "application/json"}
+    url = f"/conversations/{conversation.id}/send/"
+    response = client.post(url, {"content": "Hello"}, **json)
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "outside_customer_service_window"
+    response = client.post(
+        url, {"template_name": "order_update", "template_language": "en_US"}, **json
+    )
+    assert response.status_code == 201
+    assert response.json()["message"]["template"] == {"name": "order_update", "language": "en_US"}
+    _inbound(inbox, address="+15550001111")
+    response = client.post(url, {"content": "Now free text works"}, **json)
+    assert response.status_code == 201
+    assert response.json()["message"]["tick"] == "pending"
+
+
+def test_widget_endpoints_are_token_scoped(account, make_inbox):
+    widget_inbox = make_inbox(account, "web_widget")
+    client = Client()
+    assert client.get(f"/widget/{widget_inbox.id}/").status_code == 200
+    alice = client.post(
+        f"/widget/{widget_inbox.id}/start/", {"name": "Alice"}, content_type="application/json"
+    ).json()["token"]
+    bob = client.post(f"/widget/{widget_inbox.id}/start/", {}, content_type="application/json")
+    bob = bob.json()["token"]
+    url = f"/widget/{widget_inbox.id}/messages/"
+    response = client.post(
+        url, {"content": "Alice here"}, content_type="application/json", HTTP_X_WIDGET_TOKEN=alice
+    )
+    assert response.status_code == 201
+    assert [
+        m["content"] for m in client.get(url, HTTP_X_WIDGET_TOKEN=alice).json()["messages"]
+    ] == ["Alice here"]
+    assert client.get(url, HTTP_X_WIDGET_TOKEN=bob).json()["messages"] == []
+    assert client.get(url).status_code == 403
+    assert client.get(url, HTTP_X_WIDGET_TOKEN="forged").status_code == 403
+    # Not a widget inbox: no widget.
+    whatsapp = make_inbox(account)
+    assert client.get(f"/widget/{whatsapp.id}/").status_code == 404
+    incoming = Message.objects.get(content="Alice here")
+    assert incoming.direction == "incoming"
+    assert incoming.conversation.contact.name == "Alice"
