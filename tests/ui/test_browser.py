@@ -23,14 +23,16 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 # Records every tick a message shows, so fast transitions are seen even between two polls.
 RECORD_TICKS = """
 window.__ticks = [];
-new MutationObserver(() => {
+const scan = () => {
   for (const button of document.querySelectorAll("li.bubble--outgoing button.tick")) {
     const last = window.__ticks.filter((t) => t.id === button.dataset.messageId).pop();
     if (!last || last.tick !== button.dataset.tick) {
       window.__ticks.push({ id: button.dataset.messageId, tick: button.dataset.tick });
     }
   }
-}).observe(document.body, { subtree: true, childList: true, attributes: true });
+};
+scan();
+new MutationObserver(scan).observe(document.body, { subtree: true, childList: true, attributes: true });
 """
 
 
