@@ -310,6 +310,7 @@ def message_start_attempt(*, message: Message) -> Message:
     Older attempts' events stay in the log but no longer count; the provider id is cleared.
     """
     now = timezone.now()
+    previous_status = message.status
     updated = Message.objects.filter(id=message.id, status__in=machine.RESENDABLE).update(
         attempt=F("attempt") + 1,
         status=Status.QUEUED,
@@ -333,7 +334,7 @@ def message_start_attempt(*, message: Message) -> Message:
             account_id=message.account_id,
             conversation_id=message.conversation_id,
             channel_type=message.channel_type,
-            previous_status="",
+            previous_status=previous_status,
             status=message.status,
             version=message.version,
             status_updated_at=message.status_updated_at,
