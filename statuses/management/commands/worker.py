@@ -17,7 +17,7 @@ from django.utils.crypto import get_random_string
 from django_tasks_db.compat import DEFAULT_TASK_BACKEND_ALIAS
 from django_tasks_db.management.commands.db_worker import Worker
 
-from statuses import sweeps
+from statuses import sending, sweeps
 
 log = logging.getLogger("statuses.worker")
 
@@ -102,6 +102,7 @@ class Command(BaseCommand):
     def handle(self, *args, interval, sweep_interval, worker_id, startup_delay, **options):
         sweep_interval = settings.SWEEP_INTERVAL if sweep_interval is None else sweep_interval
         worker = make_worker(interval=interval, worker_id=worker_id, startup_delay=startup_delay)
+        sending.http_client()  # build the TLS context now, not during the first send
         sweeper = SweepThread(sweep_interval) if sweep_interval > 0 else None
         if sweeper:
             sweeper.start()
