@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.utils import timezone
 
 from inbox.models import Inbox
 from statuses import providers, services
@@ -95,6 +96,29 @@ def webhook_receive(*, inbox: Inbox, request: WebhookRequest) -> Outcome:
         len(result.changes) + len(marks.changes),
     )
     return Outcome(200, b'{"ok":true}')
+
+
+def raw_email_receive(*, inbox: Inbox, raw: bytes) -> tuple[Outcome, WebhookRequest]:
+    """Feed one raw mail (e.g. a bounce piped in by the MTA) through the email webhook path.
+
+    The same handshake/verify/record/parse/apply path as ``POST /webhooks/email/<id>/``, with
+    the inbox's own webhook token as the credential. Returns the outcome and the request (its
+    ``received_at`` names the recorded ``WebhookDelivery``).
+    """
+    request = WebhookRequest(
+        method="POST",
+        url=inbox.webhook_url,
+        path=inbox.webhook_path,
+        query={},
+        headers={
+            "content-type": "message/rfc822",
+            "user-agent": "tickmark ingest_email",
+            "x-webhook-token": str((inbox.config or {}).get("webhook_token") or ""),
+        },
+        body=raw,
+        received_at=timezone.now(),
+    )
+    return webhook_receive(inbox=inbox, request=request), request
 
 
 def _record(
