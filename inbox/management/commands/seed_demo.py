@@ -43,7 +43,7 @@ def demo_inbox_specs(simulator_url: str) -> list[tuple[str, str, dict]]:
                 "account_sid": "AC" + secrets.token_hex(16),
                 "auth_token": secret(),
                 "from_number": "+15017250604",
-                "api_base_url": f"{simulator_url}/twilio",
+                "api_base_url": f"{simulator_url}/twilio_sms",
             },
         ),
         (
@@ -165,6 +165,10 @@ class Command(BaseCommand):
                 inbox = Inbox.objects.create(
                     account=account, name=name, channel_type=channel_type, config=config
                 )
+                if "api_base_url" in config:
+                    # The simulator finds the inbox (secrets, webhook URL) by the id in its path.
+                    config["api_base_url"] = f"{config['api_base_url']}/{inbox.id}"
+                    inbox.save(update_fields=["config"])
                 for story in STORIES.get(channel_type, []):
                     self._story(inbox, *story)
         self.stdout.write(f"Demo data loaded into account {account.name!r}.")
