@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from django.utils import timezone
 from inbox.models import Inbox
 from statuses import providers, services
 from statuses.models import WebhookDelivery
-from statuses.providers.base import MalformedPayload, WebhookRequest
+from statuses.providers.base import MalformedPayload, ParseResult, WebhookRequest
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,8 @@ def webhook_receive(*, inbox: Inbox, request: WebhookRequest) -> Outcome:
         _record(inbox, request, Verdict.ERROR, 500, f"{type(exc).__name__}: {exc}"[:2000])
         return _json(500, "parser_error", "The payload could not be processed; kept for replay.")
 
+    parsed = _without_nul(parsed)
+
     from inbox import services as inbox_services
 
     # The delivery record and everything it changes commit together: one round of fsync, and
@@ -119,6 +122,25 @@ def raw_email_receive(*, inbox: Inbox, raw: bytes) -> tuple[Outcome, WebhookRequ
         received_at=timezone.now(),
     )
     return webhook_receive(inbox=inbox, request=request), request
+
+
+def _without_nul(parsed: ParseResult) -> ParseResult:
+    """Drop U+0000 from parsed text: PostgreSQL text cannot hold it, so one JSON ``"\\u0000"``
+    in a message or an error would fail the write — a 503 on every retry of the delivery."""
+
+    def clean(item):
+        changes = {
+            f.name: value.replace("\x00", "")
+            for f in dataclasses.fields(item)
+            if isinstance(value := getattr(item, f.name), str) and "\x00" in value
+        }
+        return dataclasses.replace(item, **changes) if changes else item
+
+    return ParseResult(
+        statuses=[clean(item) for item in parsed.statuses],
+        watermarks=[clean(item) for item in parsed.watermarks],
+        inbound=[clean(item) for item in parsed.inbound],
+    )
 
 
 def _record(

@@ -132,9 +132,13 @@ def verify(request: WebhookRequest, config: dict[str, Any]) -> bool:
         if sep:
             fields[key] = value
     timestamp, supplied = fields.get("t", ""), fields.get("s", "")
-    if not timestamp.isdigit() or not supplied or len(timestamp) > 12:
+    # isascii: str.isdigit() is also true for "²" or "٣", which int() refuses or reads.
+    if not (timestamp.isascii() and timestamp.isdigit()) or not supplied or len(timestamp) > 12:
         return False
-    signed_at = datetime.fromtimestamp(int(timestamp), tz=UTC)
+    try:
+        signed_at = datetime.fromtimestamp(int(timestamp), tz=UTC)
+    except (OverflowError, OSError, ValueError):  # beyond year 9999
+        return False
     if abs(request.received_at - signed_at) > REPLAY_WINDOW:
         return False
     expected = _digest(str(secret), request.body, timestamp).encode()

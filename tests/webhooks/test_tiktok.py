@@ -163,3 +163,14 @@ def test_inbound_stored_once(client, tiktok_inbox, make_message):
     post_signed(client, tiktok_inbox, body)
     inbound = Message.objects.get(inbox=tiktok_inbox, direction="incoming")
     assert (inbound.content, inbound.conversation_id) == ("Size M?", earlier.conversation_id)
+
+
+@pytest.mark.parametrize("t", ["²", "٣", "999999999999", "-1", ""])
+def test_odd_signature_timestamps_are_403_not_500(client, tiktok_inbox, t):
+    # Found by the fuzz test: "²".isdigit() is True but int("²") raises, and a 12-digit t is
+    # past year 9999 — both crashed verify() with a 500.
+    body = json.dumps(read_event(T0)).encode()
+    response = post_raw(
+        client, tiktok_inbox, body, headers={"TikTok-Signature": f"t={t},s={'0' * 64}"}
+    )
+    assert_refused_and_nothing_changed(response, tiktok_inbox)
