@@ -4,6 +4,7 @@ from statuses.models import (
     OutgoingAttempt,
     OutgoingEvent,
     ParkedEvent,
+    SendTry,
     StatusEvent,
     WebhookDelivery,
     WebhookSubscription,
@@ -85,3 +86,20 @@ class OutgoingEventAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "event_type", "subscription", "state", "attempts"]
     list_filter = ["state", "event_type"]
     inlines = [OutgoingAttemptInline]
+
+
+@admin.register(SendTry)
+class SendTryAdmin(ReadOnlyAdmin):
+    list_display = [
+        "started_at",
+        "message_id",
+        "attempt",
+        "number",
+        "outcome",
+        "error_code",
+        "retry_at",
+        "worker",
+    ]
+    list_filter = ["outcome", "message__channel_type"]
+    search_fields = ["=message__id", "=provider_message_id"]
+    raw_id_fields = ["message"]

@@ -80,6 +80,10 @@ def webhook_receive(*, inbox: Inbox, request: WebhookRequest) -> Outcome:
     # if the database fails half-way nothing is half-written (the provider retries).
     with transaction.atomic():
         count = len(parsed.statuses) + len(parsed.watermarks) + len(parsed.inbound)
+        if parsed.watermarks and parsed.statuses:
+            services.messages_prelock(
+                inbox=inbox, updates=parsed.statuses, watermarks=parsed.watermarks
+            )
         delivery = _record(inbox, request, Verdict.ACCEPTED, 200, status_count=count)
         result = services.status_updates_apply(
             inbox=inbox, updates=parsed.statuses, delivery_id=delivery.id

@@ -172,15 +172,7 @@ def watermarks_apply(
     with transaction.atomic():
         marks = list(watermarks)
         bound_ids = sorted({w.up_to_provider_message_id for w in marks} - {""})
-        bounds = (
-            dict(
-                Message.objects.filter(inbox_id=inbox.id, provider_message_id__in=bound_ids)
-                .values_list("provider_message_id", "created_at")
-                .order_by()
-            )
-            if bound_ids
-            else {}
-        )
+        bounds = _watermark_bounds(inbox.id, bound_ids)
 
         candidates = _watermark_candidates(inbox.id, marks, bounds)
         locked = _lock_messages({row["id"] for row in candidates})
@@ -217,6 +209,25 @@ def watermarks_apply(
                     )
                 )
         return _store_and_merge(inbox.id, events, locked, delivery_id)
+
+
+def messages_prelock(
+    *, inbox: Inbox, updates: Sequence[StatusUpdate], watermarks: Sequence[Watermark]
+) -> None:
+    """Lock, in one ordered statement, every message a webhook carrying both statuses and
+    watermarks will touch (Messenger: a delivery's ``mids`` and its watermark).
+
+    Applying them one after the other would lock rows in two phases, and two such webhooks
+    could each hold a row the other waits for. Later locks of the same rows in this
+    transaction return at once.
+    """
+    provider_ids = sorted({u.provider_message_id for u in updates if u.provider_message_id})
+    _advisory_lock(inbox.id, provider_ids)
+    ids = {mid for mid, _ in _messages_by_provider_id(inbox.id, provider_ids).values()}
+    bound_ids = sorted({w.up_to_provider_message_id for w in watermarks} - {""})
+    bounds = _watermark_bounds(inbox.id, bound_ids)
+    ids |= {row["id"] for row in _watermark_candidates(inbox.id, list(watermarks), bounds)}
+    _lock_messages(ids)
 
 
 def message_status_report(
@@ -567,6 +578,16 @@ def _adopt_provider_ids(
             continue
         Message.objects.filter(id=message_id).update(provider_message_id=provider_id)
         current["provider_message_id"] = provider_id
+
+
+def _watermark_bounds(inbox_id: uuid.UUID, provider_ids: list[str]) -> dict[str, datetime]:
+    if not provider_ids:
+        return {}
+    return dict(
+        Message.objects.filter(inbox_id=inbox_id, provider_message_id__in=provider_ids)
+        .values_list("provider_message_id", "created_at")
+        .order_by()
+    )
 
 
 def _watermark_candidates(
