@@ -6,6 +6,7 @@ exactly like a missing one. Errors are rendered by ``inbox.api.errors.exception_
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
@@ -18,6 +19,7 @@ from rest_framework import exceptions, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import Serializer
 
 from inbox import selectors
 from inbox import services as inbox_services
@@ -98,6 +100,8 @@ def retry_after(message: Message) -> int | None:
     return RETRY_AFTER.get(message.status, RETRY_AFTER_DEFAULT)
 
 
+# Every endpoint: account-scoped lookups, validated input, ``serializer_class`` output. (A comment,
+# not a docstring: drf-spectacular would print a class docstring as every operation's description.)
 class ApiView(GenericAPIView):
     permission_classes = [HasAccount]
     pagination_class = Pagination
@@ -107,22 +111,54 @@ class ApiView(GenericAPIView):
         auth: AccountAccess = self.request.auth
         return auth.account
 
-    def paginated(self, queryset, serializer_class, **context: Any) -> Response:
-        page = self.paginator.paginate_queryset(queryset, self.request, view=self)
-        data = serializer_class(page, many=True, context={"request": self.request, **context}).data
-        return self.paginator.get_paginated_response(data)
+    def lookup(self, selector: Callable[..., Any], what: str, **ids: Any) -> Any:
+        """``selector(account=…, **ids)``, or a 404 (another account's object is "missing")."""
+        instance = selector(account=self.account, **ids)
+        if instance is None:
+            raise self.not_found(what)
+        return instance
 
     def not_found(self, what: str) -> exceptions.NotFound:
         return exceptions.NotFound(f"No {what} with this id.")
 
+    def validated(self, serializer_class: type[Serializer], **context: Any) -> dict[str, Any]:
+        """The request body checked by ``serializer_class``; a 400 naming the field if not."""
+        data = serializer_class(data=self.request.data, context=context)
+        data.is_valid(raise_exception=True)
+        return data.validated_data
 
-def _message_response(message: Message, serializer_class=None, code=status.HTTP_200_OK):
-    serializer_class = serializer_class or serializers.MessageSerializer
-    response = Response(serializer_class(message).data, status=code)
-    seconds = retry_after(message)
-    if seconds is not None:
-        response["Retry-After"] = str(seconds)
-    return response
+    def respond(
+        self, instance: Any, code: int = status.HTTP_200_OK, serializer_class=None
+    ) -> Response:
+        serializer_class = serializer_class or self.serializer_class
+        return Response(serializer_class(instance).data, status=code)
+
+    def paginated(self, queryset) -> Response:
+        page = self.paginator.paginate_queryset(queryset, self.request, view=self)
+        data = self.serializer_class(page, many=True, context={"request": self.request}).data
+        return self.paginator.get_paginated_response(data)
+
+
+# Views of messages, generic or of one channel family (``family=None``: every family). A single
+# message is answered with the ``Retry-After`` polling hint while it is not terminal.
+class MessageView(ApiView):
+    serializer_class = serializers.MessageSerializer
+
+    def get_message(self, message_id: str, family: str | None = None) -> Message:
+        return self.lookup(selectors.message_get, "message", message_id=message_id, family=family)
+
+    def list_messages(self, family: str | None = None) -> Response:
+        filters = self.request.query_params
+        return self.paginated(
+            selectors.message_list(account=self.account, filters=filters, family=family)
+        )
+
+    def message_response(self, message: Message, code: int = status.HTTP_200_OK) -> Response:
+        response = self.respond(message, code)
+        seconds = retry_after(message)
+        if seconds is not None:
+            response["Retry-After"] = str(seconds)
+        return response
 
 
 # ---------------------------------------------------------------------------------------------
@@ -139,7 +175,7 @@ class InboxListView(ApiView):
         responses=serializers.InboxSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
-        return self.paginated(selectors.inbox_list(account=self.account), self.serializer_class)
+        return self.paginated(selectors.inbox_list(account=self.account))
 
     @extend_schema(
         summary="Connect a channel (create an inbox)",
@@ -150,10 +186,9 @@ class InboxListView(ApiView):
         examples=examples.INBOX_CREATE,
     )
     def post(self, request: Request) -> Response:
-        data = serializers.InboxCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        inbox = inbox_services.inbox_create(account=self.account, **data.validated_data)
-        return Response(self.serializer_class(inbox).data, status=status.HTTP_201_CREATED)
+        data = self.validated(serializers.InboxCreateSerializer)
+        inbox = inbox_services.inbox_create(account=self.account, **data)
+        return self.respond(inbox, status.HTTP_201_CREATED)
 
 
 @extend_schema(tags=["inboxes"], parameters=[_uuid_path("inbox_id", "Inbox id.")])
@@ -161,14 +196,11 @@ class InboxDetailView(ApiView):
     serializer_class = serializers.InboxSerializer
 
     def get_inbox(self, inbox_id: str):
-        inbox = selectors.inbox_get(account=self.account, inbox_id=inbox_id)
-        if inbox is None:
-            raise self.not_found("inbox")
-        return inbox
+        return self.lookup(selectors.inbox_get, "inbox", inbox_id=inbox_id)
 
     @extend_schema(summary="Get an inbox", responses=serializers.InboxSerializer)
     def get(self, request: Request, inbox_id: str) -> Response:
-        return Response(self.serializer_class(self.get_inbox(inbox_id)).data)
+        return self.respond(self.get_inbox(inbox_id))
 
     @extend_schema(
         summary="Update an inbox",
@@ -180,10 +212,8 @@ class InboxDetailView(ApiView):
     )
     def patch(self, request: Request, inbox_id: str) -> Response:
         inbox = self.get_inbox(inbox_id)
-        data = serializers.InboxUpdateSerializer(data=request.data, context={"inbox": inbox})
-        data.is_valid(raise_exception=True)
-        inbox = inbox_services.inbox_update(inbox=inbox, **data.validated_data)
-        return Response(self.serializer_class(inbox).data)
+        data = self.validated(serializers.InboxUpdateSerializer, inbox=inbox)
+        return self.respond(inbox_services.inbox_update(inbox=inbox, **data))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -192,8 +222,7 @@ class InboxDetailView(ApiView):
 
 
 @extend_schema(tags=["messages"])
-class MessageListView(ApiView):
-    serializer_class = serializers.MessageSerializer
+class MessageListView(MessageView):
     pagination_class = MessageFeedPagination
 
     @extend_schema(
@@ -204,8 +233,7 @@ class MessageListView(ApiView):
         responses=serializers.MessageSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
-        messages = selectors.message_list(account=self.account, filters=request.query_params)
-        return self.paginated(messages, self.serializer_class)
+        return self.list_messages()
 
     @extend_schema(
         summary="Send a message",
@@ -228,22 +256,15 @@ class MessageListView(ApiView):
         examples=examples.MESSAGE_CREATE,
     )
     def post(self, request: Request) -> Response:
-        data = serializers.MessageCreateSerializer(
-            data=request.data, context={"account": self.account}
-        )
-        data.is_valid(raise_exception=True)
-        message, created = inbox_services.message_create_outgoing(
-            account=self.account, **data.validated_data
-        )
-        return _message_response(
-            message, code=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
+        data = self.validated(serializers.MessageCreateSerializer, account=self.account)
+        message, created = inbox_services.message_create_outgoing(account=self.account, **data)
+        return self.message_response(
+            message, status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
         )
 
 
 @extend_schema(tags=["messages"], parameters=[_uuid_path("message_id", "Message id.")])
-class MessageDetailView(ApiView):
-    serializer_class = serializers.MessageSerializer
-
+class MessageDetailView(MessageView):
     @extend_schema(
         summary="Get a message and its current status",
         responses=serializers.MessageSerializer,
@@ -251,14 +272,11 @@ class MessageDetailView(ApiView):
         examples=examples.MESSAGE,
     )
     def get(self, request: Request, message_id: str) -> Response:
-        message = selectors.message_get(account=self.account, message_id=message_id)
-        if message is None:
-            raise self.not_found("message")
-        return _message_response(message)
+        return self.message_response(self.get_message(message_id))
 
 
 @extend_schema(tags=["messages"], parameters=[_uuid_path("message_id", "Message id.")])
-class MessageEventsView(ApiView):
+class MessageEventsView(MessageView):
     serializer_class = serializers.StatusEventSerializer
     pagination_class = None
 
@@ -270,16 +288,14 @@ class MessageEventsView(ApiView):
         examples=examples.EVENTS,
     )
     def get(self, request: Request, message_id: str) -> Response:
-        message = selectors.message_get(account=self.account, message_id=message_id)
-        if message is None:
-            raise self.not_found("message")
+        message = self.get_message(message_id)
         events = selectors.message_events(message=message)
         context = {"channel_type": message.channel_type}
         return Response(self.serializer_class(events, many=True, context=context).data)
 
 
 @extend_schema(tags=["messages"])
-class MessageStatusLookupView(ApiView):
+class MessageStatusLookupView(MessageView):
     serializer_class = serializers.ChannelMessageSerializer
 
     @extend_schema(
@@ -309,13 +325,11 @@ class MessageStatusLookupView(ApiView):
         )
         if message is None:
             raise exceptions.NotFound("No message with this customer_message_id.")
-        return _message_response(message, serializers.ChannelMessageSerializer)
+        return self.message_response(message)
 
 
 @extend_schema(tags=["messages"], parameters=[_uuid_path("message_id", "Message id.")])
-class MessageResendView(ApiView):
-    serializer_class = serializers.MessageSerializer
-
+class MessageResendView(MessageView):
     @extend_schema(
         summary="Resend a failed or expired message (a new attempt)",
         request=None,
@@ -326,17 +340,12 @@ class MessageResendView(ApiView):
         parameters=[RETRY_AFTER_HEADER],
     )
     def post(self, request: Request, message_id: str) -> Response:
-        message = selectors.message_get(account=self.account, message_id=message_id)
-        if message is None:
-            raise self.not_found("message")
-        message = inbox_services.message_resend(message=message)
-        return _message_response(message, code=status.HTTP_202_ACCEPTED)
+        message = inbox_services.message_resend(message=self.get_message(message_id))
+        return self.message_response(message, status.HTTP_202_ACCEPTED)
 
 
 @extend_schema(tags=["messages"], parameters=[_uuid_path("message_id", "Message id.")])
-class MessageStatusReportView(ApiView):
-    serializer_class = serializers.MessageSerializer
-
+class MessageStatusReportView(MessageView):
     @extend_schema(
         summary="Report a status (api channel only)",
         description="For inboxes of channel type `api`: tell Tickmark the message was "
@@ -351,9 +360,7 @@ class MessageStatusReportView(ApiView):
         examples=examples.STATUS_REPORT,
     )
     def post(self, request: Request, message_id: str) -> Response:
-        message = selectors.message_get(account=self.account, message_id=message_id)
-        if message is None:
-            raise self.not_found("message")
+        message = self.get_message(message_id)
         if message.channel_type != ChannelType.API:
             raise WrongChannel(
                 f"Statuses are reported by the provider on {message.channel_type} inboxes; "
@@ -361,24 +368,23 @@ class MessageStatusReportView(ApiView):
             )
         if message.direction != Message.Direction.OUTGOING:
             raise WrongChannel("Only outgoing messages have a delivery status.")
-        data = serializers.StatusReportSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        error = data.validated_data.get("error") or {}
+        data = self.validated(serializers.StatusReportSerializer)
+        error = data.get("error") or {}
         status_services.message_status_report(
             message=message,
-            status=data.validated_data["status"].lower(),
+            status=data["status"].lower(),
             source=StatusEvent.Source.API,
-            occurred_at=data.validated_data.get("occurred_at"),
+            occurred_at=data.get("occurred_at"),
             error_code=error.get("code", ""),
             error_title=error.get("title", ""),
             error_detail=error.get("detail", ""),
         )
         message.refresh_from_db()
-        return _message_response(message)
+        return self.message_response(message)
 
 
 # ---------------------------------------------------------------------------------------------
-# Per-channel views
+# Per-channel views: the generic message views narrowed to the family in the path
 # ---------------------------------------------------------------------------------------------
 
 
@@ -390,7 +396,7 @@ def _family(slug: str) -> str:
 
 
 @extend_schema(tags=["channels"], parameters=[FAMILY_PATH])
-class ChannelMessageListView(ApiView):
+class ChannelMessageListView(MessageView):
     serializer_class = serializers.ChannelMessageSerializer
     pagination_class = MessageFeedPagination
 
@@ -401,14 +407,11 @@ class ChannelMessageListView(ApiView):
         responses=serializers.ChannelMessageSerializer(many=True),
     )
     def get(self, request: Request, family: str) -> Response:
-        messages = selectors.message_list(
-            account=self.account, filters=request.query_params, family=_family(family)
-        )
-        return self.paginated(messages, self.serializer_class)
+        return self.list_messages(_family(family))
 
 
 @extend_schema(tags=["channels"], parameters=[FAMILY_PATH, _uuid_path("message_id", "Message id.")])
-class ChannelMessageDetailView(ApiView):
+class ChannelMessageDetailView(MessageView):
     serializer_class = serializers.ChannelMessageSerializer
 
     @extend_schema(
@@ -418,12 +421,7 @@ class ChannelMessageDetailView(ApiView):
         parameters=[RETRY_AFTER_HEADER],
     )
     def get(self, request: Request, family: str, message_id: str) -> Response:
-        message = selectors.message_get(
-            account=self.account, message_id=message_id, family=_family(family)
-        )
-        if message is None:
-            raise self.not_found("message")
-        return _message_response(message, self.serializer_class)
+        return self.message_response(self.get_message(message_id, _family(family)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -441,8 +439,7 @@ class ConversationListView(ApiView):
         responses=serializers.ConversationSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
-        conversations = selectors.conversation_list(account=self.account)
-        return self.paginated(conversations, self.serializer_class)
+        return self.paginated(selectors.conversation_list(account=self.account))
 
 
 @extend_schema(tags=["conversations"], parameters=[_int_path("conversation_id", "Id.")])
@@ -455,13 +452,12 @@ class ConversationMessagesView(ApiView):
         responses=serializers.MessageSerializer(many=True),
     )
     def get(self, request: Request, conversation_id: str) -> Response:
-        conversation = selectors.conversation_get(
-            account=self.account, conversation_id=conversation_id
+        conversation = self.lookup(
+            selectors.conversation_get, "conversation", conversation_id=conversation_id
         )
-        if conversation is None:
-            raise self.not_found("conversation")
-        messages = selectors.message_list(account=self.account, conversation=conversation)
-        return self.paginated(messages, self.serializer_class)
+        return self.paginated(
+            selectors.message_list(account=self.account, conversation=conversation)
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -478,7 +474,7 @@ class WebhookListView(ApiView):
         responses=serializers.WebhookSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
-        return self.paginated(selectors.webhook_list(account=self.account), self.serializer_class)
+        return self.paginated(selectors.webhook_list(account=self.account))
 
     @extend_schema(
         summary="Subscribe to events",
@@ -492,28 +488,25 @@ class WebhookListView(ApiView):
         examples=examples.WEBHOOK_CREATE,
     )
     def post(self, request: Request) -> Response:
-        data = serializers.WebhookCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        subscription = outgoing.subscription_create(account=self.account, **data.validated_data)
-        return Response(
-            serializers.WebhookCreatedSerializer(subscription).data,
-            status=status.HTTP_201_CREATED,
+        data = self.validated(serializers.WebhookCreateSerializer)
+        subscription = outgoing.subscription_create(account=self.account, **data)
+        return self.respond(
+            subscription, status.HTTP_201_CREATED, serializers.WebhookCreatedSerializer
         )
 
 
-@extend_schema(tags=["webhooks"], parameters=[_int_path("webhook_id", "Subscription id.")])
-class WebhookDetailView(ApiView):
-    serializer_class = serializers.WebhookSerializer
-
+class _WebhookView(ApiView):
     def get_subscription(self, webhook_id: str):
-        subscription = selectors.webhook_get(account=self.account, webhook_id=webhook_id)
-        if subscription is None:
-            raise self.not_found("webhook subscription")
-        return subscription
+        return self.lookup(selectors.webhook_get, "webhook subscription", webhook_id=webhook_id)
+
+
+@extend_schema(tags=["webhooks"], parameters=[_int_path("webhook_id", "Subscription id.")])
+class WebhookDetailView(_WebhookView):
+    serializer_class = serializers.WebhookSerializer
 
     @extend_schema(summary="Get a webhook subscription", responses=serializers.WebhookSerializer)
     def get(self, request: Request, webhook_id: str) -> Response:
-        return Response(self.serializer_class(self.get_subscription(webhook_id)).data)
+        return self.respond(self.get_subscription(webhook_id))
 
     @extend_schema(summary="Unsubscribe", responses={204: None})
     def delete(self, request: Request, webhook_id: str) -> Response:
@@ -522,7 +515,7 @@ class WebhookDetailView(ApiView):
 
 
 @extend_schema(tags=["webhooks"], parameters=[_int_path("webhook_id", "Subscription id.")])
-class WebhookDeliveriesView(ApiView):
+class WebhookDeliveriesView(_WebhookView):
     serializer_class = serializers.WebhookAttemptSerializer
     pagination_class = AttemptPagination
 
@@ -531,8 +524,5 @@ class WebhookDeliveriesView(ApiView):
         responses=serializers.WebhookAttemptSerializer(many=True),
     )
     def get(self, request: Request, webhook_id: str) -> Response:
-        subscription = selectors.webhook_get(account=self.account, webhook_id=webhook_id)
-        if subscription is None:
-            raise self.not_found("webhook subscription")
-        attempts = selectors.webhook_attempts(subscription=subscription)
-        return self.paginated(attempts, self.serializer_class)
+        subscription = self.get_subscription(webhook_id)
+        return self.paginated(selectors.webhook_attempts(subscription=subscription))
