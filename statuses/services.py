@@ -17,18 +17,23 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from inbox.models import Inbox, Message
 from statuses import correlation, machine
 from statuses.machine import Status
-from statuses.models import StatusEvent
+from statuses.models import StatusEvent, WebhookSubscription
 from statuses.providers.base import SendOutcome, SendResult, StatusUpdate, Watermark
 
 log = logging.getLogger(__name__)
 
 Source = StatusEvent.Source
+# Read with the message locks, so the hot path need not ask separately whether anyone
+# subscribed to status webhooks.
+_HAS_WEBHOOKS = Exists(
+    WebhookSubscription.objects.filter(account_id=OuterRef("account_id"), is_active=True)
+)
 Outcome = StatusEvent.Outcome
 
 # What a merge reads and writes on a message row.
@@ -114,10 +119,16 @@ def status_updates_apply(
     """Store and merge a batch of provider status updates for one inbox."""
     if not updates:
         return ApplyResult()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         provider_ids = sorted({u.provider_message_id for u in updates if u.provider_message_id})
-        _advisory_lock(inbox.id, provider_ids)
         by_provider_id = _messages_by_provider_id(inbox.id, provider_ids)
+        unknown = sorted(set(provider_ids) - set(by_provider_id))
+        if unknown:
+            # Serialise with a concurrent send response recording one of these ids: either it
+            # committed (seen now) or it will find what we park. Advisory locks always come
+            # before row locks, on every path: no deadlocks.
+            _advisory_lock(inbox.id, unknown)
+            by_provider_id.update(_messages_by_provider_id(inbox.id, unknown))
         by_correlation = _messages_by_correlation(
             inbox.id, [u for u in updates if u.provider_message_id not in by_provider_id]
         )
@@ -148,8 +159,19 @@ def status_updates_apply(
                 outcome = Outcome.PARKED
             events.append(_event_from_update(update, message_id, attempt, source, outcome))
 
-        message_ids = {e.message_id for e in events if e.message_id and e.outcome != Outcome.STALE}
-        locked = _lock_messages(message_ids)
+        locked = _lock_messages(
+            {e.message_id for e in events if e.message_id and e.outcome != Outcome.STALE}
+        )
+        for event in events:
+            current = locked.get(event.message_id)
+            if current is not None and event.outcome == Outcome.RECORDED:
+                # A resend between the look-up and the lock makes this an older attempt's news.
+                moved_on = current["attempt"] != event.attempt or (
+                    event.provider_message_id in by_provider_id
+                    and current["provider_message_id"] != event.provider_message_id
+                )
+                if moved_on:
+                    event.outcome = Outcome.STALE
         if adopt:
             _adopt_provider_ids(locked, adopt)
         return _store_and_merge(inbox.id, events, locked, delivery_id)
@@ -169,7 +191,7 @@ def watermarks_apply(
     """
     if not watermarks:
         return ApplyResult()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         marks = list(watermarks)
         bound_ids = sorted({w.up_to_provider_message_id for w in marks} - {""})
         bounds = _watermark_bounds(inbox.id, bound_ids)
@@ -244,7 +266,7 @@ def message_status_report(
 ) -> ApplyResult:
     """Apply one status statement about a known message (API report, widget, sweep, agent)."""
     occurred_at = occurred_at or timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         locked = _lock_messages({message.id})
         current = locked.get(message.id)
         if current is None:
@@ -282,7 +304,7 @@ def message_record_send_result(
     }.get(result.outcome)
     if status is None:
         raise ValueError("a transient send outcome is retried, not recorded")
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         inbox_id = Message.objects.filter(id=message_id).values_list("inbox_id", flat=True).first()
         if inbox_id is None:
             return ApplyResult()
@@ -368,7 +390,38 @@ def _store_and_merge(
     locked: dict[uuid.UUID, dict],
     delivery_id: int | None,
 ) -> ApplyResult:
+    """Merge the new events into their (locked) messages, then store both in bulk.
+
+    The merge runs before the insert, over the attempt's stored events plus the new ones, so
+    each event is written once with its outcome (applied or recorded). Should an event the
+    merge counted turn out to be stored already elsewhere (a dedupe-key clash outside this
+    message), the merge is redone from the database.
+    """
     result = ApplyResult()
+    stored = _attempt_events(locked)
+    merged_new: dict[str, _NewEvent] = {}
+    for event in events:
+        if (
+            event.message_id in locked
+            and event.outcome == Outcome.RECORDED
+            and event.dedupe_key not in stored[event.message_id]
+        ):
+            merged_new.setdefault(event.dedupe_key, event)
+    by_message: dict[uuid.UUID, list[machine.Event]] = defaultdict(list)
+    for message_id, rows in stored.items():
+        by_message[message_id].extend(rows.values())
+    for event in merged_new.values():
+        by_message[event.message_id].append(_as_machine_event(event))
+
+    updates = _merge_locked(locked, by_message)
+    changed_ids = {current["id"] for current, _, _ in updates}
+    merged_by_id = {current["id"]: (current, merged) for current, merged, _ in updates}
+    for event in merged_new.values():
+        if event.message_id in changed_ids:
+            current, merged = merged_by_id[event.message_id]
+            if _contributed(_as_machine_event(event), current, merged):
+                event.outcome = Outcome.APPLIED
+
     inserted_ids, result.duplicates = _insert_events(inbox_id, events, delivery_id)
     result.stored = len(inserted_ids)
     result.parked = sum(
@@ -377,39 +430,12 @@ def _store_and_merge(
     result.stale = sum(
         1 for e in events if e.outcome == Outcome.STALE and e.dedupe_key in inserted_ids
     )
-    if not locked:
-        return result
-
-    now = timezone.now()
-    by_message: dict[uuid.UUID, list[tuple[int, machine.Event]]] = defaultdict(list)
-    rows = StatusEvent.objects.filter(
-        message_id__in=list(locked), attempt=F("message__attempt")
-    ).exclude(outcome=Outcome.STALE)
-    for row in rows.values_list(
-        "id", "message_id", "status", "occurred_at", "error_code", "error_title", "error_detail"
-    ).order_by():
-        event_id, message_id, status, occurred_at, code, title, detail = row
-        by_message[message_id].append(
-            (event_id, machine.Event(status, occurred_at, code, title, detail))
-        )
-
-    updates: list[tuple[dict, machine.Merged, bool]] = []
-    applied_event_ids: list[int] = []
-    new_ids = set(inserted_ids.values())
-    for message_id, current in locked.items():
-        merged = machine.merge(event for _, event in by_message.get(message_id, []))
-        changed = any(current[name] != getattr(merged, name) for name in MERGED_FIELDS)
-        if not changed:
-            continue
-        status_changed = current["status"] != merged.status
-        updates.append((current, merged, status_changed))
-        for event_id, event in by_message.get(message_id, []):
-            if event_id in new_ids and _contributed(event, current, merged):
-                applied_event_ids.append(event_id)
+    if any(key not in inserted_ids for key in merged_new):
+        updates = _merge_from_database(locked, set(inserted_ids.values()))
 
     if updates:
+        now = timezone.now()
         _write_merged(updates, now)
-        StatusEvent.objects.filter(id__in=applied_event_ids).update(outcome=Outcome.APPLIED)
         for current, merged, status_changed in updates:
             result.changes.append(
                 StatusChange(
@@ -426,8 +452,83 @@ def _store_and_merge(
                     error_detail=merged.error_detail,
                 )
             )
-        _publish(result.changes)
+        _publish(result.changes, notify_integrators=_any_webhooks(locked, changed_ids))
     return result
+
+
+def _as_machine_event(event: _NewEvent) -> machine.Event:
+    return machine.Event(
+        event.status, event.occurred_at, event.error_code, event.error_title, event.error_detail
+    )
+
+
+def _attempt_events(locked: dict[uuid.UUID, dict]) -> dict[uuid.UUID, dict[str, machine.Event]]:
+    """The stored events of each locked message's current attempt, by dedupe key."""
+    stored: dict[uuid.UUID, dict[str, machine.Event]] = defaultdict(dict)
+    if not locked:
+        return stored
+    rows = (
+        StatusEvent.objects.filter(message_id__in=list(locked), attempt=F("message__attempt"))
+        .exclude(outcome=Outcome.STALE)
+        .values_list(
+            "message_id",
+            "dedupe_key",
+            "status",
+            "occurred_at",
+            "error_code",
+            "error_title",
+            "error_detail",
+        )
+        .order_by()
+    )
+    for message_id, key, status, occurred_at, code, title, detail in rows:
+        stored[message_id][key] = machine.Event(status, occurred_at, code, title, detail)
+    return stored
+
+
+def _merge_locked(
+    locked: dict[uuid.UUID, dict], by_message: dict[uuid.UUID, list[machine.Event]]
+) -> list[tuple[dict, machine.Merged, bool]]:
+    updates = []
+    for message_id, current in locked.items():
+        merged = machine.merge(by_message.get(message_id, []))
+        if any(current[name] != getattr(merged, name) for name in MERGED_FIELDS):
+            updates.append((current, merged, current["status"] != merged.status))
+    return updates
+
+
+def _merge_from_database(
+    locked: dict[uuid.UUID, dict], new_event_ids: set[int]
+) -> list[tuple[dict, machine.Merged, bool]]:
+    """The slow, always-right path: re-read the events as stored and re-mark the outcomes."""
+    rows = (
+        StatusEvent.objects.filter(message_id__in=list(locked), attempt=F("message__attempt"))
+        .exclude(outcome=Outcome.STALE)
+        .values_list(
+            "id", "message_id", "status", "occurred_at", "error_code", "error_title", "error_detail"
+        )
+        .order_by()
+    )
+    by_message: dict[uuid.UUID, list[tuple[int, machine.Event]]] = defaultdict(list)
+    for event_id, message_id, status, occurred_at, code, title, detail in rows:
+        by_message[message_id].append(
+            (event_id, machine.Event(status, occurred_at, code, title, detail))
+        )
+    updates = _merge_locked(
+        locked, {mid: [event for _, event in pairs] for mid, pairs in by_message.items()}
+    )
+    applied: list[int] = []
+    for current, merged, _ in updates:
+        for event_id, event in by_message.get(current["id"], []):
+            if event_id in new_event_ids and _contributed(event, current, merged):
+                applied.append(event_id)
+    StatusEvent.objects.filter(id__in=new_event_ids).update(outcome=Outcome.RECORDED)
+    StatusEvent.objects.filter(id__in=applied).update(outcome=Outcome.APPLIED)
+    return updates
+
+
+def _any_webhooks(locked: dict[uuid.UUID, dict], changed_ids: set[uuid.UUID]) -> bool:
+    return any(locked[mid].get("has_webhooks", True) for mid in changed_ids)
 
 
 def _contributed(event: machine.Event, before: dict, after: machine.Merged) -> bool:
@@ -458,14 +559,19 @@ _WATERMARK_ELIGIBLE = {
 }
 
 
-def _publish(changes: list[StatusChange]) -> None:
-    """Hand the changes to everything that reacts to them, once the transaction commits."""
+def _publish(changes: list[StatusChange], notify_integrators: bool = True) -> None:
+    """Hand the changes to everything that reacts to them, once the transaction commits.
+
+    ``notify_integrators`` is False when the lock query already showed that no account
+    concerned has an active webhook subscription (saves a query on the hot path).
+    """
     if not changes:
         return
     from channels_app import broadcast
     from statuses import outgoing
 
-    outgoing.status_changes_record(changes)
+    if notify_integrators:
+        outgoing.status_changes_record(changes)
     transaction.on_commit(lambda: broadcast.status_changes(changes))
 
 
@@ -562,7 +668,11 @@ def _lock_messages(message_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, dict]:
     if not ids:
         return {}
     rows = (
-        Message.objects.filter(id__in=ids).order_by("id").select_for_update().values(*LOCKED_FIELDS)
+        Message.objects.filter(id__in=ids)
+        .annotate(has_webhooks=_HAS_WEBHOOKS)
+        .order_by("id")
+        .select_for_update(of=("self",))
+        .values(*LOCKED_FIELDS, "has_webhooks")
     )
     return {row["id"]: row for row in rows}
 
@@ -670,7 +780,10 @@ def _insert_events(
     if not events:
         return {}, 0
     repeats = Counter(e.dedupe_key for e in events)
-    unique = sorted({e.dedupe_key: e for e in events}.values(), key=lambda e: e.dedupe_key)
+    first_of_key: dict[str, _NewEvent] = {}
+    for event in events:
+        first_of_key.setdefault(event.dedupe_key, event)  # the one the merge counted
+    unique = sorted(first_of_key.values(), key=lambda e: e.dedupe_key)
     within_batch = sum(repeats.values()) - len(repeats)
     now = timezone.now()
     ops = connection.ops
