@@ -56,6 +56,38 @@ def _represent(messages: list[Message]) -> dict[str, dict[str, Any]]:
     return {row["id"]: row for row in MessageSerializer(messages, many=True).data}
 
 
+def _events(
+    subscriptions: list[WebhookSubscription],
+    *,
+    event_type: str,
+    account_id: int,
+    message_id: uuid.UUID,
+    message: dict[str, Any],
+    now: datetime,
+    **data: Any,
+) -> list[OutgoingEvent]:
+    """One event body, one row per subscription of the message's account (not yet saved)."""
+    body = event_body(event_type=event_type, created_at=now, message=message, **data)
+    return [
+        OutgoingEvent(
+            subscription=sub,
+            event_type=event_type,
+            message_id=message_id,
+            payload=body,
+            created_at=now,
+            next_attempt_at=now,
+        )
+        for sub in subscriptions
+        if sub.account_id == account_id
+    ]
+
+
+def _save(events: list[OutgoingEvent]) -> None:
+    if events:
+        OutgoingEvent.objects.bulk_create(events)
+        _enqueue_delivery()
+
+
 def status_changes_record(changes: list[StatusChange]) -> None:
     """Queue a ``message.status_changed`` event per change for every subscribed endpoint."""
     from inbox.models import Message
@@ -73,27 +105,16 @@ def status_changes_record(changes: list[StatusChange]) -> None:
         message = messages.get(str(change.message_id))
         if message is None:
             continue
-        body = event_body(
+        events += _events(
+            subscriptions,
             event_type=STATUS_CHANGED,
-            created_at=now,
+            account_id=change.account_id,
+            message_id=change.message_id,
             message=message,
+            now=now,
             previous_status=change.previous_status.upper() or None,
         )
-        events.extend(
-            OutgoingEvent(
-                subscription=sub,
-                event_type=STATUS_CHANGED,
-                message_id=change.message_id,
-                payload=body,
-                created_at=now,
-                next_attempt_at=now,
-            )
-            for sub in subscriptions
-            if sub.account_id == change.account_id
-        )
-    if events:
-        OutgoingEvent.objects.bulk_create(events)
-        _enqueue_delivery()
+    _save(events)
 
 
 def message_created_record(message: Message) -> None:
@@ -101,22 +122,16 @@ def message_created_record(message: Message) -> None:
     subscriptions = _subscriptions({message.account_id}, CREATED)
     if not subscriptions:
         return
-    now = timezone.now()
-    body = event_body(
-        event_type=CREATED, created_at=now, message=_represent([message])[str(message.id)]
-    )
-    OutgoingEvent.objects.bulk_create(
-        OutgoingEvent(
-            subscription=sub,
+    _save(
+        _events(
+            subscriptions,
             event_type=CREATED,
+            account_id=message.account_id,
             message_id=message.id,
-            payload=body,
-            created_at=now,
-            next_attempt_at=now,
+            message=_represent([message])[str(message.id)],
+            now=timezone.now(),
         )
-        for sub in subscriptions
     )
-    _enqueue_delivery()
 
 
 def _enqueue_delivery() -> None:
