@@ -9,8 +9,8 @@ per family, one webhook envelope:
   and ``message`` events.
 
 This module is not a provider (it is not in the registry); the provider modules import it.
-It also holds the HTTP plumbing the Meta senders share: one exchange that turns transport
-failures into a ``SendResult`` and one mapping of Graph answers.
+It also holds the mapping of Graph answers the Meta senders share (``send_json``); the
+provider-neutral HTTP plumbing under it is in ``_http``.
 
 WhatsApp group messages: Meta sends one status per participant for the same ``wamid``
 (``recipient_type: "group"``, ``recipient_participant_id``). Each participant's status is its own
@@ -27,15 +27,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import math
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
 from statuses.machine import UNRECOGNIZED, Status
+from statuses.providers import _http
 from statuses.providers.base import (
     ErrorInfo,
     HandshakeReply,
@@ -43,7 +42,6 @@ from statuses.providers.base import (
     MalformedPayload,
     OutgoingMessage,
     ParseResult,
-    SendOutcome,
     SendResult,
     StatusUpdate,
     Watermark,
@@ -724,64 +722,7 @@ GRAPH_MESSAGING_ERRORS: dict[str, ErrorInfo] = {
 
 
 # --------------------------------------------------------------------------------------------
-# Sending over HTTP. Provider-neutral (Twilio and Bandwidth use it too); it lives here only
-# because no shared HTTP module exists yet.
-
-
-def exchange(
-    client: httpx.Client, method: str, url: str, **kwargs: Any
-) -> httpx.Response | SendResult:
-    """Send one request; turn transport failures into the right ``SendResult``."""
-    try:
-        return client.request(method, url, **kwargs)
-    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError) as exc:
-        # Nothing reached the provider: retrying cannot send the message twice.
-        return SendResult(
-            SendOutcome.TRANSIENT, error_code="connection_failed", error_detail=_describe(exc)
-        )
-    except (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL) as exc:
-        # The request cannot even be made (bad api_base_url or credentials): retrying
-        # would not fix it.
-        return SendResult(
-            SendOutcome.REJECTED, error_code="invalid_request", error_detail=_describe(exc)
-        )
-    except httpx.TransportError as exc:
-        # Read timeout, dropped connection…: the provider may have the message already, so a
-        # blind resend could deliver it twice.
-        return SendResult(
-            SendOutcome.UNKNOWN, error_code="no_response", error_detail=_describe(exc)
-        )
-
-
-def _describe(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-def retry_after(response: httpx.Response) -> float | None:
-    """Read ``Retry-After`` (seconds or an HTTP date) as seconds from now."""
-    value = response.headers.get("retry-after", "").strip()
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    return max(0.0, seconds) if math.isfinite(seconds) else None
-
-
-def response_json(response: httpx.Response) -> dict[str, Any]:
-    """Return the response's JSON object, or ``{"body": text}`` when it is not one."""
-    try:
-        body = response.json()
-    except ValueError:
-        return {"body": response.text[:2000]} if response.content else {}
-    return body if isinstance(body, dict) else {"body": body}
+# Sending: a JSON POST to a Graph-style API over the shared HTTP plumbing (``_http``).
 
 
 def graph_error(
@@ -826,51 +767,19 @@ def send_json(
     with_subcode: bool = False,
 ) -> SendResult:
     """POST a JSON message to a Meta-style API and map the answer to a ``SendResult``."""
-    outcome = exchange(client, "POST", url, json=payload, headers=headers, params=params)
+    outcome = _http.exchange(client, "POST", url, json=payload, headers=headers, params=params)
     if isinstance(outcome, SendResult):
         return outcome
     response = outcome
-    body = response_json(response)
+    body = _http.response_json(response)
     if response.is_success:
-        provider_id = message_id_of(body)
-        if provider_id:
-            return SendResult(SendOutcome.ACCEPTED, provider_message_id=provider_id, raw=body)
-        # Accepted without an id: statuses can still find it through the correlation id,
-        # but we cannot claim it was sent.
-        return SendResult(
-            SendOutcome.UNKNOWN,
-            error_code="no_message_id",
-            error_detail=f"HTTP {response.status_code} without a message id",
-            raw=body,
-        )
+        return _http.accepted(response, body, message_id_of(body))
     code, title, detail, transient = graph_error(body, catalogue, with_subcode=with_subcode)
-    code = code or f"http_{response.status_code}"
-    if response.status_code == 429 or response.status_code >= 500 or transient:
-        return SendResult(
-            SendOutcome.TRANSIENT,
-            error_code=code,
-            error_title=title,
-            error_detail=detail,
-            retry_after=retry_after(response),
-            raw=body,
-        )
-    return SendResult(
-        SendOutcome.REJECTED, error_code=code, error_title=title, error_detail=detail, raw=body
+    return _http.refused(
+        response,
+        body,
+        code or f"http_{response.status_code}",
+        title,
+        detail,
+        transient=transient or _http.is_busy(response),
     )
-
-
-def missing_config(config: dict[str, Any], *keys: str) -> SendResult | None:
-    """Reject a send whose inbox lacks a required key, instead of raising in the worker."""
-    missing = [key for key in keys if not config.get(key)]
-    if not missing:
-        return None
-    return SendResult(
-        SendOutcome.REJECTED,
-        error_code="misconfigured",
-        error_title="Inbox is missing settings",
-        error_detail="missing config: " + ", ".join(missing),
-    )
-
-
-def base_url(config: dict[str, Any], default: str) -> str:
-    return str(config.get("api_base_url") or default).rstrip("/")

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 
 from statuses.machine import UNRECOGNIZED, Status
-from statuses.providers import _meta
+from statuses.providers import _http, _meta
 from statuses.providers.base import (
     ErrorInfo,
     HandshakeReply,
@@ -34,7 +34,6 @@ from statuses.providers.base import (
     MalformedPayload,
     OutgoingMessage,
     ParseResult,
-    SendOutcome,
     SendResult,
     StatusUpdate,
     WebhookRequest,
@@ -272,7 +271,7 @@ def _time(value: Any, default: datetime) -> datetime:
 
 def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage) -> SendResult:
     """Create a message through the Messaging API."""
-    missing = _meta.missing_config(
+    missing = _http.missing_config(
         config, "account_id", "application_id", "username", "password", "from_number"
     )
     if missing:
@@ -285,8 +284,8 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
     }
     if message.correlation_id:
         payload["tag"] = message.correlation_id
-    base = _meta.base_url(config, DEFAULT_BASE_URL)
-    outcome = _meta.exchange(
+    base = _http.base_url(config, DEFAULT_BASE_URL)
+    outcome = _http.exchange(
         client,
         "POST",
         f"{base}/api/v2/users/{config['account_id']}/messages",
@@ -296,17 +295,9 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
     if isinstance(outcome, SendResult):
         return outcome
     response = outcome
-    body = _meta.response_json(response)
+    body = _http.response_json(response)
     if response.is_success:
-        message_id = body.get("id")
-        if isinstance(message_id, str) and message_id:
-            return SendResult(SendOutcome.ACCEPTED, provider_message_id=message_id, raw=body)
-        return SendResult(
-            SendOutcome.UNKNOWN,
-            error_code="no_message_id",
-            error_detail=f"HTTP {response.status_code} without a message id",
-            raw=body,
-        )
+        return _http.accepted(response, body, body.get("id"))
     code = body.get("type")
     code_text = code if isinstance(code, str) and code else f"http_{response.status_code}"
     info = ERRORS.get(code_text)
@@ -322,15 +313,4 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
             ]
         ).strip("; ")
     title = info.title if info else detail
-    if response.status_code == 429 or response.status_code >= 500:
-        return SendResult(
-            SendOutcome.TRANSIENT,
-            error_code=code_text,
-            error_title=title,
-            error_detail=detail,
-            retry_after=_meta.retry_after(response),
-            raw=body,
-        )
-    return SendResult(
-        SendOutcome.REJECTED, error_code=code_text, error_title=title, error_detail=detail, raw=body
-    )
+    return _http.refused(response, body, code_text, title, detail)

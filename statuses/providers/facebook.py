@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from statuses.providers import _meta
+from statuses.providers import _http, _meta
 from statuses.providers.base import (
     ErrorInfo,
     HandshakeReply,
@@ -51,13 +51,13 @@ def parse(request: WebhookRequest, config: dict[str, Any]) -> ParseResult:
 
 def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage) -> SendResult:
     """Send a message to a PSID through the Send API."""
-    missing = _meta.missing_config(config, "page_access_token")
+    missing = _http.missing_config(config, "page_access_token")
     if missing:
         return missing
     version = config.get("api_version") or _meta.DEFAULT_API_VERSION
     return _meta.send_json(
         client,
-        f"{_meta.base_url(config, DEFAULT_BASE_URL)}/{version}/me/messages",
+        f"{_http.base_url(config, DEFAULT_BASE_URL)}/{version}/me/messages",
         _meta.messaging_message_body(message),
         catalogue=ERRORS,
         message_id_of=_meta.messaging_message_id,

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from statuses.providers import _meta
+from statuses.providers import _http, _meta
 from statuses.providers.base import (
     ErrorInfo,
     HandshakeReply,
@@ -58,11 +58,11 @@ def parse(request: WebhookRequest, config: dict[str, Any]) -> ParseResult:
 
 def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage) -> SendResult:
     """Send a message to an Instagram-scoped user id."""
-    missing = _meta.missing_config(config, "ig_user_id", "access_token")
+    missing = _http.missing_config(config, "ig_user_id", "access_token")
     if missing:
         return missing
     version = config.get("api_version") or _meta.DEFAULT_API_VERSION
-    base = _meta.base_url(config, DEFAULT_BASE_URL)
+    base = _http.base_url(config, DEFAULT_BASE_URL)
     return _meta.send_json(
         client,
         f"{base}/{version}/{config['ig_user_id']}/messages",

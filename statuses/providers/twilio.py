@@ -34,7 +34,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 import httpx
 
 from statuses.machine import UNRECOGNIZED, Status
-from statuses.providers import _meta
+from statuses.providers import _http
 from statuses.providers.base import (
     ErrorInfo,
     HandshakeReply,
@@ -341,18 +341,13 @@ def _done_date(value: str) -> datetime | None:
 
 def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage) -> SendResult:
     """Create a message through the Messages API."""
-    missing = _meta.missing_config(config, "account_sid", "auth_token")
+    missing = _http.missing_config(config, "account_sid", "auth_token")
     if missing:
         return missing
     from_number = str(config.get("from_number") or "")
     service_sid = str(config.get("messaging_service_sid") or "")
     if not from_number and not service_sid:
-        return SendResult(
-            SendOutcome.REJECTED,
-            error_code="misconfigured",
-            error_title="Inbox is missing settings",
-            error_detail="missing config: from_number or messaging_service_sid",
-        )
+        return _http.misconfigured("from_number or messaging_service_sid")
     whatsapp = (
         config.get("channel_type") == "twilio_whatsapp"
         or from_number.startswith(WHATSAPP_PREFIX)
@@ -382,8 +377,8 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
             message.status_callback_url, message.correlation_id
         )
     account_sid = str(config["account_sid"])
-    base = _meta.base_url(config, DEFAULT_BASE_URL)
-    outcome = _meta.exchange(
+    base = _http.base_url(config, DEFAULT_BASE_URL)
+    outcome = _http.exchange(
         client,
         "POST",
         f"{base}/2010-04-01/Accounts/{account_sid}/Messages.json",
@@ -409,35 +404,12 @@ def _with_correlation(url: str, correlation_id: str) -> str:
 
 
 def _result(response: httpx.Response) -> SendResult:
-    body = _meta.response_json(response)
+    body = _http.response_json(response)
     if response.is_success:
-        sid = body.get("sid")
-        if isinstance(sid, str) and sid:
-            return SendResult(SendOutcome.ACCEPTED, provider_message_id=sid, raw=body)
-        return SendResult(
-            SendOutcome.UNKNOWN,
-            error_code="no_message_id",
-            error_detail=f"HTTP {response.status_code} without a message sid",
-            raw=body,
-        )
+        return _http.accepted(response, body, body.get("sid"), what="message sid")
     code = body.get("code")
     code_text = str(code) if code is not None else f"http_{response.status_code}"
     info = ERRORS.get(code_text)
     message = str(body.get("message") or "")
     title = info.title if info else message
-    if response.status_code == 429 or response.status_code >= 500:
-        return SendResult(
-            SendOutcome.TRANSIENT,
-            error_code=code_text,
-            error_title=title,
-            error_detail=message,
-            retry_after=_meta.retry_after(response),
-            raw=body,
-        )
-    return SendResult(
-        SendOutcome.REJECTED,
-        error_code=code_text,
-        error_title=title,
-        error_detail=message,
-        raw=body,
-    )
+    return _http.refused(response, body, code_text, title, message)

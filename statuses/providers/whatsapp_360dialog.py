@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from statuses.providers import _meta
+from statuses.providers import _http, _meta
 from statuses.providers.base import (
     ErrorInfo,
     HandshakeReply,
@@ -76,12 +76,12 @@ def parse(request: WebhookRequest, config: dict[str, Any]) -> ParseResult:
 
 def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage) -> SendResult:
     """Send a text or template message through 360dialog's Cloud API proxy."""
-    missing = _meta.missing_config(config, "api_key")
+    missing = _http.missing_config(config, "api_key")
     if missing:
         return missing
     return _meta.send_json(
         client,
-        f"{_meta.base_url(config, DEFAULT_BASE_URL)}/messages",
+        f"{_http.base_url(config, DEFAULT_BASE_URL)}/messages",
         _meta.whatsapp_message_body(message),
         catalogue=ERRORS,
         message_id_of=_meta.whatsapp_message_id,

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from statuses.providers import _meta
+from statuses.providers import _http, _meta
 from statuses.providers.base import (
     ErrorInfo,
     HandshakeReply,
@@ -51,12 +51,12 @@ def parse(request: WebhookRequest, config: dict[str, Any]) -> ParseResult:
 
 def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage) -> SendResult:
     """Send a text or template message through the Cloud API."""
-    missing = _meta.missing_config(config, "phone_number_id", "access_token")
+    missing = _http.missing_config(config, "phone_number_id", "access_token")
     if missing:
         return missing
     version = config.get("api_version") or _meta.DEFAULT_API_VERSION
     url = (
-        f"{_meta.base_url(config, DEFAULT_BASE_URL)}/{version}/{config['phone_number_id']}/messages"
+        f"{_http.base_url(config, DEFAULT_BASE_URL)}/{version}/{config['phone_number_id']}/messages"
     )
     return _meta.send_json(
         client,
