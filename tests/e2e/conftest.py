@@ -34,14 +34,17 @@ def current_database_url() -> str:
     return f"postgres://{user}{password}@{db.get('HOST')}:{db.get('PORT') or 5432}/{db['NAME']}"
 
 
-def wait_for(predicate, timeout: float = 60.0, interval: float = 0.05, message: str = ""):
+def wait_for(predicate, timeout: float = 60.0, interval: float = 0.05, message=""):
+    """Poll ``predicate`` until it is truthy. ``message`` may be a callable: it is then called
+    at the timeout, so the error shows the state *then* (an f-string shows it at the start)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {message or predicate}")
+    text = message() if callable(message) else message
+    raise AssertionError(f"timed out waiting for {text or predicate}")
 
 
 class Stack:
