@@ -67,6 +67,7 @@ class SendAnswer:
     reports: list[Report] = field(default_factory=list)
     callback_url: str = ""  # Twilio: the per-message StatusCallback
     correlation: str = ""  # what the provider echoes back (biz_opaque_callback_data, tag)
+    accepted_ms: int = 0  # the provider's own timestamp of the message (Meta watermarks)
 
 
 @dataclass(frozen=True)
@@ -240,9 +241,13 @@ def handle_messaging(inbox: Inbox, request: Request) -> SendAnswer:
     """Messenger (``/me/messages?access_token=``) and Instagram (Bearer) Send API."""
     config = inbox.config
     if inbox.channel_type == "facebook":
+        path = "/me/messages"
         token_ok = _same(request.query.get("access_token", [""])[-1], config["page_access_token"])
     else:
+        path = f"/{config.get('ig_user_id')}/messages"
         token_ok = _same(_bearer(request), config.get("access_token"))
+    if not request.path.endswith(path):
+        return SendAnswer(404, {"error": {"message": "Unknown path", "code": 100}})
     if not token_ok:
         return SendAnswer(401, GRAPH_AUTH_ERROR)
     body = request.json()
@@ -261,16 +266,28 @@ def handle_messaging(inbox: Inbox, request: Request) -> SendAnswer:
             },
         )
     mid = "m_" + secrets.token_urlsafe(24)
+    accepted_ms = int(time.time() * 1000)  # Meta's own timestamp of the message
     reports = _progress(to, reads=True, delivers=inbox.channel_type == "facebook")
     # Messenger has no "sent" or "failed" webhook: delivery and read come as watermarks.
     reports = [r for r in reports if r.status in ("delivered", "read")]
     return SendAnswer(
-        200, {"recipient_id": to, "message_id": mid}, provider_id=mid, to=to, reports=reports
+        200,
+        {"recipient_id": to, "message_id": mid},
+        provider_id=mid,
+        to=to,
+        reports=reports,
+        accepted_ms=accepted_ms,
     )
 
 
-def messaging_webhook(inbox: Inbox, answer: SendAnswer, reports: list[Report]) -> Webhook:
-    now_ms = int(time.time() * 1000)
+def messaging_webhook(
+    inbox: Inbox, answer: SendAnswer, reports: list[Report], at: float | None = None
+) -> Webhook:
+    """Messenger/Instagram events. Like Meta, a watermark is the provider's timestamp of the
+    newest message delivered/read (the time it accepted it), not the time of the event; the
+    event's ``timestamp`` is when it happens (``at``, Unix seconds)."""
+    now_ms = int((time.time() if at is None else at) * 1000)
+    watermark = answer.accepted_ms or now_ms
     page_id = str(inbox.config.get("page_id") or inbox.config.get("ig_user_id") or "")
     events = []
     for report in reports:
@@ -280,11 +297,11 @@ def messaging_webhook(inbox: Inbox, answer: SendAnswer, reports: list[Report]) -
             "timestamp": now_ms,
         }
         if report.status == "delivered":
-            event["delivery"] = {"mids": [answer.provider_id], "watermark": now_ms}
+            event["delivery"] = {"mids": [answer.provider_id], "watermark": watermark}
         elif inbox.channel_type == "instagram":
             event["read"] = {"mid": answer.provider_id}
         else:
-            event["read"] = {"watermark": now_ms}
+            event["read"] = {"watermark": watermark}
         events.append(event)
     obj = "page" if inbox.channel_type == "facebook" else "instagram"
     payload = {"object": obj, "entry": [{"id": page_id, "time": now_ms, "messaging": events}]}
@@ -623,13 +640,16 @@ SEND_HANDLERS = {
 }
 
 
-def webhooks_for(inbox: Inbox, answer: SendAnswer, reports: list[Report]) -> list[Webhook]:
-    """Build the webhook(s) that report ``reports`` (one per status on most providers)."""
+def webhooks_for(
+    inbox: Inbox, answer: SendAnswer, reports: list[Report], at: float | None = None
+) -> list[Webhook]:
+    """Build the webhook(s) that report ``reports`` (one per status on most providers);
+    ``at`` (Unix seconds) is when they are played, where the payload carries an event time."""
     kind = inbox.channel_type
     if kind in ("whatsapp_cloud", "whatsapp_360dialog"):
         return [whatsapp_webhook(inbox, answer, reports)]
     if kind in ("facebook", "instagram"):
-        return [messaging_webhook(inbox, answer, reports)]
+        return [messaging_webhook(inbox, answer, reports, at)]
     if kind == "bandwidth_sms":
         return [bandwidth_webhook(inbox, answer, reports)]
     if kind in ("twilio_sms", "twilio_whatsapp"):

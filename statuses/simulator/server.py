@@ -240,6 +240,10 @@ class ProviderSimulator:
                 Report(_fail_word(inbox.channel_type), _random_error(inbox.channel_type))
             ]
         at = time.monotonic() + rnd.uniform(*scenario.first_delay)
+        if reports and reports[0].status == "read":
+            # Nobody reads a message the instant the provider accepts it (Instagram reports
+            # only reads): at least one step passes, as a delivery would have taken.
+            at += rnd.uniform(*scenario.step_delay)
         steps = []
         for report in reports:
             steps.append((at, report))
@@ -247,8 +251,9 @@ class ProviderSimulator:
         if len(steps) >= 2 and rnd.random() < scenario.reorder_rate:
             (t1, r1), (t2, r2) = steps[-2], steps[-1]
             steps[-2], steps[-1] = (t1, r2), (t2, r1)
+        wall = time.time() - time.monotonic()
         for due, report in steps:
-            for webhook in webhooks_for(inbox, answer, [report]):
+            for webhook in webhooks_for(inbox, answer, [report], at=wall + due):
                 self._schedule(due, webhook, scenario.webhook_retries)
                 if rnd.random() < scenario.duplicate_rate:
                     self._schedule(due + rnd.uniform(0.05, 1.0), webhook, 0)
