@@ -4,6 +4,7 @@ webhooks reach a live Tickmark: queued → sent → delivered → read."""
 from __future__ import annotations
 
 import base64
+import time
 
 import pytest
 from django.utils import timezone
@@ -51,6 +52,12 @@ CONFIGS = {
         "app_secret": "fb-secret",
         "verify_token": "fb-verify",
     },
+    "instagram": {
+        "ig_user_id": "17841400000000001",
+        "access_token": "ig-token",
+        "app_secret": "ig-secret",
+        "verify_token": "ig-verify",
+    },
     "telegram": {"bot_token": "123456:ABC", "secret_token": "tg-secret"},
     "line": {"channel_access_token": "line-token", "channel_secret": "line-secret"},
 }
@@ -81,6 +88,28 @@ def send(inbox, to):
 
 def status_of(message_id):
     return Message.objects.values_list("status", flat=True).get(id=message_id)
+
+
+def settled_status(message_id, final, simulator, quiet: float = 1.0):
+    """Wait until the message is ``final``, or the send is done, the simulator has played every
+    webhook and the status has not moved for ``quiet`` seconds; return the status then."""
+    seen = {"status": None, "since": time.monotonic()}
+
+    def done():
+        status = status_of(message_id)
+        if status == final:
+            return status
+        now = time.monotonic()
+        busy = not simulator.sends or not simulator.idle() or status == Status.QUEUED
+        if busy or status != seen["status"]:
+            seen.update(status=status, since=now)
+            return None
+        return status if now - seen["since"] >= quiet else None
+
+    return wait_for(
+        done,
+        message=lambda: f"{final}: {status_of(message_id)} {simulator.sends} {simulator.webhooks}",
+    )
 
 
 def test_whatsapp_cloud_queued_sent_delivered_read(account, stack, simulator):
@@ -142,6 +171,21 @@ def test_twilio_sms_queued_sent_delivered(account, stack, simulator):
     assert Message.objects.get(id=message.id).provider_message_id == request.provider_id
 
 
+# Tickmark compares a Meta watermark (the provider's timestamp of the newest message read) with
+# our sent_at (when the send *answer* came back, always later), so the message at the watermark
+# itself is never marked read. The fix belongs in statuses/services.py (report of 2026-11-23);
+# strict: these cases start passing — and must be unmarked — the moment it lands.
+class NotFinal(AssertionError):
+    """The message settled short of the status its provider reports last."""
+
+
+WATERMARK_VS_SENT_AT = pytest.mark.xfail(
+    strict=True,
+    raises=NotFinal,  # any other failure is a real one
+    reason="watermark compared with sent_at, not the provider's message time",
+)
+
+
 @pytest.mark.parametrize(
     ("channel_type", "to", "final"),
     [
@@ -151,6 +195,11 @@ def test_twilio_sms_queued_sent_delivered(account, stack, simulator):
         ("viber", "01234567890A==", Status.READ),
         ("telegram", "99887766", Status.SENT),
         ("line", "U4af4980629", Status.DELIVERED),
+        # Delivered by the delivery's mids, read by the read watermark (Meta's timestamp of the
+        # message, earlier than our sent_at; see statuses.services.watermarks_apply).
+        pytest.param("facebook", "6543210987", Status.READ, marks=WATERMARK_VS_SENT_AT),
+        # Read by read.mid only (Instagram has no delivery events).
+        pytest.param("instagram", "6543210988", Status.READ, marks=WATERMARK_VS_SENT_AT),
     ],
 )
 def test_more_channels_reach_their_highest_status(
@@ -158,12 +207,12 @@ def test_more_channels_reach_their_highest_status(
 ):
     inbox = make_inbox(account, channel_type, simulator)
     message = send(inbox, to)
-    wait_for(
-        lambda: status_of(message.id) == final,
-        message=f"{final}: {status_of(message.id)} {simulator.webhooks}",
-    )
-    assert len(simulator.sends) == 1
+    status = settled_status(message.id, final, simulator)
+    (request,) = simulator.sends
+    assert request.status in (200, 201, 202)
     assert all(post.http_status == 200 for post in simulator.webhooks)
+    if status != final:
+        raise NotFinal(f"settled at {status}, expected {final}")
 
 
 @pytest.mark.parametrize(
