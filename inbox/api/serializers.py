@@ -44,6 +44,11 @@ class ErrorSerializer(serializers.Serializer):
     hint = serializers.CharField(allow_null=True, help_text="What to do about it.")
 
 
+@extend_schema_field(serializers.ChoiceField(choices=Family.choices))
+class FamilyField(serializers.ReadOnlyField):
+    """The channel family (``WHATSAPP``, ``SMS``, …) found at ``source``."""
+
+
 def error_of(channel_type: str, code: str, title: str, detail: str) -> dict[str, Any] | None:
     if not (code or title or detail):
         return None
@@ -159,7 +164,7 @@ def validate_config(channel_type: str, config: dict[str, Any]) -> dict[str, Any]
 
 
 class InboxSerializer(serializers.ModelSerializer):
-    channel = serializers.SerializerMethodField(help_text="The channel family (DESIGN §4).")
+    channel = FamilyField(source="family", help_text="The channel family (DESIGN §4).")
     config = serializers.SerializerMethodField(help_text="Public settings; secrets never shown.")
     secrets_set = serializers.SerializerMethodField(
         help_text="Names of the secret config keys that hold a value (the values are write-only)."
@@ -184,10 +189,6 @@ class InboxSerializer(serializers.ModelSerializer):
             "capabilities",
             "created_at",
         ]
-
-    @extend_schema_field(serializers.ChoiceField(choices=Family.choices))
-    def get_channel(self, inbox: Inbox) -> str:
-        return inbox.family
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_config(self, inbox: Inbox) -> dict[str, Any]:
@@ -246,7 +247,7 @@ class MessageSerializer(serializers.ModelSerializer):
     """The message as every endpoint and every outgoing webhook shows it."""
 
     inbox = serializers.UUIDField(source="inbox_id", read_only=True)
-    channel = serializers.SerializerMethodField()
+    channel = FamilyField(source="family")
     conversation = serializers.IntegerField(source="conversation_id", read_only=True)
     to = serializers.CharField(source="to_address", read_only=True)
     status = serializers.SerializerMethodField()
@@ -283,10 +284,6 @@ class MessageSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = fields
-
-    @extend_schema_field(serializers.ChoiceField(choices=Family.choices))
-    def get_channel(self, message: Message) -> str:
-        return message.family
 
     @extend_schema_field(serializers.ChoiceField(choices=STATUS_VALUES))
     def get_status(self, message: Message) -> str:
@@ -437,7 +434,7 @@ class ContactSerializer(serializers.Serializer):
 class ConversationSerializer(serializers.ModelSerializer):
     inbox = serializers.UUIDField(source="inbox_id", read_only=True)
     channel_type = serializers.CharField(source="inbox.channel_type", read_only=True)
-    channel = serializers.SerializerMethodField()
+    channel = FamilyField(source="inbox.family")
     contact = ContactSerializer(read_only=True)
     service_window_open = serializers.SerializerMethodField(
         help_text="Free-form messages allowed now (WhatsApp/Messenger/Instagram 24-hour window)."
@@ -458,10 +455,6 @@ class ConversationSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = fields
-
-    @extend_schema_field(serializers.ChoiceField(choices=Family.choices))
-    def get_channel(self, conversation: Conversation) -> str:
-        return conversation.inbox.family
 
     def get_service_window_open(self, conversation: Conversation) -> bool:
         if not CHANNELS[conversation.inbox.channel_type].has_service_window:
