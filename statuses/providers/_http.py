@@ -230,6 +230,36 @@ def refused(
     )
 
 
+def unexpected_answer(
+    response: httpx.Response, body: dict[str, Any], catalogue: Mapping[str, ErrorInfo]
+) -> SendResult:
+    """REJECTED ``http_error``: an API that answers errors in a JSON status sent something else."""
+    return refused(
+        response,
+        body,
+        "http_error",
+        catalogue["http_error"].title,
+        f"HTTP {response.status_code}: {response.text[:500]}",
+        transient=False,
+    )
+
+
+def status_error(
+    response: httpx.Response, catalogue: Mapping[str, ErrorInfo], unknown_title: str
+) -> tuple[str, str]:
+    """(code, title) for an API whose error code is the HTTP status.
+
+    Busy answers are ``"429"`` or ``"500"`` (both must be in ``catalogue``); any other status is
+    its own code, titled from ``catalogue`` or ``unknown_title``.
+    """
+    if is_busy(response):
+        code = "429" if response.status_code == 429 else "500"
+        return code, catalogue[code].title
+    code = str(response.status_code)
+    info = catalogue.get(code)
+    return code, info.title if info else unknown_title
+
+
 def missing_config(config: dict[str, Any], *keys: str) -> SendResult | None:
     """Reject a send whose inbox lacks a required key, instead of raising in the worker."""
     missing = [key for key in keys if not config.get(key)]

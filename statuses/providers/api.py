@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
 from statuses import signing
 from statuses.machine import Status
+from statuses.providers import _http
 from statuses.providers.base import (
     ErrorInfo,
     HandshakeReply,
@@ -73,19 +72,21 @@ ERRORS: dict[str, ErrorInfo] = {
         "The inbox's webhook URL is missing or is not an http(s) URL.",
         "Correct the webhook URL in the inbox settings.",
     ),
-    "connection_failed": ErrorInfo(
-        "Could not reach the integrator",
-        "The connection to the webhook URL failed before the message was handed over.",
-        "Tickmark retries automatically; check the webhook URL if it persists.",
-        permanent=False,
-    ),
-    "no_response": ErrorInfo(
-        "No answer from the integrator",
-        "The message was handed over but no answer came, so it may have been received.",
-        "Check with the integrator before resending, to avoid a duplicate.",
-        permanent=False,
+    **_http.transport_errors(
+        "the integrator",
+        reach="the webhook URL",
+        connect_hint="Tickmark retries automatically; check the webhook URL if it persists.",
+        lost_answer="The message was handed over but no answer came, so it may have been received.",
+        lost_answer_hint="Check with the integrator before resending, to avoid a duplicate.",
     ),
 }
+# A webhook URL that is not an http(s) URL cannot be fixed by retrying.
+_TRANSPORT = _http.TransportPolicy(
+    catalogue=ERRORS,
+    unusable=(httpx.InvalidURL, httpx.UnsupportedProtocol),
+    unusable_code="invalid_webhook_url",
+    detail=str,
+)
 
 
 def verify(request: WebhookRequest, config: dict[str, Any]) -> bool:
@@ -117,25 +118,18 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
         "Content-Type": "application/json",
         signing.HEADER: signing.sign(str(config.get("hmac_secret", "")), body, int(time.time())),
     }
-    try:
-        response = client.post(str(config.get("webhook_url", "")), content=body, headers=headers)
-    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
-        return SendResult(
-            SendOutcome.REJECTED,
-            error_code="invalid_webhook_url",
-            error_title=ERRORS["invalid_webhook_url"].title,
-            error_detail=str(exc),
-        )
-    except httpx.TransportError as exc:
-        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
-            code, outcome = "connection_failed", SendOutcome.TRANSIENT
-        else:
-            code, outcome = "no_response", SendOutcome.UNKNOWN
-        return SendResult(
-            outcome, error_code=code, error_title=ERRORS[code].title, error_detail=str(exc)
-        )
-
-    answer = _response_json(response)
+    outcome = _http.exchange(
+        client,
+        "POST",
+        str(config.get("webhook_url", "")),
+        policy=_TRANSPORT,
+        content=body,
+        headers=headers,
+    )
+    if isinstance(outcome, SendResult):
+        return outcome
+    response = outcome
+    answer = _http.response_json(response, keep_other=False)
     if response.is_success:
         provider_id = answer.get("id")
         return SendResult(
@@ -144,48 +138,7 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
             status=Status.SENT,
             raw=answer,
         )
-    detail = response.text[:500]
-    if response.status_code == 429 or response.status_code >= 500:
-        code = "429" if response.status_code == 429 else "500"
-        return SendResult(
-            SendOutcome.TRANSIENT,
-            error_code=code,
-            error_title=ERRORS[code].title,
-            error_detail=detail,
-            retry_after=_retry_after_header(response),
-            raw=answer,
-        )
-    code = str(response.status_code)
-    info = ERRORS.get(code)
-    return SendResult(
-        SendOutcome.REJECTED,
-        error_code=code,
-        error_title=info.title if info else f"Integrator answered HTTP {code}",
-        error_detail=detail,
-        raw=answer,
+    code, title = _http.status_error(
+        response, ERRORS, f"Integrator answered HTTP {response.status_code}"
     )
-
-
-def _response_json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _retry_after_header(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return _http.refused(response, answer, code, title, response.text[:500])

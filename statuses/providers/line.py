@@ -26,12 +26,12 @@ import hmac
 import json
 import uuid
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
 from statuses.machine import Status
+from statuses.providers import _http
 from statuses.providers.base import (
     ErrorInfo,
     HandshakeReply,
@@ -91,19 +91,17 @@ ERRORS: dict[str, ErrorInfo] = {
         "Tickmark retries automatically.",
         permanent=False,
     ),
-    "connection_failed": ErrorInfo(
-        "Could not reach LINE",
-        "The connection to LINE failed before the message was handed over.",
-        "Tickmark retries automatically.",
-        permanent=False,
-    ),
-    "no_response": ErrorInfo(
-        "No answer from LINE",
-        "LINE's answer never came; the retry key makes a retry safe.",
-        "Tickmark retries automatically.",
-        permanent=False,
+    **_http.transport_errors(
+        "LINE",
+        lost_answer="LINE's answer never came; the retry key makes a retry safe.",
+        lost_answer_hint=_http.RETRIES,
     ),
 }
+# Connection refused, or the answer was lost: either way the retry key makes a repeat
+# harmless, so both are TRANSIENT.
+_TRANSPORT = _http.TransportPolicy(
+    catalogue=ERRORS, unanswered=SendOutcome.TRANSIENT, detail=_http.exception_name
+)
 
 
 def signature(channel_secret: str, body: bytes) -> str:
@@ -152,30 +150,24 @@ def retry_key(correlation_id: str) -> str:
 
 def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage) -> SendResult:
     """Push a text message; LINE's acceptance counts as ``delivered`` (DESIGN §4)."""
-    base = (config.get("api_base_url") or DEFAULT_API_BASE_URL).rstrip("/")
+    base = _http.base_url(config, DEFAULT_API_BASE_URL)
     headers = {
         "Authorization": f"Bearer {config.get('channel_access_token', '')}",
         "X-Line-Retry-Key": retry_key(message.correlation_id),
     }
     payload = {"to": message.to, "messages": [{"type": "text", "text": message.content}]}
-    try:
-        response = client.post(f"{base}/v2/bot/message/push", json=payload, headers=headers)
-    except httpx.TransportError as exc:
-        # Connection refused, or the answer was lost: either way the retry key makes a repeat
-        # harmless, so both are TRANSIENT.
-        code = (
-            "connection_failed"
-            if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
-            else "no_response"
-        )
-        return SendResult(
-            SendOutcome.TRANSIENT,
-            error_code=code,
-            error_title=ERRORS[code].title,
-            error_detail=type(exc).__name__,
-        )
-
-    body = _response_json(response)
+    outcome = _http.exchange(
+        client,
+        "POST",
+        f"{base}/v2/bot/message/push",
+        policy=_TRANSPORT,
+        json=payload,
+        headers=headers,
+    )
+    if isinstance(outcome, SendResult):
+        return outcome
+    response = outcome
+    body = _http.response_json(response, keep_other=False)
     if response.status_code in (200, 409):
         # 409: this retry key was accepted before — the message already went out.
         provider_id = (
@@ -190,26 +182,8 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
             raw=body,
         )
 
-    detail = _error_detail(body, response)
-    if response.status_code == 429 or response.status_code >= 500:
-        code = "429" if response.status_code == 429 else "500"
-        return SendResult(
-            SendOutcome.TRANSIENT,
-            error_code=code,
-            error_title=ERRORS[code].title,
-            error_detail=detail,
-            retry_after=_retry_after_header(response),
-            raw=body,
-        )
-    code = str(response.status_code)
-    info = ERRORS.get(code)
-    return SendResult(
-        SendOutcome.REJECTED,
-        error_code=code,
-        error_title=info.title if info else f"LINE error {code}",
-        error_detail=detail,
-        raw=body,
-    )
+    code, title = _http.status_error(response, ERRORS, f"LINE error {response.status_code}")
+    return _http.refused(response, body, code, title, _error_detail(body, response))
 
 
 def _inbound(event: dict[str, Any], received_at: datetime) -> InboundMessage:
@@ -260,28 +234,3 @@ def _error_detail(body: dict[str, Any], response: httpx.Response) -> str:
         if extra:
             detail = f"{detail} ({'; '.join(extra)})"
     return detail
-
-
-def _response_json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _retry_after_header(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())

@@ -17,12 +17,12 @@ from __future__ import annotations
 import hmac
 import json
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
 from statuses.machine import Status
+from statuses.providers import _http
 from statuses.providers.base import (
     ErrorInfo,
     HandshakeReply,
@@ -113,19 +113,15 @@ ERRORS: dict[str, ErrorInfo] = {
         "Tickmark retries automatically.",
         permanent=False,
     ),
-    "connection_failed": ErrorInfo(
-        "Could not reach Telegram",
-        "The connection to Telegram failed before the message was handed over.",
-        "Tickmark retries automatically; check the server's network if it persists.",
-        permanent=False,
-    ),
-    "no_response": ErrorInfo(
-        "No answer from Telegram",
-        "The message was handed over but Telegram's answer never came, so it may have gone out.",
-        "Check the chat before resending, to avoid a duplicate.",
-        permanent=False,
+    **_http.transport_errors(
+        "Telegram",
+        connect_hint="Tickmark retries automatically; check the server's network if it persists.",
+        lost_answer_hint="Check the chat before resending, to avoid a duplicate.",
     ),
 }
+# The exception text can contain the URL, and the URL contains the bot token: keep only the
+# exception's name.
+_TRANSPORT = _http.TransportPolicy(catalogue=ERRORS, detail=_http.exception_name)
 
 # description fragment (lowercase) → catalogue code
 _DESCRIPTION_CODES: tuple[tuple[str, str], ...] = (
@@ -172,15 +168,14 @@ def parse(request: WebhookRequest, config: dict[str, Any]) -> ParseResult:
 
 def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage) -> SendResult:
     """Send a text message with ``sendMessage``; success means ``sent``, nothing more."""
-    base = (config.get("api_base_url") or DEFAULT_API_BASE_URL).rstrip("/")
+    base = _http.base_url(config, DEFAULT_API_BASE_URL)
     url = f"{base}/bot{config.get('bot_token', '')}/sendMessage"
     payload = {"chat_id": message.to, "text": message.content}
-    try:
-        response = client.post(url, json=payload)
-    except httpx.TransportError as exc:
-        return _transport_failure(exc)
-
-    body = _response_json(response)
+    outcome = _http.exchange(client, "POST", url, policy=_TRANSPORT, json=payload)
+    if isinstance(outcome, SendResult):
+        return outcome
+    response = outcome
+    body = _http.response_json(response, keep_other=False)
     result = body.get("result") if isinstance(body.get("result"), dict) else None
     if response.is_success and body.get("ok") is True and result and "message_id" in result:
         chat = result.get("chat") if isinstance(result.get("chat"), dict) else {}
@@ -203,24 +198,22 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
     status_code = body.get("error_code") if isinstance(body.get("error_code"), int) else None
     status_code = status_code or response.status_code
     description = str(body.get("description") or response.reason_phrase or "")
+    # Busy is judged on Telegram's error_code as much as on the HTTP status.
     if status_code == 429 or response.status_code == 429 or status_code >= 500:
-        return SendResult(
-            SendOutcome.TRANSIENT,
-            error_code=str(status_code if status_code == 429 else 500),
-            error_title=ERRORS["429" if status_code == 429 else "500"].title,
-            error_detail=description,
-            retry_after=_retry_after(body, response),
-            raw=body,
+        code = "429" if status_code == 429 else "500"
+        return _http.refused(
+            response,
+            body,
+            code,
+            ERRORS[code].title,
+            description,
+            transient=True,
+            wait=_retry_after_parameter(body),
         )
     code = _error_code(status_code, description)
     info = ERRORS.get(code)
-    return SendResult(
-        SendOutcome.REJECTED,
-        error_code=code,
-        error_title=info.title if info else f"Telegram error {status_code}",
-        error_detail=description,
-        raw=body,
-    )
+    title = info.title if info else f"Telegram error {status_code}"
+    return _http.refused(response, body, code, title, description, transient=False)
 
 
 def _error_code(status_code: int, description: str) -> str:
@@ -277,52 +270,11 @@ def _load_json(body: bytes) -> dict[str, Any]:
     return data
 
 
-def _response_json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _retry_after(body: dict[str, Any], response: httpx.Response) -> float | None:
+def _retry_after_parameter(body: dict[str, Any]) -> float | None:
+    """Telegram's own delay, ``parameters.retry_after`` (seconds); it wins over the header."""
     parameters = body.get("parameters")
     if isinstance(parameters, dict):
         value = parameters.get("retry_after")
         if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
             return float(value)
-    return _retry_after_header(response)
-
-
-def _retry_after_header(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def _transport_failure(exc: httpx.TransportError) -> SendResult:
-    # The exception text can contain the URL, and the URL contains the bot token: never keep it.
-    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
-        return SendResult(
-            SendOutcome.TRANSIENT,
-            error_code="connection_failed",
-            error_title="Could not reach Telegram",
-            error_detail=type(exc).__name__,
-        )
-    return SendResult(
-        SendOutcome.UNKNOWN,
-        error_code="no_response",
-        error_title="No answer from Telegram",
-        error_detail=type(exc).__name__,
-    )
+    return None

@@ -23,12 +23,12 @@ import hashlib
 import hmac
 import json
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
 from statuses.machine import Status
+from statuses.providers import _http
 from statuses.providers.base import (
     ErrorInfo,
     HandshakeReply,
@@ -99,19 +99,9 @@ ERRORS: dict[str, ErrorInfo] = {
         "TikTok answered with an HTTP error instead of its usual JSON.",
         "Check the API base URL and access token.",
     ),
-    "connection_failed": ErrorInfo(
-        "Could not reach TikTok",
-        "The connection to TikTok failed before the message was handed over.",
-        "Tickmark retries automatically.",
-        permanent=False,
-    ),
-    "no_response": ErrorInfo(
-        "No answer from TikTok",
-        "The message was handed over but TikTok's answer never came, so it may have gone out.",
-        "Check the conversation before resending, to avoid a duplicate.",
-        permanent=False,
-    ),
+    **_http.transport_errors("TikTok"),
 }
+_TRANSPORT = _http.TransportPolicy(catalogue=ERRORS, detail=_http.exception_name)
 
 
 def signature(client_secret: str, body: bytes, timestamp: int | str) -> str:
@@ -210,7 +200,7 @@ def parse(request: WebhookRequest, config: dict[str, Any]) -> ParseResult:
 
 def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage) -> SendResult:
     """Send a text message with the Business Messaging send API."""
-    base = (config.get("api_base_url") or DEFAULT_API_BASE_URL).rstrip("/")
+    base = _http.base_url(config, DEFAULT_API_BASE_URL)
     payload = {
         "business_id": config.get("business_id", ""),
         "recipient_type": "CONVERSATION",
@@ -219,30 +209,21 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
         "text": {"body": message.content},
     }
     headers = {"Access-Token": str(config.get("access_token", ""))}
-    try:
-        response = client.post(f"{base}{SEND_PATH}", json=payload, headers=headers)
-    except httpx.TransportError as exc:
-        return _transport_failure(exc)
-
-    body = _response_json(response)
+    outcome = _http.exchange(
+        client, "POST", f"{base}{SEND_PATH}", policy=_TRANSPORT, json=payload, headers=headers
+    )
+    if isinstance(outcome, SendResult):
+        return outcome
+    response = outcome
+    body = _http.response_json(response, keep_other=False)
     code = body.get("code")
-    if response.status_code == 429 or response.status_code >= 500:
-        return SendResult(
-            SendOutcome.TRANSIENT,
-            error_code="40100" if response.status_code == 429 else "50000",
-            error_title="TikTok is busy",
-            error_detail=f"HTTP {response.status_code}",
-            retry_after=_retry_after_header(response),
-            raw=body,
+    if _http.is_busy(response):
+        busy_code = "40100" if response.status_code == 429 else "50000"
+        return _http.refused(
+            response, body, busy_code, "TikTok is busy", f"HTTP {response.status_code}"
         )
     if not response.is_success or not isinstance(code, int) or isinstance(code, bool):
-        return SendResult(
-            SendOutcome.REJECTED,
-            error_code="http_error",
-            error_title=ERRORS["http_error"].title,
-            error_detail=f"HTTP {response.status_code}: {response.text[:500]}",
-            raw=body,
-        )
+        return _http.unexpected_answer(response, body, ERRORS)
     if code == 0:
         data = body.get("data") if isinstance(body.get("data"), dict) else {}
         sent = data.get("message") if isinstance(data.get("message"), dict) else {}
@@ -315,38 +296,3 @@ def _from_seconds(value: Any, default: datetime) -> datetime:
         return datetime.fromtimestamp(value, tz=UTC)
     except (OverflowError, OSError, ValueError) as exc:
         raise MalformedPayload("create_time out of range") from exc
-
-
-def _response_json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _retry_after_header(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def _transport_failure(exc: httpx.TransportError) -> SendResult:
-    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
-        code, outcome = "connection_failed", SendOutcome.TRANSIENT
-    else:
-        code, outcome = "no_response", SendOutcome.UNKNOWN
-    return SendResult(
-        outcome, error_code=code, error_title=ERRORS[code].title, error_detail=type(exc).__name__
-    )

@@ -18,12 +18,12 @@ import hashlib
 import hmac
 import json
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
 from statuses.machine import UNRECOGNIZED, Status
+from statuses.providers import _http
 from statuses.providers.base import (
     ErrorInfo,
     HandshakeReply,
@@ -131,19 +131,9 @@ ERRORS: dict[str, ErrorInfo] = {
         "Viber answered with an HTTP error instead of its usual status object.",
         "Read the detail; check the API base URL and auth token.",
     ),
-    "connection_failed": ErrorInfo(
-        "Could not reach Viber",
-        "The connection to Viber failed before the message was handed over.",
-        "Tickmark retries automatically.",
-        permanent=False,
-    ),
-    "no_response": ErrorInfo(
-        "No answer from Viber",
-        "The message was handed over but Viber's answer never came, so it may have gone out.",
-        "Check the conversation before resending, to avoid a duplicate.",
-        permanent=False,
-    ),
+    **_http.transport_errors("Viber"),
 }
+_TRANSPORT = _http.TransportPolicy(catalogue=ERRORS, detail=_http.exception_name)
 
 
 def signature(auth_token: str, body: bytes) -> str:
@@ -224,7 +214,7 @@ def parse(request: WebhookRequest, config: dict[str, Any]) -> ParseResult:
 
 def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage) -> SendResult:
     """Send a text message with ``/pa/send_message``; ``status: 0`` means accepted."""
-    base = (config.get("api_base_url") or DEFAULT_API_BASE_URL).rstrip("/")
+    base = _http.base_url(config, DEFAULT_API_BASE_URL)
     payload = {
         "receiver": message.to,
         "type": "text",
@@ -232,21 +222,18 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
         "text": message.content,
     }
     headers = {"X-Viber-Auth-Token": str(config.get("auth_token", ""))}
-    try:
-        response = client.post(f"{base}/pa/send_message", json=payload, headers=headers)
-    except httpx.TransportError as exc:
-        return _transport_failure(exc)
-
-    body = _response_json(response)
+    outcome = _http.exchange(
+        client, "POST", f"{base}/pa/send_message", policy=_TRANSPORT, json=payload, headers=headers
+    )
+    if isinstance(outcome, SendResult):
+        return outcome
+    response = outcome
+    body = _http.response_json(response, keep_other=False)
     status = body.get("status")
-    if response.status_code == 429 or response.status_code >= 500:
-        return SendResult(
-            SendOutcome.TRANSIENT,
-            error_code=str(TOO_MANY_REQUESTS) if response.status_code == 429 else "http_error",
-            error_title="Viber is busy",
-            error_detail=f"HTTP {response.status_code}",
-            retry_after=_retry_after_header(response),
-            raw=body,
+    if _http.is_busy(response):
+        busy_code = str(TOO_MANY_REQUESTS) if response.status_code == 429 else "http_error"
+        return _http.refused(
+            response, body, busy_code, "Viber is busy", f"HTTP {response.status_code}"
         )
     if response.is_success and status == 0 and body.get("message_token") is not None:
         return SendResult(
@@ -256,13 +243,7 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
             raw=body,
         )
     if not response.is_success or not isinstance(status, int) or isinstance(status, bool):
-        return SendResult(
-            SendOutcome.REJECTED,
-            error_code="http_error",
-            error_title=ERRORS["http_error"].title,
-            error_detail=f"HTTP {response.status_code}: {response.text[:500]}",
-            raw=body,
-        )
+        return _http.unexpected_answer(response, body, ERRORS)
     code = str(status)
     info = ERRORS.get(code)
     return SendResult(
@@ -304,38 +285,3 @@ def _from_ms(value: Any, default: datetime) -> datetime:
         except (OverflowError, OSError, ValueError) as exc:
             raise MalformedPayload("timestamp out of range") from exc
     return default
-
-
-def _response_json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _retry_after_header(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def _transport_failure(exc: httpx.TransportError) -> SendResult:
-    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
-        code, outcome = "connection_failed", SendOutcome.TRANSIENT
-    else:
-        code, outcome = "no_response", SendOutcome.UNKNOWN
-    return SendResult(
-        outcome, error_code=code, error_title=ERRORS[code].title, error_detail=type(exc).__name__
-    )
