@@ -52,6 +52,7 @@ import httpx
 
 from statuses import correlation
 from statuses.machine import UNRECOGNIZED, Status
+from statuses.providers import _http
 from statuses.providers.base import (
     ErrorInfo,
     HandshakeReply,
@@ -314,17 +315,13 @@ ERRORS: dict[str, ErrorInfo] = {
         "The mail server does not offer STARTTLS or its certificate is not trusted.",
         "Check the SMTP host, port and TLS setting.",
     ),
-    "connection_failed": ErrorInfo(
-        "Could not reach the mail server",
-        "The connection to the SMTP server failed before the message was handed over.",
-        "Tickmark retries automatically; check the SMTP host and port if it persists.",
-        permanent=False,
-    ),
-    "no_response": ErrorInfo(
-        "No answer from the mail server",
-        "The message was being handed over when the connection broke, so it may have gone out.",
-        "Check with the contact before resending, to avoid a duplicate.",
-        permanent=False,
+    **_http.transport_errors(
+        "the mail server",
+        reach="the SMTP server",
+        connect_hint="Tickmark retries automatically; check the SMTP host and port if it persists.",
+        lost_answer="The message was being handed over when the connection broke, so it may have "
+        "gone out.",
+        lost_answer_hint="Check with the contact before resending, to avoid a duplicate.",
     ),
 }
 
