@@ -76,6 +76,19 @@ def tokens_equal(given: object, expected: object) -> bool:
     )
 
 
+def verify_app_secret(request: WebhookRequest, config: dict[str, Any]) -> bool:
+    """Check Meta's signature of the raw body with the app secret (a provider ``verify``)."""
+    return signature_valid(request, config.get("app_secret"))
+
+
+def handshake_verify_token(
+    request: WebhookRequest, config: dict[str, Any]
+) -> HandshakeReply | None:
+    """Answer the subscription check Meta sends when the callback URL is saved, with the
+    inbox's ``verify_token`` (a provider ``handshake``)."""
+    return hub_handshake(request, config.get("verify_token"))
+
+
 def hub_handshake(request: WebhookRequest, verify_token: object) -> HandshakeReply | None:
     """Answer Meta's ``GET ?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…``."""
     if request.method.upper() != "GET" or "hub.mode" not in request.query:

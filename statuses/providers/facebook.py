@@ -22,7 +22,6 @@ import httpx
 from statuses.providers import _http, _meta
 from statuses.providers.base import (
     ErrorInfo,
-    HandshakeReply,
     OutgoingMessage,
     ParseResult,
     SendResult,
@@ -34,14 +33,8 @@ ERRORS: dict[str, ErrorInfo] = _meta.GRAPH_MESSAGING_ERRORS
 DEFAULT_BASE_URL = "https://graph.facebook.com"
 
 
-def verify(request: WebhookRequest, config: dict[str, Any]) -> bool:
-    """Check Meta's signature of the raw body with the app secret."""
-    return _meta.signature_valid(request, config.get("app_secret"))
-
-
-def handshake(request: WebhookRequest, config: dict[str, Any]) -> HandshakeReply | None:
-    """Answer the subscription check Meta sends when the callback URL is saved."""
-    return _meta.hub_handshake(request, config.get("verify_token"))
+verify = _meta.verify_app_secret
+handshake = _meta.handshake_verify_token
 
 
 def parse(request: WebhookRequest, config: dict[str, Any]) -> ParseResult:

@@ -20,7 +20,6 @@ import httpx
 from statuses.providers import _http, _meta
 from statuses.providers.base import (
     ErrorInfo,
-    HandshakeReply,
     OutgoingMessage,
     ParseResult,
     SendResult,
@@ -41,14 +40,8 @@ ERRORS: dict[str, ErrorInfo] = {
 }
 
 
-def verify(request: WebhookRequest, config: dict[str, Any]) -> bool:
-    """Check Meta's signature of the raw body with the app secret."""
-    return _meta.signature_valid(request, config.get("app_secret"))
-
-
-def handshake(request: WebhookRequest, config: dict[str, Any]) -> HandshakeReply | None:
-    """Answer the subscription check Meta sends when the callback URL is saved."""
-    return _meta.hub_handshake(request, config.get("verify_token"))
+verify = _meta.verify_app_secret
+handshake = _meta.handshake_verify_token
 
 
 def parse(request: WebhookRequest, config: dict[str, Any]) -> ParseResult:
