@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, F, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from inbox.models import Inbox, Message
 from statuses import correlation, machine
 from statuses.machine import Status
-from statuses.models import StatusEvent, WebhookSubscription
+from statuses.models import SendTry, StatusEvent, WebhookSubscription
 from statuses.providers.base import SendOutcome, SendResult, StatusUpdate, Watermark
 
 log = logging.getLogger(__name__)
@@ -210,7 +211,7 @@ def watermarks_apply(
                     current is None
                     or row["to_address"] != mark.contact_address
                     or current["status"] not in eligible
-                    or (row["sent_at"] or row["created_at"]) > up_to
+                    or row["provider_time"] > up_to
                 ):
                     continue
                 events.append(
@@ -690,12 +691,29 @@ def _adopt_provider_ids(
         current["provider_message_id"] = provider_id
 
 
+def _provider_time() -> Coalesce:
+    """A message's time as the provider stamps it, bounded from below: when the accepted
+    request went out (our ``sent_at`` is later, when the answer came back; Meta's watermark is
+    its own timestamp of the message read, which lies in between)."""
+    handed_over = Subquery(
+        SendTry.objects.filter(
+            message_id=OuterRef("id"),
+            attempt=OuterRef("attempt"),
+            outcome=SendTry.Outcome.ACCEPTED,
+        )
+        .order_by("-number")
+        .values("started_at")[:1]
+    )
+    return Coalesce(handed_over, "sent_at", "created_at")
+
+
 def _watermark_bounds(inbox_id: uuid.UUID, provider_ids: list[str]) -> dict[str, datetime]:
     if not provider_ids:
         return {}
     return dict(
         Message.objects.filter(inbox_id=inbox_id, provider_message_id__in=provider_ids)
-        .values_list("provider_message_id", "created_at")
+        .annotate(provider_time=_provider_time())
+        .values_list("provider_message_id", "provider_time")
         .order_by()
     )
 
@@ -716,7 +734,8 @@ def _watermark_candidates(
             status__in=eligible,
             created_at__lte=latest,
         )
-        .values("id", "to_address", "sent_at", "created_at")
+        .annotate(provider_time=_provider_time())
+        .values("id", "to_address", "provider_time")
         .order_by()
     )
 

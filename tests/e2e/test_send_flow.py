@@ -171,19 +171,8 @@ def test_twilio_sms_queued_sent_delivered(account, stack, simulator):
     assert Message.objects.get(id=message.id).provider_message_id == request.provider_id
 
 
-# Tickmark compares a Meta watermark (the provider's timestamp of the newest message read) with
-# our sent_at (when the send *answer* came back, always later), so the message at the watermark
-# itself is never marked read. The fix belongs in statuses/services.py (report of 2026-11-23);
-# strict: these cases start passing — and must be unmarked — the moment it lands.
 class NotFinal(AssertionError):
     """The message settled short of the status its provider reports last."""
-
-
-WATERMARK_VS_SENT_AT = pytest.mark.xfail(
-    strict=True,
-    raises=NotFinal,  # any other failure is a real one
-    reason="watermark compared with sent_at, not the provider's message time",
-)
 
 
 @pytest.mark.parametrize(
@@ -196,10 +185,10 @@ WATERMARK_VS_SENT_AT = pytest.mark.xfail(
         ("telegram", "99887766", Status.SENT),
         ("line", "U4af4980629", Status.DELIVERED),
         # Delivered by the delivery's mids, read by the read watermark (Meta's timestamp of the
-        # message, earlier than our sent_at; see statuses.services.watermarks_apply).
-        pytest.param("facebook", "6543210987", Status.READ, marks=WATERMARK_VS_SENT_AT),
+        # message, earlier than our sent_at; see statuses.services._provider_time).
+        ("facebook", "6543210987", Status.READ),
         # Read by read.mid only (Instagram has no delivery events).
-        pytest.param("instagram", "6543210988", Status.READ, marks=WATERMARK_VS_SENT_AT),
+        ("instagram", "6543210988", Status.READ),
     ],
 )
 def test_more_channels_reach_their_highest_status(

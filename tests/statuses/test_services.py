@@ -255,3 +255,47 @@ def test_watermark_query_count_does_not_grow(inbox, make_message):
         result = services.watermarks_apply(inbox=inbox, watermarks=mark("w2"))
     assert len(result.changes) == 1000
     assert len(large) == len(small)
+
+
+def test_watermark_covers_the_message_it_names_although_our_sent_at_is_later(inbox, make_message):
+    """Meta's watermark is its own timestamp of the newest message read: after our request went
+    out, before its answer came back (our sent_at)."""
+    from statuses.models import SendTry
+
+    def sent(message, request_at, answer_at, pid):
+        SendTry.objects.create(
+            message=message,
+            attempt=1,
+            number=1,
+            outcome=SendTry.Outcome.ACCEPTED,
+            started_at=request_at,
+        )
+        services.message_record_send_result(
+            message_id=message.id,
+            attempt=1,
+            result=SendResult(SendOutcome.ACCEPTED, provider_message_id=pid),
+            occurred_at=answer_at,
+        )
+
+    covered = make_message(inbox, created_at=T0)
+    sent(covered, T0 + timedelta(seconds=1), T0 + timedelta(seconds=3), "mid.1")
+    later = make_message(inbox, created_at=T0 + timedelta(seconds=1))
+    sent(later, T0 + timedelta(seconds=5), T0 + timedelta(seconds=6), "mid.2")
+
+    services.watermarks_apply(
+        inbox=inbox,
+        watermarks=[
+            Watermark(
+                contact_address="+16505076520",
+                status=Status.READ,
+                up_to=T0 + timedelta(seconds=2),  # Meta's time of the first message
+                occurred_at=T0 + timedelta(seconds=60),
+                dedupe_key="psid:read:2000",
+                raw_status="read",
+            )
+        ],
+    )
+    covered.refresh_from_db()
+    later.refresh_from_db()
+    assert covered.status == Status.READ
+    assert later.status == Status.SENT
