@@ -325,7 +325,7 @@ def _message_ids(ctx, offset: int, count: int) -> list[tuple[str, str]]:
     return [(str(mid), wamid) for mid, wamid in rows.values_list("id", "provider_message_id")]
 
 
-def run_lookup(args, ctx) -> dict:
+def run_lookup(args, ctx, concurrency: int) -> dict:
     from inbox.models import Message
 
     ids = [str(i) for i in Message.objects.order_by("?").values_list("id", flat=True)[:2000]]
@@ -334,8 +334,8 @@ def run_lookup(args, ctx) -> dict:
     def make(i: int):
         return "GET", f"/api/v1/messages/{random.choice(ids)}", None, headers
 
-    lat, secs = asyncio.run(closed_loop(make, args.duration, args.concurrency))
-    return summary(f"message lookup ({ctx['messages']:,} stored)", lat, secs)
+    lat, secs = asyncio.run(closed_loop(make, args.duration, concurrency))
+    return summary(f"message lookup, {concurrency} conn ({ctx['messages']:,} stored)", lat, secs)
 
 
 def main() -> None:
@@ -366,7 +366,8 @@ def main() -> None:
         results.append(
             note(run_tick(args, ctx, rate=max(1.0, single["req_per_s"] / 2), offset=600_000))
         )
-        results.append(note(run_lookup(args, ctx)))
+        results.append(note(run_lookup(args, ctx, concurrency=1)))
+        results.append(note(run_lookup(args, ctx, concurrency=args.concurrency)))
     finally:
         daphne.send_signal(signal.SIGINT)
         try:
