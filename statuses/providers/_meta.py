@@ -796,3 +796,44 @@ def send_json(
         detail,
         transient=transient or _http.is_busy(response),
     )
+
+
+def send_whatsapp(
+    client: httpx.Client,
+    url: str,
+    message: OutgoingMessage,
+    *,
+    catalogue: dict[str, ErrorInfo],
+    headers: dict[str, str],
+) -> SendResult:
+    """Send a WhatsApp text or template (Cloud API, directly or through 360dialog)."""
+    return send_json(
+        client,
+        url,
+        whatsapp_message_body(message),
+        catalogue=catalogue,
+        message_id_of=whatsapp_message_id,
+        headers=headers,
+    )
+
+
+def send_messaging(
+    client: httpx.Client,
+    url: str,
+    message: OutgoingMessage,
+    *,
+    catalogue: dict[str, ErrorInfo],
+    headers: dict[str, str] | None = None,
+    params: dict[str, str] | None = None,
+) -> SendResult:
+    """Send a Messenger-platform message (Messenger, Instagram): errors keep their subcode."""
+    return send_json(
+        client,
+        url,
+        messaging_message_body(message),
+        catalogue=catalogue,
+        message_id_of=messaging_message_id,
+        headers=headers,
+        params=params,
+        with_subcode=True,
+    )

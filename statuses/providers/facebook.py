@@ -48,12 +48,10 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
     if missing:
         return missing
     version = config.get("api_version") or _meta.DEFAULT_API_VERSION
-    return _meta.send_json(
+    return _meta.send_messaging(
         client,
         f"{_http.base_url(config, DEFAULT_BASE_URL)}/{version}/me/messages",
-        _meta.messaging_message_body(message),
+        message,
         catalogue=ERRORS,
-        message_id_of=_meta.messaging_message_id,
         params={"access_token": str(config["page_access_token"])},
-        with_subcode=True,
     )

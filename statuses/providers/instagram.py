@@ -56,12 +56,10 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
         return missing
     version = config.get("api_version") or _meta.DEFAULT_API_VERSION
     base = _http.base_url(config, DEFAULT_BASE_URL)
-    return _meta.send_json(
+    return _meta.send_messaging(
         client,
         f"{base}/{version}/{config['ig_user_id']}/messages",
-        _meta.messaging_message_body(message),
+        message,
         catalogue=ERRORS,
-        message_id_of=_meta.messaging_message_id,
         headers={"Authorization": f"Bearer {config['access_token']}"},
-        with_subcode=True,
     )

@@ -79,11 +79,10 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
     missing = _http.missing_config(config, "api_key")
     if missing:
         return missing
-    return _meta.send_json(
+    return _meta.send_whatsapp(
         client,
         f"{_http.base_url(config, DEFAULT_BASE_URL)}/messages",
-        _meta.whatsapp_message_body(message),
+        message,
         catalogue=ERRORS,
-        message_id_of=_meta.whatsapp_message_id,
         headers={"D360-API-KEY": str(config["api_key"])},
     )

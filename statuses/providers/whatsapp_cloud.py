@@ -51,11 +51,10 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
     url = (
         f"{_http.base_url(config, DEFAULT_BASE_URL)}/{version}/{config['phone_number_id']}/messages"
     )
-    return _meta.send_json(
+    return _meta.send_whatsapp(
         client,
         url,
-        _meta.whatsapp_message_body(message),
+        message,
         catalogue=ERRORS,
-        message_id_of=_meta.whatsapp_message_id,
         headers={"Authorization": f"Bearer {config['access_token']}"},
     )
