@@ -19,12 +19,12 @@ from statuses.machine import Status
 from statuses.providers import _http
 from statuses.providers.base import (
     ErrorInfo,
-    HandshakeReply,
     OutgoingMessage,
-    ParseResult,
     SendOutcome,
     SendResult,
-    WebhookRequest,
+    no_handshake,
+    parse_nothing,
+    refuse_webhook,
 )
 
 CHANNEL_TYPES: tuple[str, ...] = ("api",)
@@ -89,17 +89,10 @@ _TRANSPORT = _http.TransportPolicy(
 )
 
 
-def verify(request: WebhookRequest, config: dict[str, Any]) -> bool:
-    """Refuse every webhook: integrators report statuses through the REST API."""
-    return False
-
-
-def handshake(request: WebhookRequest, config: dict[str, Any]) -> HandshakeReply | None:
-    return None
-
-
-def parse(request: WebhookRequest, config: dict[str, Any]) -> ParseResult:
-    return ParseResult()
+# Integrators report statuses through the REST API: every webhook is refused.
+verify = refuse_webhook
+handshake = no_handshake
+parse = parse_nothing
 
 
 def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage) -> SendResult:

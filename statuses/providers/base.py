@@ -155,3 +155,22 @@ class HandshakeReply:
     status_code: int
     body: bytes = b""
     content_type: str = "text/plain"
+
+
+# Channels whose statuses never come through the inbox webhook URL (the integrator API, the
+# web widget) bind their ``verify``/``handshake``/``parse`` to these.
+
+
+def refuse_webhook(request: WebhookRequest, config: dict[str, Any]) -> bool:
+    """Refuse every webhook: this channel's statuses come another way."""
+    return False
+
+
+def no_handshake(request: WebhookRequest, config: dict[str, Any]) -> HandshakeReply | None:
+    """There is no subscription handshake to answer."""
+    return None
+
+
+def parse_nothing(request: WebhookRequest, config: dict[str, Any]) -> ParseResult:
+    """Nothing to parse: an empty result."""
+    return ParseResult()

@@ -14,29 +14,22 @@ import httpx
 from statuses.machine import Status
 from statuses.providers.base import (
     ErrorInfo,
-    HandshakeReply,
     OutgoingMessage,
-    ParseResult,
     SendOutcome,
     SendResult,
-    WebhookRequest,
+    no_handshake,
+    parse_nothing,
+    refuse_webhook,
 )
 
 CHANNEL_TYPES: tuple[str, ...] = ("web_widget",)
 ERRORS: dict[str, ErrorInfo] = {}
 
 
-def verify(request: WebhookRequest, config: dict[str, Any]) -> bool:
-    """Refuse every webhook: widget statuses come over the widget socket."""
-    return False
-
-
-def handshake(request: WebhookRequest, config: dict[str, Any]) -> HandshakeReply | None:
-    return None
-
-
-def parse(request: WebhookRequest, config: dict[str, Any]) -> ParseResult:
-    return ParseResult()
+# Widget statuses come over the widget socket: every webhook is refused.
+verify = refuse_webhook
+handshake = no_handshake
+parse = parse_nothing
 
 
 def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage) -> SendResult:
