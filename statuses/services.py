@@ -103,6 +103,7 @@ class _NewEvent:
     error_title: str
     error_detail: str
     dedupe_key: str
+    delivery_id: int | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -116,10 +117,17 @@ def status_updates_apply(
     updates: Sequence[StatusUpdate],
     source: str = Source.WEBHOOK,
     delivery_id: int | None = None,
+    delivery_ids: Sequence[int | None] | None = None,
 ) -> ApplyResult:
-    """Store and merge a batch of provider status updates for one inbox."""
+    """Store and merge a batch of provider status updates for one inbox.
+
+    ``delivery_ids`` names the recorded webhook delivery of each update (several deliveries
+    applied together); otherwise every event is linked to ``delivery_id``.
+    """
     if not updates:
         return ApplyResult()
+    if delivery_ids is None:
+        delivery_ids = [delivery_id] * len(updates)
     with transaction.atomic(savepoint=False):
         provider_ids = sorted({u.provider_message_id for u in updates if u.provider_message_id})
         by_provider_id = _messages_by_provider_id(inbox.id, provider_ids)
@@ -143,7 +151,7 @@ def status_updates_apply(
 
         events: list[_NewEvent] = []
         adopt: dict[uuid.UUID, str] = {}  # lost send response: learn the provider id here
-        for update in updates:
+        for update, update_delivery_id in zip(updates, delivery_ids, strict=True):
             message_id, attempt, outcome = None, 1, Outcome.RECORDED
             if update.provider_message_id in by_provider_id:
                 message_id, attempt = by_provider_id[update.provider_message_id]
@@ -158,7 +166,9 @@ def status_updates_apply(
                 outcome = Outcome.STALE
             else:
                 outcome = Outcome.PARKED
-            events.append(_event_from_update(update, message_id, attempt, source, outcome))
+            event = _event_from_update(update, message_id, attempt, source, outcome)
+            event.delivery_id = update_delivery_id
+            events.append(event)
 
         locked = _lock_messages(
             {e.message_id for e in events if e.message_id and e.outcome != Outcome.STALE}
@@ -175,7 +185,7 @@ def status_updates_apply(
                     event.outcome = Outcome.STALE
         if adopt:
             _adopt_provider_ids(locked, adopt)
-        return _store_and_merge(inbox.id, events, locked, delivery_id)
+        return _store_and_merge(inbox.id, events, locked)
 
 
 def watermarks_apply(
@@ -184,6 +194,7 @@ def watermarks_apply(
     watermarks: Sequence[Watermark],
     source: str = Source.WEBHOOK,
     delivery_id: int | None = None,
+    delivery_ids: Sequence[int | None] | None = None,
 ) -> ApplyResult:
     """Mark every earlier outgoing message of each contact's conversation delivered/read.
 
@@ -194,13 +205,15 @@ def watermarks_apply(
         return ApplyResult()
     with transaction.atomic(savepoint=False):
         marks = list(watermarks)
+        if delivery_ids is None:
+            delivery_ids = [delivery_id] * len(marks)
         bound_ids = sorted({w.up_to_provider_message_id for w in marks} - {""})
         bounds = _watermark_bounds(inbox.id, bound_ids)
 
         candidates = _watermark_candidates(inbox.id, marks, bounds)
         locked = _lock_messages({row["id"] for row in candidates})
         events: list[_NewEvent] = []
-        for mark in marks:
+        for mark, mark_delivery_id in zip(marks, delivery_ids, strict=True):
             up_to = _watermark_bound(mark, bounds)
             if up_to is None:
                 continue
@@ -229,9 +242,10 @@ def watermarks_apply(
                         error_title="",
                         error_detail="",
                         dedupe_key=f"{mark.dedupe_key}|{row['id']}",
+                        delivery_id=mark_delivery_id,
                     )
                 )
-        return _store_and_merge(inbox.id, events, locked, delivery_id)
+        return _store_and_merge(inbox.id, events, locked)
 
 
 def messages_prelock(
@@ -289,7 +303,7 @@ def message_status_report(
             error_detail=error_detail,
             dedupe_key=key,
         )
-        return _store_and_merge(current["inbox_id"], [event], locked, None)
+        return _store_and_merge(current["inbox_id"], [event], locked)
 
 
 def message_record_send_result(
@@ -335,7 +349,7 @@ def message_record_send_result(
             StatusEvent.objects.filter(
                 inbox_id=inbox_id, message__isnull=True, provider_message_id=provider_id
             ).update(message_id=message_id, attempt=attempt, outcome=Outcome.RECORDED)
-        return _store_and_merge(inbox_id, [event], locked, None)
+        return _store_and_merge(inbox_id, [event], locked)
 
 
 def message_start_attempt(*, message: Message) -> Message:
@@ -389,7 +403,6 @@ def _store_and_merge(
     inbox_id: uuid.UUID,
     events: list[_NewEvent],
     locked: dict[uuid.UUID, dict],
-    delivery_id: int | None,
 ) -> ApplyResult:
     """Merge the new events into their (locked) messages, then store both in bulk.
 
@@ -423,7 +436,7 @@ def _store_and_merge(
             if _contributed(_as_machine_event(event), current, merged):
                 event.outcome = Outcome.APPLIED
 
-    inserted_ids, result.duplicates = _insert_events(inbox_id, events, delivery_id)
+    inserted_ids, result.duplicates = _insert_events(inbox_id, events)
     result.stored = len(inserted_ids)
     result.parked = sum(
         1 for e in events if e.outcome == Outcome.PARKED and e.dedupe_key in inserted_ids
@@ -788,9 +801,7 @@ _EVENT_COLUMNS = (
 )
 
 
-def _insert_events(
-    inbox_id: uuid.UUID, events: list[_NewEvent], delivery_id: int | None
-) -> tuple[dict[str, int], int]:
+def _insert_events(inbox_id: uuid.UUID, events: list[_NewEvent]) -> tuple[dict[str, int], int]:
     """Insert each event once; a known dedupe key only bumps its ``duplicate_count``.
 
     Returns ({dedupe_key: id} of newly stored events, number of duplicates). Rows go in in
@@ -826,7 +837,7 @@ def _insert_events(
                 e.error_detail,
                 e.dedupe_key,
                 repeats[e.dedupe_key] - 1,
-                delivery_id,
+                e.delivery_id,
             ]
         )
     row_sql = "(" + ", ".join(["%s"] * len(_EVENT_COLUMNS)) + ")"

@@ -1,0 +1,98 @@
+"""Webhooks that arrive together are applied together — each still gets its own answer, and
+each stored event stays linked to the delivery that carried it."""
+
+import asyncio
+import hashlib
+import hmac
+import json
+from unittest import mock
+
+import httpx
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import connections
+
+from config.asgi import application
+from statuses import ingestion
+from statuses.machine import Status
+from statuses.models import StatusEvent, WebhookDelivery
+
+APP_SECRET = "test_app_secret"
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def body_for(wamid, status, ts):
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
+        "statuses": [{"id": wamid, "status": status, "timestamp": str(ts), "recipient_id": "1"}],
+    }
+    payload = {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "1", "changes": [{"field": "messages", "value": value}]}],
+    }
+    return json.dumps(payload).encode()
+
+
+def signed(body, secret=APP_SECRET):
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return {"content-type": "application/json", "x-hub-signature-256": f"sha256={digest}"}
+
+
+async def test_a_burst_of_webhooks_is_applied_in_batches_with_every_answer_right(
+    inbox, make_message
+):
+    messages = [
+        await sync_to_async(make_message)(
+            inbox, to=f"+1555000{i:04d}", provider_message_id=f"wamid.b{i}"
+        )
+        for i in range(12)
+    ]
+    requests = []
+    for i in range(12):
+        for n, status in enumerate(("delivered", "read")):
+            requests.append((body_for(f"wamid.b{i}", status, 1767225600 + n), None))
+    requests.append((body_for("wamid.b0", "read", 1767225700), "not-the-secret"))  # forged
+    requests.append((b'{"object": "whatsapp_business_account", "entry": [', None))  # malformed
+
+    sizes = []
+    real = ingestion.webhooks_receive
+
+    def observe(items):
+        sizes.append(len(items))
+        return real(items)
+
+    transport = httpx.ASGITransport(app=application)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+        with mock.patch.object(ingestion, "webhooks_receive", side_effect=observe):
+            responses = await asyncio.gather(
+                *(
+                    client.post(
+                        inbox.webhook_path, content=body, headers=signed(body, secret or APP_SECRET)
+                    )
+                    for body, secret in requests
+                )
+            )
+
+    assert [r.status_code for r in responses] == [200] * 24 + [403, 400]
+    assert max(sizes) > 1, f"no batching happened: {sizes}"
+    assert sum(sizes) == len(requests)
+
+    @sync_to_async
+    def check():
+        for message in messages:
+            message.refresh_from_db()
+            assert message.status == Status.READ
+        assert WebhookDelivery.objects.filter(verdict="accepted").count() == 24
+        assert WebhookDelivery.objects.filter(verdict="forbidden").count() == 1
+        assert WebhookDelivery.objects.filter(verdict="malformed").count() == 1
+        for event in StatusEvent.objects.filter(source="webhook").select_related("delivery"):
+            carried = json.loads(bytes(event.delivery.body))
+            status = carried["entry"][0]["changes"][0]["value"]["statuses"][0]
+            assert (status["id"], status["status"]) == (
+                event.provider_message_id,
+                event.raw_status,
+            )
+
+    await check()
+    await sync_to_async(connections.close_all)()  # the sync thread's connection
