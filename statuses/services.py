@@ -613,13 +613,6 @@ def _advisory_lock(inbox_id: uuid.UUID, provider_ids: Iterable[str]) -> None:
         )
 
 
-def _db_uuid(value: uuid.UUID | None) -> uuid.UUID | str | None:
-    # SQLite stores UUIDField as 32 hex chars; PostgreSQL takes the UUID itself.
-    if value is None or _is_postgres():
-        return value
-    return value.hex
-
-
 def _lock_key(inbox_id: uuid.UUID, provider_id: str) -> int:
     digest = hashlib.blake2b(f"{inbox_id}:{provider_id}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
@@ -780,24 +773,25 @@ def _event_from_update(
     )
 
 
+# Column, and its PostgreSQL array type for the unnest() form of the bulk insert.
 _EVENT_COLUMNS = (
-    "inbox_id",
-    "message_id",
-    "attempt",
-    "provider_message_id",
-    "correlation_id",
-    "status",
-    "raw_status",
-    "occurred_at",
-    "received_at",
-    "source",
-    "outcome",
-    "error_code",
-    "error_title",
-    "error_detail",
-    "dedupe_key",
-    "duplicate_count",
-    "delivery_id",
+    ("inbox_id", "uuid"),
+    ("message_id", "uuid"),
+    ("attempt", "integer"),
+    ("provider_message_id", "varchar"),
+    ("correlation_id", "varchar"),
+    ("status", "varchar"),
+    ("raw_status", "varchar"),
+    ("occurred_at", "timestamptz"),
+    ("received_at", "timestamptz"),
+    ("source", "varchar"),
+    ("outcome", "varchar"),
+    ("error_code", "varchar"),
+    ("error_title", "varchar"),
+    ("error_detail", "text"),
+    ("dedupe_key", "varchar"),
+    ("duplicate_count", "integer"),
+    ("delivery_id", "bigint"),
 )
 
 
@@ -816,43 +810,44 @@ def _insert_events(inbox_id: uuid.UUID, events: list[_NewEvent]) -> tuple[dict[s
     unique = sorted(first_of_key.values(), key=lambda e: e.dedupe_key)
     within_batch = sum(repeats.values()) - len(repeats)
     now = timezone.now()
-    ops = connection.ops
-    params: list = []
-    for e in unique:
-        params.extend(
-            [
-                _db_uuid(inbox_id),
-                _db_uuid(e.message_id),
-                e.attempt,
-                e.provider_message_id,
-                e.correlation_id,
-                e.status,
-                e.raw_status,
-                ops.adapt_datetimefield_value(e.occurred_at),
-                ops.adapt_datetimefield_value(now),
-                e.source,
-                e.outcome,
-                e.error_code,
-                e.error_title,
-                e.error_detail,
-                e.dedupe_key,
-                repeats[e.dedupe_key] - 1,
-                e.delivery_id,
-            ]
+    rows = [
+        (
+            inbox_id,
+            e.message_id,
+            e.attempt,
+            e.provider_message_id,
+            e.correlation_id,
+            e.status,
+            e.raw_status,
+            e.occurred_at,
+            now,
+            e.source,
+            e.outcome,
+            e.error_code,
+            e.error_title,
+            e.error_detail,
+            e.dedupe_key,
+            repeats[e.dedupe_key] - 1,
+            e.delivery_id,
         )
-    row_sql = "(" + ", ".join(["%s"] * len(_EVENT_COLUMNS)) + ")"
+        for e in unique
+    ]
     table = StatusEvent._meta.db_table
-    # Only identifiers from our own model metadata are interpolated; all values are parameters.
-    sql = (
-        f"INSERT INTO {table} ({', '.join(_EVENT_COLUMNS)}) VALUES "
-        + ", ".join([row_sql] * len(unique))
-        + " ON CONFLICT (inbox_id, dedupe_key) DO UPDATE SET duplicate_count = "
+    names = ", ".join(name for name, _ in _EVENT_COLUMNS)
+    on_conflict = (
+        " ON CONFLICT (inbox_id, dedupe_key) DO UPDATE SET duplicate_count = "
         f"{table}.duplicate_count + EXCLUDED.duplicate_count + 1 "
     )
     if _is_postgres():
-        sql += "RETURNING id, dedupe_key, (xmax = 0) AS inserted"
+        # One array per column: the statement text is the same whatever the batch size, so
+        # neither the driver nor the server re-parses thousands of placeholders.
+        arrays = ", ".join(f"%s::{kind}[]" for _, kind in _EVENT_COLUMNS)
+        sql = (
+            f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) AS u({names}) "
+            f"ORDER BY u.dedupe_key {on_conflict} RETURNING id, dedupe_key, (xmax = 0)"
+        )
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(sql, [list(column) for column in zip(*rows, strict=True)])
             returned = cursor.fetchall()
         inserted = {key: event_id for event_id, key, is_new in returned if is_new}
     else:
@@ -863,7 +858,23 @@ def _insert_events(inbox_id: uuid.UUID, events: list[_NewEvent]) -> tuple[dict[s
                 "dedupe_key", flat=True
             )
         )
-        sql += "RETURNING id, dedupe_key"
+        ops = connection.ops
+        params = [
+            value.hex
+            if isinstance(value, uuid.UUID)
+            else ops.adapt_datetimefield_value(value)
+            if isinstance(value, datetime)
+            else value
+            for row in rows
+            for value in row
+        ]
+        row_sql = "(" + ", ".join(["%s"] * len(_EVENT_COLUMNS)) + ")"
+        sql = (
+            f"INSERT INTO {table} ({names}) VALUES "
+            + ", ".join([row_sql] * len(rows))
+            + on_conflict
+            + "RETURNING id, dedupe_key"
+        )
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             returned = cursor.fetchall()
@@ -873,7 +884,7 @@ def _insert_events(inbox_id: uuid.UUID, events: list[_NewEvent]) -> tuple[dict[s
 
 
 def _write_merged(updates: list[tuple[dict, machine.Merged, bool]], now: datetime) -> None:
-    """Write every changed message in one ``UPDATE … FROM (VALUES …)`` statement."""
+    """Write every changed message in one ``UPDATE … FROM unnest(…)`` statement."""
     table = Message._meta.db_table
     if not _is_postgres():
         for current, merged, status_changed in updates:
@@ -884,36 +895,22 @@ def _write_merged(updates: list[tuple[dict, machine.Merged, bool]], now: datetim
                 **values, version=F("version") + 1, updated_at=now
             )
         return
-    rows_sql = []
-    params: list = []
-    for current, merged, status_changed in updates:
-        rows_sql.append(
-            "(%s::uuid, %s::varchar, %s::timestamptz, %s::timestamptz, %s::timestamptz, "
-            "%s::timestamptz, %s::varchar, %s::varchar, %s::text, %s::boolean)"
-        )
-        params.extend(
-            [
-                current["id"],
-                merged.status,
-                merged.sent_at,
-                merged.delivered_at,
-                merged.read_at,
-                merged.failed_at,
-                merged.error_code,
-                merged.error_title,
-                merged.error_detail,
-                status_changed,
-            ]
-        )
+    columns = [
+        [current["id"] for current, _, _ in updates],
+        *([getattr(merged, name) for _, merged, _ in updates] for name in MERGED_FIELDS),
+        [status_changed for _, _, status_changed in updates],
+    ]
     sql = (
         f"UPDATE {table} AS m SET status = v.status, sent_at = v.sent_at, "
         "delivered_at = v.delivered_at, read_at = v.read_at, failed_at = v.failed_at, "
         "error_code = v.error_code, error_title = v.error_title, error_detail = v.error_detail, "
         "status_updated_at = CASE WHEN v.status_changed THEN %s ELSE m.status_updated_at END, "
         "updated_at = %s, version = m.version + 1 "
-        "FROM (VALUES " + ", ".join(rows_sql) + ") AS v(id, status, sent_at, delivered_at, "
-        "read_at, failed_at, error_code, error_title, error_detail, status_changed) "
+        "FROM unnest(%s::uuid[], %s::varchar[], %s::timestamptz[], %s::timestamptz[], "
+        "%s::timestamptz[], %s::timestamptz[], %s::varchar[], %s::varchar[], %s::text[], "
+        "%s::boolean[]) AS v(id, status, sent_at, delivered_at, read_at, failed_at, error_code, "
+        "error_title, error_detail, status_changed) "
         "WHERE m.id = v.id"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [now, now, *params])
+        cursor.execute(sql, [now, now, *columns])
