@@ -38,6 +38,7 @@ BASE = f"http://127.0.0.1:{PORT}"
 DB_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/tickmark_bench")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 APP_SECRET = "bench-app-secret"
+DAPHNE_LOG = ROOT / "var" / "bench-daphne.log"
 T0 = 1767225600
 
 
@@ -175,7 +176,8 @@ def start_daphne() -> subprocess.Popen:
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        # A file, not a pipe: a pipe nobody drains fills up and then blocks the server.
+        stderr=DAPHNE_LOG.open("wb"),
     )
     for _ in range(100):
         try:
@@ -184,7 +186,7 @@ def start_daphne() -> subprocess.Popen:
         except httpx.HTTPError:
             time.sleep(0.1)
     process.kill()
-    raise SystemExit("daphne did not start: " + process.stderr.read().decode()[-2000:])
+    raise SystemExit("daphne did not start: " + DAPHNE_LOG.read_text()[-2000:])
 
 
 # --- load -----------------------------------------------------------------------------------
@@ -300,7 +302,11 @@ def run_tick(args, ctx, rate: float, offset: int) -> dict:
 
         async def listen() -> None:
             while True:
-                message = await layer.receive(channel)
+                try:
+                    message = await layer.receive(channel)
+                except Exception as exc:  # e.g. a Redis read timeout: keep listening
+                    print(f"  ! listener: {exc!r}", flush=True)
+                    continue
                 now = time.perf_counter()
                 for event in message.get("events", []):
                     started = sent_at.pop(event.get("message_id"), None)
@@ -322,7 +328,10 @@ def run_tick(args, ctx, rate: float, offset: int) -> dict:
                 tasks.append(
                     asyncio.create_task(client.post(path, content=body, headers=signed(body)))
                 )
-            await asyncio.gather(*tasks)
+            answers = await asyncio.gather(*tasks, return_exceptions=True)
+            failed = [a for a in answers if isinstance(a, Exception) or a.status_code != 200]
+            if failed:
+                print(f"  ! {len(failed)} webhooks failed: {failed[:3]!r}", flush=True)
         await asyncio.sleep(1)
         listener.cancel()
         await layer.group_discard(groups.account(ctx["account_id"]), channel)
@@ -401,6 +410,11 @@ def main() -> None:
             daphne.wait(timeout=10)
         except subprocess.TimeoutExpired:
             daphne.kill()
+        problems = [
+            line for line in DAPHNE_LOG.read_text(errors="replace").splitlines() if "ERROR" in line
+        ]
+        if problems:
+            print(f"daphne logged {len(problems)} errors, e.g.:\n" + "\n".join(problems[:5]))
 
     report(args, results, single)
 

@@ -15,7 +15,13 @@ import weakref
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import (
+    DatabaseError,
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    connection,
+)
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -104,6 +110,18 @@ def _batcher() -> _Batcher:
 
 
 def _receive(items: list[Item]) -> list[HttpResponse]:
+    try:
+        return _receive_batch(items)
+    finally:
+        # This runs in whichever thread asgiref picked for the request that started the drain,
+        # not inside a Django request cycle: hand the connection back (to the pool) as a
+        # request would, so threads never pile up connections. Inside a test's transaction
+        # there is nothing to hand back.
+        if not connection.in_atomic_block:
+            close_old_connections()
+
+
+def _receive_batch(items: list[Item]) -> list[HttpResponse]:
     try:
         inboxes = Inbox.objects.in_bulk({inbox_id for _, inbox_id, _ in items})
         responses: list[HttpResponse | None] = [None] * len(items)
