@@ -195,6 +195,12 @@ class Message(models.Model):
         OUTGOING = "outgoing", "Outgoing"
         INCOMING = "incoming", "Incoming"
 
+    class Origin(models.TextChoices):
+        TICKMARK = "tickmark", "Sent by Tickmark"
+        # An echo: sent by the business from another tool (Messenger/Instagram is_echo, WhatsApp
+        # smb_message_echoes). Tickmark never sent it, so no sweep may expire it.
+        EXTERNAL = "external", "Sent from another app"
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="messages")
     inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="messages")
@@ -226,6 +232,10 @@ class Message(models.Model):
     status_updated_at = models.DateTimeField(default=timezone.now)
     # Grows with every applied change; live clients drop events older than what they show.
     version = models.PositiveIntegerField(default=1)
+    origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.TICKMARK)
+    # The contact deleted (unsent) this inbound message (Messenger/Instagram is_deleted,
+    # WhatsApp revoke); the content is kept for the record, the agent view says it was deleted.
+    deleted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -280,3 +290,24 @@ class Message(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.channel.is_terminal(self.status)
+
+
+class ParkedDeletion(models.Model):
+    """A contact's deletion of a message that is not stored yet (the deletion arrived before
+    the original): applied the moment the original is stored (DESIGN §5.1)."""
+
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="parked_deletions")
+    provider_message_id = models.CharField(max_length=255)
+    contact_address = models.CharField(max_length=320, blank=True)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["inbox", "provider_message_id"], name="parked_deletion_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"deletion of {self.provider_message_id}"

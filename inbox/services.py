@@ -9,10 +9,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from inbox.exceptions import NotResendable, OutsideServiceWindow
-from inbox.models import Account, Contact, Conversation, Inbox, Message
+from inbox.models import Account, Contact, Conversation, Inbox, Message, ParkedDeletion
 from statuses.machine import Status
 from statuses.models import StatusEvent
-from statuses.providers.base import InboundMessage
+from statuses.providers.base import Deletion, InboundMessage
 
 
 def contact_get_or_create(*, inbox: Inbox, address: str, name: str = "") -> Contact:
@@ -139,6 +139,14 @@ def inbound_messages_store(*, inbox: Inbox, inbound: Sequence[InboundMessage]) -
             conversation = conversation_get_or_create(inbox=inbox, contact=contact)
             now = timezone.now()
             direction = Message.Direction.OUTGOING if item.is_echo else Message.Direction.INCOMING
+            # A deletion that arrived before its message was parked: apply it now.
+            parked = (
+                None
+                if item.is_echo or not item.provider_message_id
+                else ParkedDeletion.objects.filter(
+                    inbox=inbox, provider_message_id=item.provider_message_id
+                ).first()
+            )
             message = Message.objects.create(
                 account_id=inbox.account_id,
                 inbox=inbox,
@@ -155,7 +163,11 @@ def inbound_messages_store(*, inbox: Inbox, inbound: Sequence[InboundMessage]) -
                 status_updated_at=now,
                 created_at=item.occurred_at,
                 updated_at=now,
+                origin=Message.Origin.EXTERNAL if item.is_echo else Message.Origin.TICKMARK,
+                deleted_at=parked.occurred_at if parked else None,
             )
+            if parked is not None:
+                parked.delete()
             if item.is_echo:
                 StatusEvent.objects.create(
                     inbox=inbox,
@@ -179,6 +191,47 @@ def inbound_messages_store(*, inbox: Inbox, inbound: Sequence[InboundMessage]) -
             payload = message_event_payload(message)
             transaction.on_commit(lambda p=payload: broadcast.message_created(inbox.account_id, p))
     return created
+
+
+def inbound_deletions_apply(*, inbox: Inbox, deletions: Sequence[Deletion]) -> int:
+    """Mark the contact's deleted messages deleted (DESIGN §5.1), whatever the order.
+
+    The original inbound message keeps its content for the record; ``deleted_at`` makes the
+    agent view say it was deleted. A deletion whose original is not stored yet is parked and
+    applied by ``inbound_messages_store`` when the original comes. Only an incoming message
+    from the same contact can be deleted this way; a repeated deletion changes nothing.
+    Returns how many messages were marked.
+    """
+    marked = 0
+    with transaction.atomic():
+        for item in deletions:
+            originals = Message.objects.filter(
+                inbox=inbox,
+                provider_message_id=item.provider_message_id,
+                direction=Message.Direction.INCOMING,
+            )
+            if item.contact_address:
+                originals = originals.filter(conversation__contact__address=item.contact_address)
+            original = originals.first()
+            if original is None:
+                ParkedDeletion.objects.get_or_create(
+                    inbox=inbox,
+                    provider_message_id=item.provider_message_id,
+                    defaults={
+                        "contact_address": item.contact_address,
+                        "occurred_at": item.occurred_at,
+                    },
+                )
+                continue
+            if original.deleted_at is not None:
+                continue
+            now = timezone.now()
+            Message.objects.filter(id=original.id).update(
+                deleted_at=item.occurred_at, updated_at=now
+            )
+            original.deleted_at = item.occurred_at
+            marked += 1
+    return marked
 
 
 def message_event_payload(message: Message) -> dict[str, Any]:

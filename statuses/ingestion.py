@@ -16,7 +16,7 @@ from django.utils import timezone
 from inbox.models import Inbox
 from statuses import providers, services
 from statuses.models import WebhookDelivery
-from statuses.providers.base import MalformedPayload, ParseResult, WebhookRequest
+from statuses.providers.base import MalformedPayload, ParseResult, SkipKind, WebhookRequest
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,8 @@ class Outcome:
 
 
 OK = Outcome(200, b'{"ok":true}')
+# Skipped entries kept on one delivery (with the entry itself); the raw body keeps the rest.
+MAX_NOTES = 100
 
 
 @dataclass
@@ -141,18 +143,7 @@ def _apply(accepted: list[_Accepted]) -> None:
 
     with transaction.atomic():
         deliveries = WebhookDelivery.objects.bulk_create(
-            [
-                _delivery(
-                    item.inbox,
-                    item.request,
-                    Verdict.ACCEPTED,
-                    200,
-                    status_count=len(item.parsed.statuses)
-                    + len(item.parsed.watermarks)
-                    + len(item.parsed.inbound),
-                )
-                for item in accepted
-            ]
+            [_accepted_delivery(item) for item in accepted]
         )
         by_inbox: dict[uuid.UUID, list[tuple[_Accepted, int]]] = defaultdict(list)
         for item, delivery in zip(accepted, deliveries, strict=True):
@@ -165,6 +156,7 @@ def _apply(accepted: list[_Accepted]) -> None:
             marks = [w for item, _ in group for w in item.parsed.watermarks]
             mark_deliveries = [d for item, d in group for _ in item.parsed.watermarks]
             inbound = [m for item, _ in group for m in item.parsed.inbound]
+            deletions = [d for item, _ in group for d in item.parsed.deletions]
             if marks and updates:
                 services.messages_prelock(inbox=inbox, updates=updates, watermarks=marks)
             services.status_updates_apply(
@@ -173,6 +165,58 @@ def _apply(accepted: list[_Accepted]) -> None:
             services.watermarks_apply(inbox=inbox, watermarks=marks, delivery_ids=mark_deliveries)
             if inbound:
                 inbox_services.inbound_messages_store(inbox=inbox, inbound=inbound)
+            if deletions:
+                inbox_services.inbound_deletions_apply(inbox=inbox, deletions=deletions)
+
+
+def _accepted_delivery(item: _Accepted) -> WebhookDelivery:
+    """The record of an accepted delivery: what it applied, and every entry it skipped with
+    the reason (``notes``), so an admin sees what a readable body did not change."""
+    parsed = item.parsed
+    skipped = parsed.skipped
+    for skip in skipped:
+        if skip.kind == SkipKind.PROVIDER_ERROR:
+            log.warning(
+                "%s inbox %s: provider reported error %s: %s",
+                item.inbox.channel_type,
+                item.inbox.id,
+                skip.code or "?",
+                skip.reason,
+            )
+    unapplied = [s for s in skipped if s.kind in (SkipKind.MALFORMED, SkipKind.INVALID_SENDER)]
+    if unapplied:
+        verdict = Verdict.PARTIAL
+    elif skipped and not parsed.applied_count:
+        verdict = Verdict.IGNORED
+    else:
+        verdict = Verdict.ACCEPTED
+    counts: dict[str, int] = defaultdict(int)
+    for skip in skipped:
+        counts[str(skip.kind)] += 1
+    detail = "; ".join(f"{n} {kind}" for kind, n in counts.items())
+    if unapplied:
+        detail += " — first: " + unapplied[0].reason
+    delivery = _delivery(
+        item.inbox,
+        item.request,
+        verdict,
+        200,
+        detail[:2000],
+        status_count=parsed.applied_count,
+    )
+    delivery.notes = [_json_safe(skip.as_note()) for skip in skipped[:MAX_NOTES]]
+    return delivery
+
+
+def _json_safe(value: object) -> object:
+    """Drop U+0000 from strings (PostgreSQL ``jsonb`` cannot hold it)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_json_safe(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def raw_email_receive(*, inbox: Inbox, raw: bytes) -> tuple[Outcome, WebhookRequest]:
@@ -214,6 +258,8 @@ def _without_nul(parsed: ParseResult) -> ParseResult:
         statuses=[clean(item) for item in parsed.statuses],
         watermarks=[clean(item) for item in parsed.watermarks],
         inbound=[clean(item) for item in parsed.inbound],
+        deletions=[clean(item) for item in parsed.deletions],
+        skipped=parsed.skipped,
     )
 
 

@@ -91,6 +91,10 @@ class WebhookDelivery(models.Model):
 
     class Verdict(models.TextChoices):
         ACCEPTED = "accepted", "Accepted"
+        # Readable body, some entries skipped as malformed or not an address (see ``notes``).
+        PARTIAL = "partial", "Accepted, some entries skipped"
+        # Understood, nothing to apply (postbacks, referrals, consent, group messages…).
+        IGNORED = "ignored", "Understood and ignored"
         HANDSHAKE = "handshake", "Handshake answered"
         FORBIDDEN = "forbidden", "Signature invalid or missing"
         MALFORMED = "malformed", "Malformed body"
@@ -108,6 +112,9 @@ class WebhookDelivery(models.Model):
     http_status = models.PositiveSmallIntegerField()
     detail = models.TextField(blank=True)
     status_count = models.PositiveIntegerField(default=0)
+    # Entries recorded but not applied, each {"kind", "reason", "entry"[, "code"]}: malformed,
+    # invalid_sender, ignored, consent, provider_error (statuses.providers.base.SkipKind).
+    notes = models.JSONField(default=list, blank=True)
     received_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -297,7 +297,13 @@ def messages_expire(now: datetime | None = None) -> int:
             )
             query = part if query is None else query | part
         rows = list(
-            query.filter(direction=Message.Direction.OUTGOING, status__in=BELOW_DELIVERED)
+            # Only what Tickmark sent can expire: an echo of a message sent from another app
+            # is not ours to time out (DESIGN §5.1).
+            query.filter(
+                direction=Message.Direction.OUTGOING,
+                origin=Message.Origin.TICKMARK,
+                status__in=BELOW_DELIVERED,
+            )
             .values("id", "inbox_id", "attempt", "provider_message_id", "channel_type")
             .order_by("queued_at")[:BATCH]
         )

@@ -86,6 +86,8 @@ def message_view(message: Message) -> dict[str, Any]:
         "at": at.isoformat(),
         "error": error_info(message),
         "resendable": message.status in RESENDABLE,
+        # The contact deleted (unsent) this message: shown as "This message was deleted".
+        "deleted": message.deleted_at is not None,
     }
 
 

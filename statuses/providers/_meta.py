@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,6 +37,7 @@ import httpx
 from statuses.machine import UNRECOGNIZED, Status
 from statuses.providers import _http
 from statuses.providers.base import (
+    Deletion,
     ErrorInfo,
     HandshakeReply,
     InboundMessage,
@@ -43,6 +45,7 @@ from statuses.providers.base import (
     OutgoingMessage,
     ParseResult,
     SendResult,
+    SkipKind,
     StatusUpdate,
     Watermark,
     WebhookRequest,
@@ -363,7 +366,11 @@ def whatsapp_error(errors: list[Any], catalogue: dict[str, ErrorInfo]) -> tuple[
 def parse_whatsapp(
     request: WebhookRequest, catalogue: dict[str, ErrorInfo] | None = None
 ) -> ParseResult:
-    """Parse a WhatsApp webhook: every status and message of every change of every entry."""
+    """Parse a WhatsApp webhook: every status and message of every change of every entry.
+
+    Entry by entry (DESIGN §5.1): a malformed status or message is recorded with its reason
+    and skipped, the rest applied. Only a body that is not a JSON object is malformed.
+    """
     catalogue = WHATSAPP_ERRORS if catalogue is None else catalogue
     payload = as_object(load_json(request.body), "body")
     result = ParseResult()
@@ -371,16 +378,22 @@ def parse_whatsapp(
         # 360dialog's legacy On-Premise shape: the ``value`` without the envelope (§2.2).
         _parse_whatsapp_value(payload, request, catalogue, result)
         return result
-    for entry in as_list(payload.get("entry"), "entry"):
-        entry = as_object(entry, "entry[]")
-        for change in as_list(entry.get("changes"), "entry[].changes"):
-            change = as_object(change, "changes[]")
-            # Other fields (template status, account updates…) share the subscription.
-            if change.get("field", "messages") != "messages":
-                continue
-            _parse_whatsapp_value(
-                as_object(change.get("value"), "value"), request, catalogue, result
-            )
+    for e, entry in enumerate(as_list(payload.get("entry"), "entry")):
+        if not isinstance(entry, dict) or not isinstance(entry.get("changes", []), list):
+            result.skip(SkipKind.MALFORMED, f"entry[{e}]: not an object with changes[]", entry)
+            continue
+        for c, change in enumerate(entry.get("changes") or []):
+            with result.entry(change, f"entry[{e}].changes[{c}]") as part:
+                change = as_object(change, "changes[]")
+                field = change.get("field", "messages")
+                # Other fields (template status, account updates…) share the subscription.
+                if field == "smb_message_echoes":
+                    _parse_whatsapp_echoes(as_object(change.get("value"), "value"), request, part)
+                elif field == "messages":
+                    value = as_object(change.get("value"), "value")
+                    _parse_whatsapp_value(value, request, catalogue, part)
+                else:
+                    part.skip(SkipKind.IGNORED, f"field {field!r}: not about messages", change)
     return result
 
 
@@ -390,20 +403,29 @@ def _parse_whatsapp_value(
     catalogue: dict[str, ErrorInfo],
     result: ParseResult,
 ) -> None:
-    for item in as_list(value.get("statuses"), "statuses"):
-        result.statuses.append(_whatsapp_status(as_object(item, "statuses[]"), request, catalogue))
+    for i, item in enumerate(as_list(value.get("statuses"), "statuses")):
+        with result.entry(item, f"statuses[{i}]") as part:
+            part.statuses.append(
+                _whatsapp_status(as_object(item, "statuses[]"), request, catalogue)
+            )
     names: dict[str, str] = {}
     for contact in as_list(value.get("contacts"), "contacts"):
-        contact = as_object(contact, "contacts[]")
+        if not isinstance(contact, dict):
+            continue  # names are a nicety: a bad contact entry costs no message
         profile = contact.get("profile")
         name = profile.get("name") if isinstance(profile, dict) else None
         wa_id = contact.get("wa_id")
         if isinstance(wa_id, str) and isinstance(name, str):
             names[wa_id] = name
-    for item in as_list(value.get("messages"), "messages"):
-        result.inbound.append(_whatsapp_inbound(as_object(item, "messages[]"), names, request))
-    # value.errors[] are system errors tied to no message (e.g. 130429): the raw delivery keeps
-    # them; there is no message status to change.
+    for i, item in enumerate(as_list(value.get("messages"), "messages")):
+        with result.entry(item, f"messages[{i}]") as part:
+            _whatsapp_message(as_object(item, "messages[]"), names, request, part)
+    # value.errors[] are system errors tied to no message (e.g. 130429): no status to change,
+    # but an admin must see them (logged as a warning, kept on the delivery).
+    for item in as_list(value.get("errors"), "errors"):
+        code, title, detail = whatsapp_error([item], catalogue)
+        reason = " — ".join(part for part in (title, detail) if part) or "no description"
+        result.skip(SkipKind.PROVIDER_ERROR, f"WhatsApp error {code}: {reason}", item, code=code)
 
 
 def _whatsapp_status(
@@ -448,24 +470,98 @@ def _whatsapp_status(
     )
 
 
-def _whatsapp_inbound(
-    item: dict[str, Any], names: dict[str, str], request: WebhookRequest
-) -> InboundMessage:
-    sender = as_text(item.get("from"), "messages[].from", required=False)
-    # Username-only contacts (2026 BSUID) may come without a phone number.
-    sender = sender or as_text(item.get("from_user_id"), "messages[].from", required=True)
+# Message types that say the contact deleted ("deleted for everyone") an earlier message.
+_WHATSAPP_REVOKES = frozenset({"revoke", "revoked"})
+
+
+def _whatsapp_message(
+    item: dict[str, Any], names: dict[str, str], request: WebhookRequest, result: ParseResult
+) -> None:
+    """One ``messages[]`` item: inbound, a deletion of an earlier one, or a group message
+    (recorded and ignored until groups are supported)."""
+    if item.get("group_id") is not None:
+        result.skip(
+            SkipKind.IGNORED,
+            f"group message in group {item.get('group_id')!s}: groups are not supported",
+        )
+        return
+    sender = whatsapp_sender(item.get("from"), item.get("from_user_id"), result, item)
+    if sender is None:
+        return
     timestamp = item.get("timestamp")
-    return InboundMessage(
-        contact_address="+" + sender if sender.isdigit() else sender,
-        provider_message_id=as_text(item.get("id"), "messages[].id"),
-        content=_whatsapp_content(item),
-        occurred_at=(
-            request.received_at
-            if timestamp is None
-            else seconds_to_datetime(timestamp, "messages[].timestamp")
-        ),
-        contact_name=names.get(sender, ""),
+    occurred_at = (
+        request.received_at
+        if timestamp is None
+        else seconds_to_datetime(timestamp, "messages[].timestamp")
     )
+    kind = item.get("type")
+    if kind in _WHATSAPP_REVOKES:
+        part = item.get(kind)
+        context = item.get("context")
+        original = (part.get("message_id") or part.get("id")) if isinstance(part, dict) else None
+        original = original or (context.get("id") if isinstance(context, dict) else None)
+        result.deletions.append(
+            Deletion(
+                contact_address=sender,
+                provider_message_id=as_text(original, f"messages[].{kind}.id"),
+                occurred_at=occurred_at,
+            )
+        )
+        return
+    result.inbound.append(
+        InboundMessage(
+            contact_address=sender,
+            provider_message_id=as_text(item.get("id"), "messages[].id"),
+            content=_whatsapp_content(item),
+            occurred_at=occurred_at,
+            contact_name=names.get(str(item.get("from")), ""),
+        )
+    )
+
+
+def whatsapp_sender(wa_id: Any, user_id: Any, result: ParseResult, entry: Any) -> str | None:
+    """The contact's address from ``from`` (a wa_id: the phone number's digits) or, for a
+    username-only contact (2026 BSUID), ``from_user_id``. A sender that is no address is
+    recorded (``invalid_sender``) and None returned; no sender at all is malformed."""
+    if wa_id is None or wa_id == "":
+        if isinstance(user_id, str) and user_id.strip() and not any(c.isspace() for c in user_id):
+            return user_id
+        raise MalformedPayload("message without from")
+    text = str(wa_id) if isinstance(wa_id, int) and not isinstance(wa_id, bool) else wa_id
+    if isinstance(text, str) and _WA_ID.fullmatch(text.replace("\x00", "")):
+        return "+" + text
+    result.skip(SkipKind.INVALID_SENDER, f"from {wa_id!r} is not a WhatsApp id (digits)", entry)
+    return None
+
+
+_WA_ID = re.compile(r"[1-9][0-9]{4,14}")
+
+
+def _parse_whatsapp_echoes(value: dict[str, Any], request: WebhookRequest, result: ParseResult):
+    """``smb_message_echoes``: messages the business sent from the WhatsApp Business app on a
+    number shared with the Cloud API — stored as outgoing ``sent`` to the recipient (``to``)."""
+    for i, item in enumerate(as_list(value.get("message_echoes"), "message_echoes")):
+        with result.entry(item, f"message_echoes[{i}]") as part:
+            item = as_object(item, "message_echoes[]")
+            to = item.get("to")
+            text = str(to) if isinstance(to, int) and not isinstance(to, bool) else to
+            if not isinstance(text, str) or not _WA_ID.fullmatch(text):
+                part.skip(SkipKind.INVALID_SENDER, f"to {to!r} is not a WhatsApp id", item)
+                continue
+            timestamp = item.get("timestamp")
+            part.inbound.append(
+                InboundMessage(
+                    contact_address="+" + text,
+                    provider_message_id=as_text(item.get("id"), "message_echoes[].id"),
+                    content=_whatsapp_content(item),
+                    occurred_at=(
+                        request.received_at
+                        if timestamp is None
+                        else seconds_to_datetime(timestamp, "message_echoes[].timestamp")
+                    ),
+                    is_echo=True,
+                )
+            )
 
 
 def _whatsapp_content(item: dict[str, Any]) -> str:
@@ -524,35 +620,49 @@ def whatsapp_message_id(body: Any) -> str:
 
 
 def parse_messaging(request: WebhookRequest) -> ParseResult:
-    """Parse a Messenger/Instagram webhook: every event of every entry.
+    """Parse a Messenger/Instagram webhook: every event of every entry, entry by entry.
 
     ``delivery`` → a delivered watermark plus one status per listed ``mid``; ``read`` → a read
-    watermark (``watermark`` in ms, or Instagram's ``mid``); ``message`` → inbound, or an echo
-    of a message the business sent elsewhere.
+    watermark (``watermark`` in ms, or Instagram's ``mid``); ``message`` → inbound, an echo of
+    a message the business sent elsewhere (outgoing, to the recipient), or the contact
+    deleting an earlier message (``is_deleted``). Postbacks, referrals, opt-ins, reactions and
+    the like are recorded as understood and ignored. A malformed event, or a sender that is no
+    Messenger/Instagram id, is recorded and skipped; the rest of the body is applied.
     """
     payload = as_object(load_json(request.body), "body")
     result = ParseResult()
-    for entry in as_list(payload.get("entry"), "entry"):
-        entry = as_object(entry, "entry[]")
-        owner_id = as_text(entry.get("id"), "entry[].id", required=False)
-        entry_time = entry.get("time")
-        default_time = (
-            request.received_at
-            if entry_time is None
-            else millis_to_datetime(entry_time, "entry[].time")
-        )
-        events = list(as_list(entry.get("messaging"), "entry[].messaging"))
-        # Handover protocol: while another app owns the thread, events arrive as standby.
-        events += as_list(entry.get("standby"), "entry[].standby")
-        for change in as_list(entry.get("changes"), "entry[].changes"):
-            # Instagram subscriptions (and the dashboard's test button) may wrap the same
-            # event as changes[].value with field messaging_seen / messages.
-            change = as_object(change, "changes[]")
-            if change.get("field") in {"messages", "messaging_seen", "message_reads"}:
-                events.append(change.get("value"))
-        for event in events:
-            _messaging_event(as_object(event, "messaging[]"), owner_id, default_time, result)
+    for e, entry in enumerate(as_list(payload.get("entry"), "entry")):
+        with result.entry(entry, f"entry[{e}]") as part:
+            _messaging_entry(as_object(entry, "entry[]"), e, request, part)
     return result
+
+
+def _messaging_entry(
+    entry: dict[str, Any], e: int, request: WebhookRequest, result: ParseResult
+) -> None:
+    owner_id = as_text(entry.get("id"), "entry[].id", required=False)
+    entry_time = entry.get("time")
+    default_time = (
+        request.received_at if entry_time is None else millis_to_datetime(entry_time, "time")
+    )
+    events = list(as_list(entry.get("messaging"), "messaging"))
+    # Handover protocol: while another app owns the thread, events arrive as standby.
+    events += as_list(entry.get("standby"), "standby")
+    for change in as_list(entry.get("changes"), "changes"):
+        # Instagram subscriptions (and the dashboard's test button) may wrap the same
+        # event as changes[].value with field messaging_seen / messages.
+        if isinstance(change, dict) and change.get("field") in {
+            "messages",
+            "messaging_seen",
+            "message_reads",
+        }:
+            events.append(change.get("value"))
+        else:
+            field = change.get("field") if isinstance(change, dict) else None
+            result.skip(SkipKind.IGNORED, f"field {field!r}: not about messages", change)
+    for i, event in enumerate(events):
+        with result.entry(event, f"entry[{e}].messaging[{i}]") as part:
+            _messaging_event(as_object(event, "event"), owner_id, default_time, part)
 
 
 def _party(event: dict[str, Any], name: str) -> str:
@@ -562,6 +672,35 @@ def _party(event: dict[str, Any], name: str) -> str:
     return as_text(as_object(party, name).get("id"), f"{name}.id", required=False)
 
 
+# Page-/Instagram-scoped user ids are decimal digits.
+_SCOPED_ID = re.compile(r"[0-9]{1,32}")
+
+# Events understood and deliberately not acted on (they carry no message and no status).
+_IGNORED_MESSAGING_EVENTS = (
+    "postback",
+    "referral",
+    "optin",
+    "reaction",
+    "account_linking",
+    "pass_thread_control",
+    "take_thread_control",
+    "request_thread_control",
+    "app_roles",
+    "policy_enforcement",
+    "game_play",
+    "messaging_feedback",
+    "response_feedback",
+)
+
+
+def _scoped_id(value: str, role: str, result: ParseResult, event: dict[str, Any]) -> bool:
+    """Check a contact id is a page-/Instagram-scoped id (digits); record it if not."""
+    if _SCOPED_ID.fullmatch(value.replace("\x00", "")):
+        return True
+    result.skip(SkipKind.INVALID_SENDER, f"{role} id {value!r} is not a scoped user id", event)
+    return False
+
+
 def _messaging_event(
     event: dict[str, Any], owner_id: str, default_time: datetime, result: ParseResult
 ) -> None:
@@ -569,6 +708,22 @@ def _messaging_event(
     recipient = _party(event, "recipient")
     timestamp = event.get("timestamp")
     occurred_at = default_time if timestamp is None else millis_to_datetime(timestamp, "timestamp")
+    known = [key for key in ("delivery", "read", "message") if key in event]
+    if not known:
+        kind = next((k for k in _IGNORED_MESSAGING_EVENTS if k in event), None)
+        if kind is None:
+            others = sorted(k for k in event if k not in ("sender", "recipient", "timestamp"))
+            kind = others[0] if others else "empty"
+        result.skip(SkipKind.IGNORED, f"{kind} event: nothing to apply", event)
+        return
+    message = as_object(event["message"], "message") if "message" in event else None
+    is_echo = message is not None and message.get("is_echo") is True
+    # The contact is the sender, except in an echo (sent by the business to the recipient).
+    contact = recipient if is_echo else sender
+    if not contact:
+        raise MalformedPayload(f"event without {'recipient' if is_echo else 'sender'}.id")
+    if not _scoped_id(contact, "recipient" if is_echo else "sender", result, event):
+        return
     if "delivery" in event:
         delivery = as_object(event["delivery"], "delivery")
         if delivery.get("watermark") is not None:
@@ -618,14 +773,18 @@ def _messaging_event(
                 up_to_provider_message_id=mid,
             )
         )
-    if "message" in event:
-        message = as_object(event["message"], "message")
-        is_echo = message.get("is_echo") is True
+    if message is not None:
+        mid = as_text(message.get("mid"), "message.mid")
+        if message.get("is_deleted") is True and not is_echo:
+            # The contact unsent a message: ``mid`` names the original (DESIGN §5.1).
+            result.deletions.append(
+                Deletion(contact_address=sender, provider_message_id=mid, occurred_at=occurred_at)
+            )
+            return
         result.inbound.append(
             InboundMessage(
-                # An echo went from the business to the contact, who is then the recipient.
-                contact_address=recipient if is_echo else sender,
-                provider_message_id=as_text(message.get("mid"), "message.mid"),
+                contact_address=contact,
+                provider_message_id=mid,
                 content=_messaging_content(message),
                 occurred_at=occurred_at,
                 is_echo=is_echo,
@@ -634,17 +793,24 @@ def _messaging_event(
 
 
 def _messaging_content(message: dict[str, Any]) -> str:
+    """The text, else a summary of the attachments (``[image]``, ``[file] report.pdf``…)."""
     text = message.get("text")
-    if isinstance(text, str) and text:
-        return text
-    if message.get("is_deleted") is True:
-        return "[deleted]"
+    parts = [text] if isinstance(text, str) and text else []
     attachments = message.get("attachments")
-    if isinstance(attachments, list) and attachments and isinstance(attachments[0], dict):
-        kind = attachments[0].get("type")
-        if isinstance(kind, str) and kind:
-            return f"[{kind}]"
-    return "[unsupported]"
+    for attachment in attachments if isinstance(attachments, list) else []:
+        if not isinstance(attachment, dict):
+            continue
+        kind = attachment.get("type")
+        label = f"[{kind}]" if isinstance(kind, str) and kind else "[attachment]"
+        payload = attachment.get("payload")
+        title = attachment.get("title") or (
+            payload.get("title") if isinstance(payload, dict) else None
+        )
+        if not parts or parts[-1] != label or title:
+            parts.append(f"{label} {title}" if isinstance(title, str) and title else label)
+    if not parts and isinstance(message.get("sticker_id"), int):
+        parts.append("[sticker]")
+    return " ".join(parts) if parts else "[unsupported]"
 
 
 def messaging_message_body(message: OutgoingMessage) -> dict[str, Any]:

@@ -35,8 +35,10 @@ from statuses.providers.base import (
     OutgoingMessage,
     ParseResult,
     SendResult,
+    SkipKind,
     StatusUpdate,
     WebhookRequest,
+    is_e164,
 )
 
 CHANNEL_TYPES: tuple[str, ...] = ("bandwidth_sms",)
@@ -205,53 +207,62 @@ def parse(request: WebhookRequest, config: dict[str, Any]) -> ParseResult:
     if not isinstance(events, list):
         raise MalformedPayload("body is not a JSON array")
     result = ParseResult()
-    for event in events:
-        event = _meta.as_object(event, "event")
-        kind = _meta.as_text(event.get("type"), "type")
-        message = _meta.as_object(event.get("message"), "message")
-        message_id = _meta.as_text(message.get("id"), "message.id")
-        occurred_at = _time(event.get("eventTime") or event.get("time"), request.received_at)
-        if kind == INBOUND_TYPE:
-            text = message.get("text")
-            media = message.get("media")
-            content = text if isinstance(text, str) and text else ("[media]" if media else "")
-            result.inbound.append(
-                InboundMessage(
-                    contact_address=_meta.as_text(message.get("from"), "message.from"),
-                    provider_message_id=message_id,
-                    content=content,
-                    occurred_at=occurred_at,
-                )
-            )
-            continue
-        status = STATUSES.get(kind, UNRECOGNIZED)
-        error_code = _meta.as_text(event.get("errorCode"), "errorCode", required=False)
-        description = event.get("description")
-        description = description if isinstance(description, str) else ""
-        dedupe_key = f"{message_id}:{kind}"
-        title = detail = ""
-        if status == Status.FAILED:
-            dedupe_key = f"{dedupe_key}:{error_code}"
-            info = ERRORS.get(error_code)
-            title = info.title if info else description
-            detail = description
-        tag = message.get("tag")
-        result.statuses.append(
-            StatusUpdate(
+    for index, event in enumerate(events):
+        with result.entry(event, f"[{index}]") as part:
+            _event(_meta.as_object(event, "event"), request, part)
+    return result
+
+
+def _event(event: dict[str, Any], request: WebhookRequest, result: ParseResult) -> None:
+    """One callback event: an inbound message or a status of one of ours."""
+    kind = _meta.as_text(event.get("type"), "type")
+    message = _meta.as_object(event.get("message"), "message")
+    message_id = _meta.as_text(message.get("id"), "message.id")
+    occurred_at = _time(event.get("eventTime") or event.get("time"), request.received_at)
+    if kind == INBOUND_TYPE:
+        text = message.get("text")
+        media = message.get("media")
+        content = text if isinstance(text, str) and text else ("[media]" if media else "")
+        sender = _meta.as_text(message.get("from"), "message.from")
+        if not is_e164(sender):
+            result.skip(SkipKind.INVALID_SENDER, f"from {sender!r} is not an E.164 number", event)
+            return
+        result.inbound.append(
+            InboundMessage(
+                contact_address=sender,
                 provider_message_id=message_id,
-                status=status,
-                raw_status=kind,
+                content=content,
                 occurred_at=occurred_at,
-                dedupe_key=dedupe_key,
-                correlation_id=tag if isinstance(tag, str) else "",
-                error_code=error_code,
-                error_title=title,
-                error_detail=detail,
-                recipient=event["to"] if isinstance(event.get("to"), str) else "",
-                raw=event,
             )
         )
-    return result
+        return
+    status = STATUSES.get(kind, UNRECOGNIZED)
+    error_code = _meta.as_text(event.get("errorCode"), "errorCode", required=False)
+    description = event.get("description")
+    description = description if isinstance(description, str) else ""
+    dedupe_key = f"{message_id}:{kind}"
+    title = detail = ""
+    if status == Status.FAILED:
+        dedupe_key = f"{dedupe_key}:{error_code}"
+        info = ERRORS.get(error_code)
+        title = info.title if info else description
+        detail = description
+    tag = message.get("tag")
+    result.statuses.append(
+        StatusUpdate(
+            provider_message_id=message_id,
+            status=status,
+            raw_status=kind,
+            occurred_at=occurred_at,
+            dedupe_key=dedupe_key,
+            correlation_id=tag if isinstance(tag, str) else "",
+            error_code=error_code,
+            error_title=title,
+            error_detail=detail,
+            recipient=event["to"] if isinstance(event.get("to"), str) else "",
+            raw=event,
+        )
+    )
 
 
 def _time(value: Any, default: datetime) -> datetime:

@@ -7,6 +7,9 @@ these frozen dataclasses, and send a message over HTTP, returning a ``SendResult
 from __future__ import annotations
 
 import enum
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -84,11 +87,88 @@ class InboundMessage:
     is_echo: bool = False
 
 
+@dataclass(frozen=True)
+class Deletion:
+    """The contact deleted (unsent) a message they had sent us (Messenger/Instagram
+    ``is_deleted``, WhatsApp ``revoke``): the original inbound message is marked deleted."""
+
+    contact_address: str
+    provider_message_id: str  # the id of the original message
+    occurred_at: datetime
+
+
+class SkipKind(enum.StrEnum):
+    """Why an entry of a readable body changed nothing (kept on the delivery, DESIGN §5.1)."""
+
+    MALFORMED = "malformed"  # unreadable entry: skipped, the rest of the body applied
+    INVALID_SENDER = "invalid_sender"  # the sender is not an address a reply could go to
+    IGNORED = "ignored"  # understood, deliberately not acted on (postback, referral, group…)
+    CONSENT = "consent"  # a subscribe/unsubscribe event, for the consent work (issue #14)
+    PROVIDER_ERROR = "provider_error"  # an error the provider reports outside any message
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """One entry of a body that was recorded but not applied, with the reason."""
+
+    kind: str  # a SkipKind value
+    reason: str
+    entry: Any = field(default=None, compare=False, hash=False)
+    code: str = ""  # PROVIDER_ERROR: the provider's error code
+
+    def as_note(self) -> dict[str, Any]:
+        note: dict[str, Any] = {"kind": str(self.kind), "reason": self.reason}
+        if self.code:
+            note["code"] = self.code
+        if self.entry is not None:
+            note["entry"] = self.entry
+        return note
+
+
+_E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+
+
+def is_e164(address: str) -> bool:
+    """Is ``address`` a phone number in E.164 (``+`` and up to 15 digits)? An alphanumeric
+    sender id ("MTN", "ACME") or a short code is no address a reply can go to. U+0000 is
+    dropped later (ingestion), so it does not count against an address here."""
+    return bool(_E164.fullmatch(address.replace("\x00", "")))
+
+
 @dataclass
 class ParseResult:
     statuses: list[StatusUpdate] = field(default_factory=list)
     watermarks: list[Watermark] = field(default_factory=list)
     inbound: list[InboundMessage] = field(default_factory=list)
+    deletions: list[Deletion] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+    @property
+    def applied_count(self) -> int:
+        return len(self.statuses) + len(self.watermarks) + len(self.inbound) + len(self.deletions)
+
+    def extend(self, other: ParseResult) -> None:
+        self.statuses += other.statuses
+        self.watermarks += other.watermarks
+        self.inbound += other.inbound
+        self.deletions += other.deletions
+        self.skipped += other.skipped
+
+    def skip(self, kind: str, reason: str, entry: Any = None, code: str = "") -> None:
+        self.skipped.append(Skipped(kind=kind, reason=reason, entry=entry, code=code))
+
+    @contextmanager
+    def entry(self, raw: Any, where: str = "") -> Iterator[ParseResult]:
+        """Parse one entry of a batched body into a part that joins this result only if the
+        whole entry parsed: a ``MalformedPayload`` inside records the entry as malformed (with
+        the reason) and the body's other entries are still applied (DESIGN §5.1)."""
+        part = ParseResult()
+        try:
+            yield part
+        except MalformedPayload as exc:
+            self.skip(SkipKind.MALFORMED, f"{where}: {exc}" if where else str(exc), raw)
+            return
+        self.extend(part)
 
 
 @dataclass(frozen=True)

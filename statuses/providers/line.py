@@ -24,6 +24,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +34,7 @@ import httpx
 from statuses.machine import Status
 from statuses.providers import _http
 from statuses.providers.base import (
+    Deletion,
     ErrorInfo,
     HandshakeReply,
     InboundMessage,
@@ -41,6 +43,7 @@ from statuses.providers.base import (
     ParseResult,
     SendOutcome,
     SendResult,
+    SkipKind,
     WebhookRequest,
 )
 
@@ -48,6 +51,8 @@ CHANNEL_TYPES: tuple[str, ...] = ("line",)
 
 DEFAULT_API_BASE_URL = "https://api.line.me"
 SIGNATURE_HEADER = "x-line-signature"
+# LINE ids: "U" (user), "C" (group) or "R" (room) and (in practice 32) hex digits.
+_LINE_ID = re.compile(r"[UCR][0-9A-Za-z]{1,64}")
 # Retry keys are UUIDv5 in this namespace, so equal correlation ids give equal keys.
 RETRY_KEY_NAMESPACE = uuid.UUID("6f1d2c8e-3b7a-5e4f-9c1d-2a8b7e6f5d4c")
 
@@ -134,13 +139,36 @@ def parse(request: WebhookRequest, config: dict[str, Any]) -> ParseResult:
     if not isinstance(data, dict) or not isinstance(data.get("events", []), list):
         raise MalformedPayload("expected an object with an events array")
     result = ParseResult()
-    for event in data.get("events", []):
-        if not isinstance(event, dict):
-            raise MalformedPayload("event is not an object")
-        if event.get("type") != "message":
-            continue  # follow/unfollow/postback/unsend…: nothing about our messages
-        result.inbound.append(_inbound(event, request.received_at))
+    for index, event in enumerate(data.get("events", [])):
+        with result.entry(event, f"events[{index}]") as part:
+            _event(event, request.received_at, part)
     return result
+
+
+def _event(event: Any, received_at: datetime, result: ParseResult) -> None:
+    """One webhook event: a message is inbound, an unsend deletes the original, and every other
+    event is recorded as understood and ignored (follow/unfollow as consent)."""
+    if not isinstance(event, dict):
+        raise MalformedPayload("event is not an object")
+    kind = event.get("type")
+    if kind == "message":
+        result.inbound.append(_inbound(event, received_at))
+    elif kind == "unsend":
+        unsend = event.get("unsend")
+        message_id = unsend.get("messageId") if isinstance(unsend, dict) else None
+        if not isinstance(message_id, str | int) or not str(message_id):
+            raise MalformedPayload("unsend event without unsend.messageId")
+        result.deletions.append(
+            Deletion(
+                contact_address=_source_address(event),
+                provider_message_id=str(message_id),
+                occurred_at=_from_ms(event.get("timestamp"), received_at),
+            )
+        )
+    elif kind in ("follow", "unfollow"):
+        result.skip(SkipKind.CONSENT, f"{kind}: the contact {kind}ed the account", event)
+    else:
+        result.skip(SkipKind.IGNORED, f"{kind or 'untyped'} event: nothing to apply", event)
 
 
 def retry_key(correlation_id: str) -> str:
@@ -187,23 +215,31 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
 
 
 def _inbound(event: dict[str, Any], received_at: datetime) -> InboundMessage:
-    source = event.get("source")
     message = event.get("message")
-    if not isinstance(source, dict) or not isinstance(message, dict) or "id" not in message:
-        raise MalformedPayload("message event without source or message.id")
-    source_type = source.get("type", "user")
-    address = source.get(f"{source_type}Id") if source_type in ("group", "room") else None
-    address = address or source.get("userId")
-    if not address:
-        raise MalformedPayload("message event without a source id")
+    if not isinstance(message, dict) or "id" not in message:
+        raise MalformedPayload("message event without message or message.id")
+    address = _source_address(event)
     kind = message.get("type")
     content = message.get("text", "") if kind == "text" else f"[{kind}]"
     return InboundMessage(
-        contact_address=str(address),
+        contact_address=address,
         provider_message_id=str(message["id"]),
         content=str(content),
         occurred_at=_from_ms(event.get("timestamp"), received_at),
     )
+
+
+def _source_address(event: dict[str, Any]) -> str:
+    """The address a reply goes to: the user, or the group/room the event came from."""
+    source = event.get("source")
+    if not isinstance(source, dict):
+        raise MalformedPayload("event without source")
+    source_type = source.get("type", "user")
+    address = source.get(f"{source_type}Id") if source_type in ("group", "room") else None
+    address = address or source.get("userId")
+    if not isinstance(address, str) or not _LINE_ID.fullmatch(address.replace("\x00", "")):
+        raise MalformedPayload(f"source id is not a LINE user/group/room id: {address!r}")
+    return address
 
 
 def _from_ms(value: Any, default: datetime) -> datetime:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +33,7 @@ from statuses.providers.base import (
     ParseResult,
     SendOutcome,
     SendResult,
+    SkipKind,
     WebhookRequest,
 )
 
@@ -158,12 +160,32 @@ def parse(request: WebhookRequest, config: dict[str, Any]) -> ParseResult:
     update = _load_json(request.body)
     result = ParseResult()
     # A channel post or a business message has the same shape as a message.
-    for key in ("message", "channel_post", "business_message"):
+    for key in _MESSAGE_KEYS:
         message = update.get(key)
         if message is None:
             continue
-        result.inbound.append(_inbound(message, request.received_at))
+        with result.entry(message, key) as part:
+            inbound = _inbound(message, request.received_at)
+            if _CHAT_ID.fullmatch(inbound.contact_address.replace("\x00", "")):
+                part.inbound.append(inbound)
+            else:
+                part.skip(
+                    SkipKind.INVALID_SENDER,
+                    f"{key}.chat.id {inbound.contact_address!r} is not a Telegram chat id",
+                    message,
+                )
+    for key in update:
+        if key in _MESSAGE_KEYS or key == "update_id":
+            continue
+        # my_chat_member: the contact blocked or restarted the bot — consent (issue #14).
+        kind = SkipKind.CONSENT if key == "my_chat_member" else SkipKind.IGNORED
+        result.skip(kind, f"{key} update: nothing to apply", update[key])
     return result
+
+
+_MESSAGE_KEYS = ("message", "channel_post", "business_message")
+# Chat ids are integers (negative for groups and channels).
+_CHAT_ID = re.compile(r"-?[0-9]{1,20}")
 
 
 def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage) -> SendResult:
@@ -230,6 +252,8 @@ def _inbound(message: Any, received_at: datetime) -> InboundMessage:
     chat = message.get("chat")
     if not isinstance(chat, dict) or "id" not in chat or "message_id" not in message:
         raise MalformedPayload("message without chat.id or message_id")
+    if isinstance(chat["id"], bool) or not isinstance(chat["id"], int | str):
+        raise MalformedPayload("chat.id is not an integer")
     sender = message.get("from") if isinstance(message.get("from"), dict) else {}
     name = " ".join(
         str(part) for part in (sender.get("first_name"), sender.get("last_name")) if part

@@ -38,6 +38,7 @@ from statuses.providers.base import (
     ParseResult,
     SendOutcome,
     SendResult,
+    SkipKind,
     Watermark,
     WebhookRequest,
 )
@@ -148,7 +149,18 @@ def parse(request: WebhookRequest, config: dict[str, Any]) -> ParseResult:
         raise MalformedPayload("event missing")
     result = ParseResult()
     if event not in (READ_EVENT, INBOUND_EVENT, ECHO_EVENT):
-        return result  # referrals, comments, anything new: nothing about our messages
+        # Referrals, comments, anything new: nothing about our messages, but recorded.
+        result.skip(SkipKind.IGNORED, f"{event}: nothing to apply", envelope)
+        return result
+    with result.entry(envelope, event) as part:
+        _event(envelope, event, request, part)
+    return result
+
+
+def _event(
+    envelope: dict[str, Any], event: str, request: WebhookRequest, result: ParseResult
+) -> None:
+    """One read, message or echo event (a malformed one is recorded and skipped)."""
     content = envelope.get("content")
     if isinstance(content, str | bytes):
         content = _object(content, "content")
@@ -173,7 +185,7 @@ def parse(request: WebhookRequest, config: dict[str, Any]) -> ParseResult:
                 raw_status=event,
             )
         )
-        return result
+        return
 
     message_id = content.get("message_id")
     if not message_id:
@@ -195,7 +207,6 @@ def parse(request: WebhookRequest, config: dict[str, Any]) -> ParseResult:
             is_echo=event == ECHO_EVENT,
         )
     )
-    return result
 
 
 def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage) -> SendResult:

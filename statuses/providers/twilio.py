@@ -44,8 +44,10 @@ from statuses.providers.base import (
     ParseResult,
     SendOutcome,
     SendResult,
+    SkipKind,
     StatusUpdate,
     WebhookRequest,
+    is_e164,
 )
 
 CHANNEL_TYPES: tuple[str, ...] = ("twilio_sms", "twilio_whatsapp")
@@ -256,7 +258,34 @@ def _without_port(url: Any) -> str:
 def _form(body: bytes) -> dict[str, list[str]]:
     # Undecodable bytes become U+FFFD, as in Django's QueryDict: a forged body then simply
     # fails to match.
-    return parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+    return parse_qs((_base64_form(body) or body).decode("utf-8", "replace"), keep_blank_values=True)
+
+
+_TWILIO_KEYS = ("MessageSid", "SmsSid", "AccountSid")
+
+
+def _base64_form(body: bytes) -> bytes | None:
+    """Twilio's form, base64-encoded whole by a relay in front of Tickmark (an API gateway or
+    a function URL that passes bodies on as base64) — decoded, else None.
+
+    A real form always has ``=`` between a name and its value and ``&`` between fields; base64
+    has ``=`` only as trailing padding, so the two cannot be confused. The signature is then
+    checked over the decoded params, exactly as Twilio computed it. A message's own ``Body``
+    is never decoded: a contact may well send text that happens to be valid base64.
+    """
+    stripped = body.strip()
+    if not stripped or b"&" in stripped or b"=" in stripped.rstrip(b"="):
+        return None
+    try:
+        decoded = base64.b64decode(stripped, validate=True)
+    except ValueError:
+        return None
+    try:
+        text = decoded.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    params = parse_qs(text, keep_blank_values=True)
+    return decoded if any(key in params for key in _TWILIO_KEYS) else None
 
 
 def handshake(request: WebhookRequest, config: dict[str, Any]) -> HandshakeReply | None:
@@ -277,7 +306,16 @@ def parse(request: WebhookRequest, config: dict[str, Any]) -> ParseResult:
         raise MalformedPayload("no MessageSid")
     result = ParseResult()
     if raw_status in INBOUND_STATUSES or (not params.get("MessageStatus") and "Body" in params):
-        result.inbound.append(_inbound(message_sid, params, request))
+        inbound = _inbound(message_sid, params, request)
+        if is_e164(inbound.contact_address):
+            result.inbound.append(inbound)
+        else:
+            # An alphanumeric sender ("MTN", a bank's name) or a short code: nobody to answer.
+            result.skip(
+                SkipKind.INVALID_SENDER,
+                f"From {params.get('From', '')!r} is not an E.164 number",
+                {k: v for k, v in params.items() if k in _RECORDED_PARAMS},
+            )
         return result
     if not raw_status:
         raise MalformedPayload("neither a status callback nor an inbound message")
@@ -306,6 +344,10 @@ def parse(request: WebhookRequest, config: dict[str, Any]) -> ParseResult:
         )
     )
     return result
+
+
+# What a skipped inbound message keeps on its delivery note (the raw body keeps the rest).
+_RECORDED_PARAMS = ("MessageSid", "SmsSid", "From", "To", "NumMedia")
 
 
 def _inbound(message_sid: str, params: dict[str, str], request: WebhookRequest) -> InboundMessage:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +34,7 @@ from statuses.providers.base import (
     ParseResult,
     SendOutcome,
     SendResult,
+    SkipKind,
     StatusUpdate,
     Watermark,
     WebhookRequest,
@@ -49,9 +51,10 @@ STATUS_MAP: dict[str, str] = {
     "failed": Status.FAILED,
 }
 # Callbacks that say nothing about an outgoing message.
-IGNORED_EVENTS = frozenset(
-    {"webhook", "subscribed", "unsubscribed", "conversation_started", "client_status", "action"}
-)
+IGNORED_EVENTS = frozenset({"webhook", "conversation_started", "client_status", "action"})
+CONSENT_EVENTS = frozenset({"subscribed", "unsubscribed"})
+# Viber user ids: base64-like text ("01234567890A=").
+_USER_ID = re.compile(r"[A-Za-z0-9+/=_-]{1,100}")
 TOO_MANY_REQUESTS = 12
 
 ERRORS: dict[str, ErrorInfo] = {
@@ -169,14 +172,38 @@ def parse(request: WebhookRequest, config: dict[str, Any]) -> ParseResult:
         raise MalformedPayload("callback without event")
 
     result = ParseResult()
-    if event in IGNORED_EVENTS:
+    if event in CONSENT_EVENTS:
+        # The contact subscribed to / unsubscribed from the bot: consent, for issue #14.
+        result.skip(SkipKind.CONSENT, f"{event}: a consent event, recorded", data)
         return result
+    if event in IGNORED_EVENTS:
+        if event != "webhook":  # the set_webhook check is a handshake, not an event
+            result.skip(SkipKind.IGNORED, f"{event}: nothing to apply", data)
+        return result
+    with result.entry(data, event) as part:
+        _callback(event, data, request, part)
+    return result
+
+
+def _callback(
+    event: str, data: dict[str, Any], request: WebhookRequest, result: ParseResult
+) -> None:
     occurred_at = _from_ms(data.get("timestamp"), request.received_at)
     if event == "message":
-        result.inbound.append(_inbound(data, occurred_at))
-        return result
+        inbound = _inbound(data, occurred_at)
+        if _USER_ID.fullmatch(inbound.contact_address.replace("\x00", "")):
+            result.inbound.append(inbound)
+        else:
+            result.skip(
+                SkipKind.INVALID_SENDER,
+                f"sender.id {inbound.contact_address!r} is not a Viber user id",
+                data,
+            )
+        return
     if "message_token" not in data:
-        return result  # an event we do not know, about no message of ours
+        # An event we do not know, about no message of ours.
+        result.skip(SkipKind.IGNORED, f"{event}: unknown event without a message", data)
+        return
 
     token = _token(data.get("message_token"))
     user_id = str(data.get("user_id") or "")
@@ -209,7 +236,6 @@ def parse(request: WebhookRequest, config: dict[str, Any]) -> ParseResult:
                 up_to_provider_message_id=token,
             )
         )
-    return result
 
 
 def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage) -> SendResult:

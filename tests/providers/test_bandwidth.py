@@ -207,6 +207,17 @@ def test_inbound_message():
         b"",
         b"{}",
         b'{"type": "message-delivered"}',
+    ],
+)
+def test_malformed_bodies(body):
+    with pytest.raises(MalformedPayload):
+        bandwidth.parse(make_request(body), CONFIG)
+
+
+# Issue #9: a bad event of a readable array is recorded and skipped, never the whole array.
+@pytest.mark.parametrize(
+    "body",
+    [
         b"[1]",
         b'[{"type": "message-delivered"}]',
         b'[{"type": "message-delivered", "message": {}}]',
@@ -216,9 +227,10 @@ def test_inbound_message():
         b'[{"type": "message-received", "message": {"id": "x"}}]',
     ],
 )
-def test_malformed_bodies(body):
-    with pytest.raises(MalformedPayload):
-        bandwidth.parse(make_request(body), CONFIG)
+def test_malformed_events_are_skipped_with_a_reason(body):
+    result = bandwidth.parse(make_request(body), CONFIG)
+    assert result.applied_count == 0
+    assert [s.kind for s in result.skipped] == ["malformed"]
 
 
 @fuzz

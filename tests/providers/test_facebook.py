@@ -178,18 +178,32 @@ def test_timestamps_fall_back_to_arrival():
         b"{{",
         b"[]",
         b'{"entry": 1}',
-        b'{"entry": [{"messaging": {}}]}',
-        b'{"entry": [{"messaging": ["x"]}]}',
-        b'{"entry": [{"messaging": [{"delivery": {"watermark": "soon"}}]}]}',
-        b'{"entry": [{"messaging": [{"read": {}}]}]}',
-        b'{"entry": [{"messaging": [{"read": {"watermark": 1e300}}]}]}',
-        b'{"entry": [{"messaging": [{"message": {"text": "no mid"}}]}]}',
-        b'{"entry": [{"messaging": [{"sender": "psid", "read": {"watermark": 1}}]}]}',
     ],
 )
 def test_malformed_bodies(body):
     with pytest.raises(MalformedPayload):
         facebook.parse(make_request(body), CONFIG)
+
+
+# Issue #9: a bad entry of a readable body is recorded and skipped, never the whole body.
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"entry": [{"messaging": {}}]}',
+        b'{"entry": [{"messaging": ["x"]}]}',
+        b'{"entry": [{"messaging": [{"sender": {"id": "1"}, "delivery": {"watermark": "soon"}}]}]}',
+        b'{"entry": [{"messaging": [{"sender": {"id": "1"}, "read": {}}]}]}',
+        b'{"entry": [{"messaging": [{"sender": {"id": "1"}, "read": {"watermark": 1e300}}]}]}',
+        b'{"entry": [{"messaging": [{"sender": {"id": "1"}, "message": {"text": "no mid"}}]}]}',
+        b'{"entry": [{"messaging": [{"sender": "psid", "read": {"watermark": 1}}]}]}',
+        b'{"entry": [{"messaging": [{"read": {"watermark": 1}}]}]}',
+    ],
+)
+def test_malformed_entries_are_skipped_with_a_reason(body):
+    result = facebook.parse(make_request(body), CONFIG)
+    assert result.applied_count == 0
+    (skipped,) = result.skipped
+    assert skipped.kind == "malformed" and skipped.reason
 
 
 @fuzz

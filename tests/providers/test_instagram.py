@@ -107,12 +107,17 @@ def test_batch_and_echo():
     assert not inbound_message.is_echo and inbound_message.contact_address == IGSID
 
 
-@pytest.mark.parametrize(
-    "body", [b"nope", b'{"entry": [{"changes": [{"field": "messaging_seen", "value": 3}]}]}']
-)
+@pytest.mark.parametrize("body", [b"nope", b'{"entry": {}}'])
 def test_malformed_bodies(body):
     with pytest.raises(MalformedPayload):
         instagram.parse(make_request(body), CONFIG)
+
+
+def test_malformed_entry_is_skipped_with_a_reason():
+    body = b'{"entry": [{"changes": [{"field": "messaging_seen", "value": 3}]}]}'
+    result = instagram.parse(make_request(body), CONFIG)
+    assert result.applied_count == 0
+    assert [s.kind for s in result.skipped] == ["malformed"]
 
 
 @fuzz

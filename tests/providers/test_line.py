@@ -125,15 +125,24 @@ def test_other_events_are_ignored():
     }
     result = line.parse(signed(body), CONFIG)
     assert result.inbound == [] and result.statuses == []
+    # Recorded, not dropped without a trace (issue #9): follow/unfollow are consent events.
+    assert [s.kind for s in result.skipped] == ["consent", "consent", "ignored", "ignored"]
 
 
 @pytest.mark.parametrize(
     "body",
-    [b"", b"{", b"[]", b'{"events": {}}', b'{"events": [1]}', b'{"events":[{"type":"message"}]}'],
+    [b"", b"{", b"[]", b'{"events": {}}'],
 )
 def test_malformed(body):
     with pytest.raises(MalformedPayload):
         line.parse(signed(body), CONFIG)
+
+
+@pytest.mark.parametrize("body", [b'{"events": [1]}', b'{"events":[{"type":"message"}]}'])
+def test_malformed_event_is_skipped_with_a_reason(body):
+    result = line.parse(signed(body), CONFIG)
+    assert result.applied_count == 0
+    assert [s.kind for s in result.skipped] == ["malformed"]
 
 
 @given(st.binary(max_size=300))

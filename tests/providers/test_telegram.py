@@ -95,14 +95,19 @@ def test_parse_ignores_other_updates():
     update = {"update_id": 3, "my_chat_member": {"chat": {"id": 1}}, "new_field": [1, 2]}
     result = telegram.parse(signed(update), CONFIG)
     assert result.inbound == [] and result.statuses == []
+    # Recorded, not dropped without a trace (issue #9).
+    assert [s.kind for s in result.skipped] == ["consent", "ignored"]
 
 
-@pytest.mark.parametrize(
-    "body", [b"", b"not json", b"[]", b'"x"', b'{"update_id":1,"message":{"text":"no chat"}}']
-)
+@pytest.mark.parametrize("body", [b"", b"not json", b"[]", b'"x"'])
 def test_parse_malformed(body):
     with pytest.raises(MalformedPayload):
         telegram.parse(signed(body), CONFIG)
+
+
+def test_parse_skips_a_malformed_message():
+    result = telegram.parse(signed(b'{"update_id":1,"message":{"text":"no chat"}}'), CONFIG)
+    assert result.inbound == [] and [s.kind for s in result.skipped] == ["malformed"]
 
 
 @given(st.binary(max_size=300))

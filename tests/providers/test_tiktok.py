@@ -178,6 +178,7 @@ def test_inbound_message_and_echo():
 def test_unknown_events_parse_to_nothing():
     result = tiktok.parse(signed(envelope("im_referral_msg", {"x": 1})), CONFIG)
     assert result.watermarks == [] and result.inbound == [] and result.statuses == []
+    assert [s.kind for s in result.skipped] == ["ignored"]  # recorded (issue #9)
 
 
 @pytest.mark.parametrize(
@@ -187,6 +188,17 @@ def test_unknown_events_parse_to_nothing():
         b"{",
         b"[]",
         b'{"content":"{}"}',
+    ],
+)
+def test_malformed(body):
+    with pytest.raises(MalformedPayload):
+        tiktok.parse(signed(body), CONFIG)
+
+
+# Issue #9: a readable envelope with a bad event is recorded and skipped, not refused.
+@pytest.mark.parametrize(
+    "body",
+    [
         json.dumps(envelope("im_mark_read_msg", "not json")).encode(),
         json.dumps(envelope("im_mark_read_msg", "[1]")).encode(),
         json.dumps(envelope("im_mark_read_msg", {"read": {}})).encode(),
@@ -196,9 +208,10 @@ def test_unknown_events_parse_to_nothing():
         json.dumps(envelope("im_receive_msg", {"from_user": {"id": "c"}})).encode(),
     ],
 )
-def test_malformed(body):
-    with pytest.raises(MalformedPayload):
-        tiktok.parse(signed(body), CONFIG)
+def test_malformed_event_is_skipped_with_a_reason(body):
+    result = tiktok.parse(signed(body), CONFIG)
+    assert result.applied_count == 0
+    assert [s.kind for s in result.skipped] == ["malformed"]
 
 
 @given(st.binary(max_size=300))

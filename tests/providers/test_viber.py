@@ -144,14 +144,26 @@ def test_inbound_message():
         b"nope",
         b"[1]",
         b'{"timestamp": 1}',
-        b'{"event":"delivered","message_token":1.5e18,"user_id":"u"}',
-        b'{"event":"delivered","message_token":null,"user_id":"u"}',
-        b'{"event":"message","message_token":1}',
     ],
 )
 def test_malformed(body):
     with pytest.raises(MalformedPayload):
         viber.parse(signed(body), CONFIG)
+
+
+# Issue #9: a readable callback about a bad message is recorded and answered 200.
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"event":"delivered","message_token":1.5e18,"user_id":"u"}',
+        b'{"event":"delivered","message_token":null,"user_id":"u"}',
+        b'{"event":"message","message_token":1}',
+    ],
+)
+def test_malformed_callback_is_skipped_with_a_reason(body):
+    result = viber.parse(signed(body), CONFIG)
+    assert result.applied_count == 0
+    assert [s.kind for s in result.skipped] == ["malformed"]
 
 
 @given(st.binary(max_size=300))

@@ -352,6 +352,17 @@ def test_statuses_and_messages_in_one_delivery():
         b"[]",
         b'"entry"',
         b'{"entry": {}}',
+    ],
+)
+def test_malformed_bodies(body):
+    with pytest.raises(MalformedPayload):
+        whatsapp_cloud.parse(make_request(body), CONFIG)
+
+
+# Issue #9: a bad entry of a readable body is recorded and skipped, never the whole body.
+@pytest.mark.parametrize(
+    "body",
+    [
         b'{"entry": [1]}',
         b'{"entry": [{"changes": [{"field": "messages", "value": []}]}]}',
         json.dumps(wa_payload(wa_value(["not an object"]))).encode(),
@@ -361,9 +372,11 @@ def test_statuses_and_messages_in_one_delivery():
         json.dumps(wa_payload(wa_value(messages=[{"id": "x", "type": "text"}]))).encode(),
     ],
 )
-def test_malformed_bodies(body):
-    with pytest.raises(MalformedPayload):
-        whatsapp_cloud.parse(make_request(body), CONFIG)
+def test_malformed_entries_are_skipped_with_a_reason(body):
+    result = whatsapp_cloud.parse(make_request(body), CONFIG)
+    assert result.applied_count == 0
+    (skipped,) = result.skipped
+    assert skipped.kind == "malformed" and skipped.reason
 
 
 def test_empty_envelope_is_fine():

@@ -243,6 +243,19 @@ def assert_malformed_kept(response, inbox: Inbox, raw: bytes):
     assert not StatusEvent.objects.filter(inbox=inbox, source="webhook").exists()
 
 
+def assert_entry_skipped(response, inbox: Inbox, raw: bytes, kind: str = "malformed"):
+    """A readable body with a bad entry (issue #9): answered 200, the entry recorded on the
+    delivery with its reason, nothing of it applied."""
+    assert response.status_code == 200, response.content
+    delivery = WebhookDelivery.objects.filter(inbox=inbox).latest("id")
+    assert delivery.http_status == 200 and bytes(delivery.body) == raw
+    assert [note["kind"] for note in delivery.notes] == [kind], delivery.notes
+    assert delivery.notes[0]["reason"]
+    if kind in ("malformed", "invalid_sender"):
+        assert delivery.verdict == "partial"
+    return delivery
+
+
 @pytest.fixture
 def provider_inbox(account):
     """``provider_inbox("viber")`` → an inbox of that channel type with realistic secrets."""

@@ -12,6 +12,7 @@ from statuses.models import StatusEvent
 from statuses.providers import bandwidth
 from tests.webhooks.conftest import (
     CONTACTS,
+    assert_entry_skipped,
     assert_malformed_kept,
     assert_refused_and_nothing_changed,
     post_raw,
@@ -149,12 +150,22 @@ def test_credentials_are_not_kept_with_the_delivery(client, bandwidth_inbox):
     [
         b'{"type": "message-delivered"}',
         b"[",
-        b'[{"type": "message-delivered"}]',
-        json.dumps([event("message-sent", "x", time="yesterday")]).encode(),
     ],
 )
 def test_malformed_is_400_and_kept(client, bandwidth_inbox, raw):
     assert_malformed_kept(post_signed(client, bandwidth_inbox, raw), bandwidth_inbox, raw)
+
+
+# Issue #9: a bad event of a readable array is recorded and skipped with 200, not a 400.
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'[{"type": "message-delivered"}]',
+        json.dumps([event("message-sent", "x", time="yesterday")]).encode(),
+    ],
+)
+def test_malformed_event_is_recorded_and_skipped(client, bandwidth_inbox, raw):
+    assert_entry_skipped(post_signed(client, bandwidth_inbox, raw), bandwidth_inbox, raw)
 
 
 def test_unknown_type_is_an_event_that_changes_nothing(client, bandwidth_inbox, make_message):

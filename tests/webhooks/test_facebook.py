@@ -22,6 +22,7 @@ from tests.providers.meta_payloads import (
     messaging_payload,
 )
 from tests.webhooks.conftest import (
+    assert_entry_skipped,
     assert_malformed_kept,
     assert_refused_and_nothing_changed,
     forged,
@@ -182,12 +183,22 @@ def test_forged_and_missing_signatures_are_403(client, facebook_inbox, make_mess
     [
         b"not json",
         b'{"object":"page","entry":{"id":"1"}}',
-        json.dumps(messaging_payload({"sender": {"id": PSID}, "read": {}})).encode(),
-        json.dumps(messaging_payload(fb_delivery(watermark="soon"))).encode(),
     ],
 )
 def test_malformed_is_400_and_kept(client, facebook_inbox, raw):
     assert_malformed_kept(post_signed(client, facebook_inbox, raw), facebook_inbox, raw)
+
+
+# Issue #9: a bad event of a readable body is recorded and skipped with 200, not a 400.
+@pytest.mark.parametrize(
+    "raw",
+    [
+        json.dumps(messaging_payload({"sender": {"id": PSID}, "read": {}})).encode(),
+        json.dumps(messaging_payload(fb_delivery(watermark="soon"))).encode(),
+    ],
+)
+def test_malformed_event_is_recorded_and_skipped(client, facebook_inbox, raw):
+    assert_entry_skipped(post_signed(client, facebook_inbox, raw), facebook_inbox, raw)
 
 
 def test_unknown_event_is_200_and_changes_nothing(client, facebook_inbox, make_message):

@@ -337,7 +337,7 @@ def test_nul_characters_in_provider_text_are_stored_not_a_503(
         "telegram": b'{"update_id":1,"message":{"message_id":7,"date":1767225600,"chat":{"id":5,"type":"private"},"from":{"id":5,"first_name":"A\\u0000"},"text":"a\\u0000b"}}',
         "viber": b'{"event":"message","timestamp":1767225600000,"sender":{"id":"u1","name":"N\\u0000"},"message":{"type":"text","text":"a\\u0000b"},"message_token":99}',
         "bandwidth_sms": b'[{"type":"message-received","time":"2026-08-12T15:30:16Z","message":{"id":"bw-nul","from":"+1555\\u0000","text":"a\\u0000b"}}]',
-        "line": b'{"events":[{"type":"message","timestamp":1767225600000,"source":{"type":"user","userId":"U\\u0000"},"message":{"id":"7","type":"text","text":"a\\u0000b"}}]}',
+        "line": b'{"events":[{"type":"message","timestamp":1767225600000,"source":{"type":"user","userId":"U4af4\\u0000"},"message":{"id":"7","type":"text","text":"a\\u0000b"}}]}',
     }[channel_type]
     response = post_raw(client, inbox, body, headers=sign(inbox, body).headers)
     assert response.status_code == 200

@@ -10,6 +10,7 @@ from statuses.machine import Status
 from statuses.models import StatusEvent
 from tests.providers.meta_payloads import IG_ID, IGSID, fb_message, ig_seen, messaging_payload
 from tests.webhooks.conftest import (
+    assert_entry_skipped,
     assert_malformed_kept,
     assert_refused_and_nothing_changed,
     forged,
@@ -111,11 +112,14 @@ def test_forged_and_missing_signatures_are_403(client, instagram_inbox, make_mes
     )
 
 
-@pytest.mark.parametrize(
-    "raw", [b"{", b'{"object":"instagram","entry":[{"id":"1","messaging":[{"read":{}}]}]}']
-)
+@pytest.mark.parametrize("raw", [b"{", b'{"object":"instagram","entry":{"id":"1"}}'])
 def test_malformed_is_400_and_kept(client, instagram_inbox, raw):
     assert_malformed_kept(post_signed(client, instagram_inbox, raw), instagram_inbox, raw)
+
+
+def test_malformed_event_is_recorded_and_skipped(client, instagram_inbox):
+    raw = b'{"object":"instagram","entry":[{"id":"1","messaging":[{"read":{}}]}]}'
+    assert_entry_skipped(post_signed(client, instagram_inbox, raw), instagram_inbox, raw)
 
 
 def test_unknown_event_changes_nothing(client, instagram_inbox, make_message):

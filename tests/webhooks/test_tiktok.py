@@ -12,6 +12,7 @@ from statuses.models import StatusEvent, WebhookDelivery
 from tests.webhooks.conftest import (
     CONFIGS,
     CONTACTS,
+    assert_entry_skipped,
     assert_malformed_kept,
     assert_refused_and_nothing_changed,
     forged,
@@ -127,12 +128,23 @@ def test_forged_and_missing_signatures_are_403(client, tiktok_inbox, make_messag
     "raw",
     [
         b"nope",
-        json.dumps(envelope("im_mark_read_msg", {"read": {}})).encode(),
-        json.dumps({"event": "im_mark_read_msg", "content": "{"}).encode(),
+        b'{"content": "{}"}',
     ],
 )
 def test_malformed_is_400_and_kept(client, tiktok_inbox, raw):
     assert_malformed_kept(post_signed(client, tiktok_inbox, raw), tiktok_inbox, raw)
+
+
+# Issue #9: a readable envelope with a bad event is recorded with 200 (TikTok retries 72 h).
+@pytest.mark.parametrize(
+    "raw",
+    [
+        json.dumps(envelope("im_mark_read_msg", {"read": {}})).encode(),
+        json.dumps({"event": "im_mark_read_msg", "content": "{"}).encode(),
+    ],
+)
+def test_malformed_event_is_recorded_and_skipped(client, tiktok_inbox, raw):
+    assert_entry_skipped(post_signed(client, tiktok_inbox, raw), tiktok_inbox, raw)
 
 
 def test_unknown_event_is_200_and_changes_nothing(client, tiktok_inbox, make_message):
@@ -142,7 +154,10 @@ def test_unknown_event_is_200_and_changes_nothing(client, tiktok_inbox, make_mes
         == 200
     )
     assert statuses_of(msgs) == [Status.SENT]
-    assert WebhookDelivery.objects.get(inbox=tiktok_inbox).verdict == "accepted"
+    # Understood and ignored, and recorded as such (issue #9).
+    delivery = WebhookDelivery.objects.get(inbox=tiktok_inbox)
+    assert delivery.verdict == "ignored"
+    assert [note["kind"] for note in delivery.notes] == ["ignored"]
 
 
 def test_inbound_stored_once(client, tiktok_inbox, make_message):

@@ -12,6 +12,7 @@ from statuses.providers import whatsapp_360dialog
 from tests.providers.meta_payloads import wa_payload, wa_status, wa_text_message, wa_value
 from tests.webhooks.conftest import (
     CONTACTS,
+    assert_entry_skipped,
     assert_malformed_kept,
     assert_refused_and_nothing_changed,
     post_raw,
@@ -158,12 +159,18 @@ def test_missing_token_is_403(client, whatsapp_360dialog_inbox, make_message):
 
 @pytest.mark.parametrize(
     "raw",
-    [b'{"entry": [ {', b'{"entry": {"id": 1}}', b"[1, 2]", b'{"statuses": [{"status": "read"}]}'],
+    [b'{"entry": [ {', b'{"entry": {"id": 1}}', b"[1, 2]", b'{"statuses": {"status": "read"}}'],
 )
 def test_malformed_is_400_and_kept(client, whatsapp_360dialog_inbox, raw):
     assert_malformed_kept(
         post_signed(client, whatsapp_360dialog_inbox, raw), whatsapp_360dialog_inbox, raw
     )
+
+
+def test_malformed_status_is_recorded_and_skipped(client, whatsapp_360dialog_inbox):
+    raw = b'{"statuses": [{"status": "read"}]}'
+    inbox = whatsapp_360dialog_inbox
+    assert_entry_skipped(post_signed(client, inbox, raw), inbox, raw)
 
 
 def test_unknown_status_is_an_event_that_changes_nothing(
