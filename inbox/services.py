@@ -144,7 +144,9 @@ def inbound_messages_store(*, inbox: Inbox, inbound: Sequence[InboundMessage]) -
                 None
                 if item.is_echo or not item.provider_message_id
                 else ParkedDeletion.objects.filter(
-                    inbox=inbox, provider_message_id=item.provider_message_id
+                    inbox=inbox,
+                    provider_message_id=item.provider_message_id,
+                    contact_address__in=["", item.contact_address],
                 ).first()
             )
             message = Message.objects.create(

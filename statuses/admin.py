@@ -1,5 +1,9 @@
-from django.contrib import admin
+import json
 
+from django.contrib import admin
+from django.utils.html import format_html, format_html_join
+
+from inbox.models import ParkedDeletion
 from statuses.models import (
     OutgoingAttempt,
     OutgoingEvent,
@@ -47,6 +51,14 @@ class ParkedEventAdmin(ReadOnlyAdmin):
         return super().get_queryset(request).filter(message__isnull=True)
 
 
+@admin.register(ParkedDeletion)
+class ParkedDeletionAdmin(ReadOnlyAdmin):
+    """Contacts' deletions waiting for the message they delete (applied when it arrives)."""
+
+    list_display = ["received_at", "inbox", "provider_message_id", "contact_address"]
+    search_fields = ["=provider_message_id", "contact_address"]
+
+
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(ReadOnlyAdmin):
     list_display = [
@@ -56,12 +68,35 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
         "verdict",
         "http_status",
         "status_count",
+        "detail",
     ]
     list_filter = ["verdict", "channel_type", "received_at"]
     search_fields = ["=inbox__id", "detail"]
-    exclude = ["body"]
-    readonly_fields = ["body_text"]
+    exclude = ["body", "notes"]
+    readonly_fields = ["skipped_entries", "body_text"]
     show_full_result_count = False
+
+    @admin.display(description="Skipped entries (recorded, not applied)")
+    def skipped_entries(self, obj: WebhookDelivery) -> str:
+        """Each entry the body had but Tickmark did not apply, with the reason (issue #9)."""
+        if not obj.notes:
+            return "—"
+        rows = format_html_join(
+            "",
+            "<li><strong>{}</strong>{}: {}<pre>{}</pre></li>",
+            (
+                (
+                    note.get("kind", ""),
+                    f" {note['code']}" if note.get("code") else "",
+                    note.get("reason", ""),
+                    json.dumps(note.get("entry"), indent=2, ensure_ascii=False)[:4000]
+                    if note.get("entry") is not None
+                    else "",
+                )
+                for note in obj.notes
+            ),
+        )
+        return format_html("<ul>{}</ul>", rows)
 
 
 class OutgoingAttemptInline(admin.TabularInline):

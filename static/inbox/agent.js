@@ -187,7 +187,12 @@
     } else if (!m.content && m.direction === "outgoing") {
       body.append(el("span", { class: "template-badge", text: "Template" }));
     }
-    body.append(document.createTextNode(m.content || ""));
+    if (m.deleted) {
+      // The contact deleted (unsent) it: say so, never show the text (issue #9).
+      body.replaceChildren(el("em", { class: "muted bubble-deleted", text: "This message was deleted" }));
+    } else {
+      body.append(document.createTextNode(m.content || ""));
+    }
     const meta = el(
       "div",
       { class: "bubble-meta" },

@@ -346,6 +346,82 @@ WHATSAPP_ERRORS: dict[str, ErrorInfo] = {
         "The message was addressed to the business number itself.",
         "Send to the contact's number.",
     ),
+    # Common codes of Meta's public error list beyond the reference's table (issue #9).
+    "0": _info(
+        "Authentication exception",
+        "Meta could not authenticate the app user (token or permission problem).",
+        "An admin should generate a new access token.",
+    ),
+    "3": _info(
+        "API method not allowed",
+        "The app lacks the capability or permission for this call.",
+        "An admin should check the app's permissions in the Meta App Dashboard.",
+    ),
+    "4": _info(
+        "Too many API calls",
+        "The app reached its call rate limit.",
+        "Send more slowly; the message will be retried.",
+        permanent=False,
+    ),
+    "10": _info(
+        "Permission denied",
+        "The permission was not granted or has been removed.",
+        "An admin should grant the WhatsApp permissions to the app again.",
+    ),
+    "80007": _info(
+        "Rate limit issues",
+        "The WhatsApp Business Account reached its rate limit.",
+        "Send more slowly; the message will be retried.",
+        permanent=False,
+    ),
+    "130497": _info(
+        "Business account restricted for this country",
+        "The business may not message users in the contact's country.",
+        "Reach this contact through another channel.",
+    ),
+    "131005": _info(
+        "Access denied",
+        "The permission for this call was not granted or was removed.",
+        "An admin should check the app's permissions and the token.",
+    ),
+    "131008": _info(
+        "Required parameter is missing",
+        "The request lacked a parameter WhatsApp requires.",
+        "Check the message content and template variables.",
+    ),
+    "131016": _info(
+        "Service unavailable",
+        "WhatsApp is temporarily unavailable.",
+        "Try again later; the message will be retried.",
+        permanent=False,
+    ),
+    "131037": _info(
+        "Display name approval needed",
+        "The business phone number's display name is not approved yet.",
+        "An admin should get the display name approved in WhatsApp Manager.",
+    ),
+    "131045": _info(
+        "Incorrect certificate",
+        "The phone number is not registered correctly (certificate problem).",
+        "An admin should register the phone number again.",
+    ),
+    "131057": _info(
+        "Account in maintenance mode",
+        "The business account is in maintenance mode (e.g. a throughput upgrade).",
+        "Wait a few minutes and send again.",
+        permanent=False,
+    ),
+    "133004": _info(
+        "Server temporarily unavailable",
+        "WhatsApp's server is temporarily unavailable for this phone number.",
+        "Try again later.",
+        permanent=False,
+    ),
+    "133006": _info(
+        "Phone number re-verification needed",
+        "The business phone number must be verified again before it can send.",
+        "An admin should verify the number again in WhatsApp Manager.",
+    ),
 }
 
 
@@ -895,6 +971,18 @@ GRAPH_MESSAGING_ERRORS: dict[str, ErrorInfo] = {
     "551": _info(
         "Person unavailable",
         "This person is not available to receive messages right now.",
+        "Do not resend; try another channel.",
+    ),
+    # Common codes of Meta's public Send API error list beyond the reference (issue #9).
+    "1200": _info(
+        "Temporary send message failure",
+        "Meta could not send the message right now.",
+        "It will be retried automatically.",
+        permanent=False,
+    ),
+    "10/2018108": _info(
+        "Person cannot receive messages",
+        "This person is not receiving messages from the Page right now.",
         "Do not resend; try another channel.",
     ),
 }

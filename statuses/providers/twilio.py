@@ -154,6 +154,115 @@ ERRORS: dict[str, ErrorInfo] = {
         "Meta chose not to deliver this WhatsApp marketing message (per-user limit).",
         "Do not resend for at least 24 hours.",
     ),
+    # Common codes of Twilio's public error list beyond the reference's table (issue #9).
+    "30001": ErrorInfo(
+        "Queue overflow",
+        "Too many messages were queued for this sender, so Twilio dropped this one.",
+        "Send more slowly, or spread the traffic over a Messaging Service with more numbers.",
+        permanent=False,
+    ),
+    "30002": ErrorInfo(
+        "Twilio account suspended",
+        "The Twilio account (or subaccount) is suspended, so nothing can be sent.",
+        "An admin should check the account's status and billing in the Twilio Console.",
+    ),
+    "30009": ErrorInfo(
+        "Missing segment",
+        "One part of a multi-part message did not arrive at the handset.",
+        "Shorten the message or resend it; the contact may have received only part of it.",
+        permanent=False,
+    ),
+    "30010": ErrorInfo(
+        "Message price exceeds max price",
+        "Sending would cost more than the maximum price set for this message.",
+        "Raise or remove the max price for this destination.",
+    ),
+    "30019": ErrorInfo(
+        "Content size exceeds carrier limit",
+        "The message (with its media) is larger than the carrier accepts.",
+        "Send smaller media or a shorter text.",
+    ),
+    "30022": ErrorInfo(
+        "US A2P 10DLC rate limit exceeded",
+        "The number sent more messages than its 10DLC campaign's throughput allows.",
+        "Send more slowly; the limit depends on the registered brand and campaign.",
+        permanent=False,
+    ),
+    "30023": ErrorInfo(
+        "US A2P 10DLC daily cap reached",
+        "The brand reached its daily message cap for T-Mobile.",
+        "Wait for the cap to reset tomorrow, or ask for a higher tier.",
+        permanent=False,
+    ),
+    "30024": ErrorInfo(
+        "Numeric sender id not provisioned",
+        "The sending number is not provisioned with the destination carrier.",
+        "Register the number for this destination, or send from another number.",
+    ),
+    "21612": ErrorInfo(
+        "Number not reachable from this sender",
+        "The destination cannot be reached from this 'From' number (e.g. a country or carrier "
+        "the number cannot send to).",
+        "Send from a number that can reach this destination.",
+    ),
+    "21617": ErrorInfo(
+        "Message body too long",
+        "The message body exceeds Twilio's 1,600-character limit.",
+        "Shorten the message or split it into several.",
+    ),
+    "63001": ErrorInfo(
+        "Channel could not authenticate the request",
+        "The channel (e.g. WhatsApp) refused Twilio's credentials for this sender.",
+        "An admin should check the sender's channel setup in the Twilio Console.",
+    ),
+    "63003": ErrorInfo(
+        "Channel could not find the recipient",
+        "The 'To' address does not exist on the channel (e.g. the number is not on WhatsApp).",
+        "Check the number with the contact, or reach them on SMS.",
+    ),
+    "63005": ErrorInfo(
+        "Channel did not accept the content",
+        "The channel refused the message content.",
+        "Check the content against the channel's rules (length, media type, template).",
+    ),
+    "63007": ErrorInfo(
+        "No channel with this sender address",
+        "Twilio could not find a channel (e.g. a WhatsApp sender) for the 'From' address.",
+        "Check the inbox's from number: it must be an enabled WhatsApp sender.",
+    ),
+    "63013": ErrorInfo(
+        "Channel policy violation",
+        "The channel refused the message because it breaks the channel's policy.",
+        "Review the channel's messaging policy before sending again.",
+    ),
+    "63015": ErrorInfo(
+        "Recipient has not joined the sandbox",
+        "The WhatsApp sandbox only sends to numbers that joined it with the join code.",
+        "Ask the contact to send the sandbox join code, or use a production sender.",
+    ),
+    "63018": ErrorInfo(
+        "Rate limit exceeded for the channel",
+        "More messages were sent through the channel (e.g. WhatsApp) than it allows for this "
+        "sender right now.",
+        "Send more slowly; Tickmark retries later.",
+        permanent=False,
+    ),
+    "63021": ErrorInfo(
+        "Channel invalid content",
+        "The channel found the content invalid (for example a template or media it rejects).",
+        "Check the template variables and media, then send again.",
+    ),
+    "63030": ErrorInfo(
+        "Unsupported parameter for this channel",
+        "The message used a parameter this channel does not support.",
+        "Send a plain message this channel supports.",
+    ),
+    "63038": ErrorInfo(
+        "Daily message limit reached",
+        "The account reached the number of messages it may send per day on this channel.",
+        "Wait until tomorrow, or ask Twilio for a higher limit.",
+        permanent=False,
+    ),
     # Errors the Messages API returns synchronously at send time.
     "20003": ErrorInfo(
         "Authentication failed",
