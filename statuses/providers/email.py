@@ -61,6 +61,7 @@ from statuses.providers.base import (
     ParseResult,
     SendOutcome,
     SendResult,
+    SkipKind,
     StatusUpdate,
     WebhookRequest,
 )
@@ -590,13 +591,18 @@ def _parse_mail(mail: Message, received_at: datetime) -> ParseResult:
     if not message_id and correlation_id:
         message_id = message_id_for(correlation_id)
     if not message_id:
-        return ParseResult()
+        return _ignored("a delivery report about no message Tickmark sent")
 
     default_time = _date(_header(per_message, "Arrival-Date")) or _date(mail.get("Date"))
     result = ParseResult()
     for block in per_recipient:
         action = _header(block, "Action").lower()
         if not action:
+            result.skip(
+                SkipKind.MALFORMED,
+                "a per-recipient block of the delivery report has no Action",
+                {key.lower(): str(value) for key, value in block.items()},
+            )
             continue
         status_code = _header(block, "Status").split(" ")[0]
         recipient = _typed_value(_header(block, "Final-Recipient"))
@@ -622,17 +628,24 @@ def _parse_mail(mail: Message, received_at: datetime) -> ParseResult:
     return result
 
 
+def _ignored(reason: str) -> ParseResult:
+    """A readable mail with nothing to apply, recorded as such on its delivery (issue #9)."""
+    result = ParseResult()
+    result.skip(SkipKind.IGNORED, reason)
+    return result
+
+
 def _heuristic(mail: Message, received_at: datetime) -> ParseResult:
     if not _looks_like_bounce(mail):
-        return ParseResult()
+        return _ignored("not a delivery report (no bounce sender, subject or report part)")
     text = "\n".join(_texts(mail))
     found = _OUR_MESSAGE_ID.search(text)
     if not found:
-        return ParseResult()
+        return _ignored("a bounce that names no message Tickmark sent")
     message_id = message_id_for(found.group(1))
     code_match = _PERMANENT_ENHANCED.search(text) or _PERMANENT_REPLY.search(text)
     if not code_match:
-        return ParseResult()
+        return _ignored("a bounce without a permanent failure code (a delay or a notice)")
     code = code_match.group(1)
     line_start = text.rfind("\n", 0, code_match.start()) + 1
     line_end = text.find("\n", code_match.end())

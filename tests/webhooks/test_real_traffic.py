@@ -734,3 +734,19 @@ def test_whatsapp_system_errors_are_logged_and_visible_in_the_admin(
     client.force_login(admin_user)
     page = client.get(reverse("admin:statuses_webhookdelivery_change", args=[delivery.pk]))
     assert "130429" in page.content.decode() and "throughput" in page.content.decode()
+
+
+def test_a_mail_that_is_not_a_bounce_is_recorded_as_ignored(client, email_inbox):
+    mail = (
+        b"From: Jo Example <jo@example.org>\r\n"
+        b"To: support@acme.example\r\n"
+        b"Subject: Opening hours?\r\n"
+        b"Date: Mon, 02 Mar 2026 09:30:00 +0000\r\n"
+        b"Message-ID: <question-1@example.org>\r\n"
+        b"\r\n"
+        b"Are you open on Sunday?\r\n"
+    )
+    assert post_signed(client, email_inbox, mail).status_code == 200
+    delivery = last_delivery(email_inbox)
+    assert delivery.verdict == "ignored" and kinds(delivery) == ["ignored"]
+    assert "not a delivery report" in delivery.notes[0]["reason"]
