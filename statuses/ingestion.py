@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -209,7 +210,10 @@ def _accepted_delivery(item: _Accepted) -> WebhookDelivery:
 
 
 def _json_safe(value: object) -> object:
-    """Drop U+0000 from strings (PostgreSQL ``jsonb`` cannot hold it)."""
+    """Drop U+0000 from strings (PostgreSQL ``jsonb`` cannot hold it), and keep NaN and
+    infinities (Python's JSON reads ``NaN``, ``1e999``; no JSON column stores them) as text."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
     if isinstance(value, str):
         return value.replace("\x00", "")
     if isinstance(value, dict):

@@ -202,6 +202,21 @@ def test_a_redelivered_partial_body_applies_nothing_twice(client, wa_inbox):
     ]
 
 
+def test_a_not_a_number_timestamp_is_recorded_not_a_500(client, wa_inbox):
+    # Python's JSON reads NaN and 1e999; no JSON column can store them as numbers.
+    body = whatsapp_body(
+        messages=[
+            wa_text("wamid.NAN", "x", timestamp=float("nan")),
+            wa_text("wamid.INF", "y", timestamp=float("inf")),
+            wa_text("wamid.OK", "ok"),
+        ]
+    )
+    assert post_whatsapp(client, wa_inbox, body).status_code == 200
+    assert incoming_contents(wa_inbox) == ["ok"]
+    delivery = last_delivery(wa_inbox)
+    assert [n["entry"]["timestamp"] for n in delivery.notes] == ["nan", "inf"]
+
+
 def test_an_unreadable_whatsapp_body_is_still_400(client, wa_inbox):
     response = post_whatsapp(client, wa_inbox, {"object": "whatsapp_business_account", "entry": 7})
     assert response.status_code == 400
