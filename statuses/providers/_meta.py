@@ -19,7 +19,18 @@ participant got: a group message is delivered as soon as one participant has it 
 as one has read it. A per-participant ``failed`` says nothing about the others, and marking the
 whole message failed would invite an agent to resend it to everybody, so it is kept (with its
 error) as an UNRECOGNIZED event that changes nothing. A ``failed`` without a participant (the
-group message as a whole) still fails the message.
+group message as a whole) still fails the message. *Inbound* group messages (``group_id``) are
+recorded on the delivery and not stored until groups are supported (DESIGN §5.1).
+
+Real traffic (issue #9, DESIGN §5.1): bodies are parsed entry by entry — a malformed status,
+message or event is recorded with its reason (``ParseResult.skipped``) and the rest applied;
+only a body that is not a JSON object with the family's arrays is ``MalformedPayload``.
+Senders must be addresses: a wa_id is digits, a page-/Instagram-scoped id is digits. Echoes
+(Messenger/Instagram ``is_echo``, WhatsApp ``smb_message_echoes``) are outgoing to the
+recipient. Deletions (Messenger/Instagram ``is_deleted``; WhatsApp ``type: "revoke"`` or
+``"revoked"`` naming the original in ``revoke.id``/``message_id`` or ``context.id``, as BSPs
+relay it) become ``Deletion``s of the original. Postbacks, referrals, opt-ins, reactions and
+other fields are recorded as ignored; WhatsApp ``value.errors[]`` as provider errors.
 """
 
 from __future__ import annotations
@@ -851,7 +862,10 @@ def _messaging_event(
         )
     if message is not None:
         mid = as_text(message.get("mid"), "message.mid")
-        if message.get("is_deleted") is True and not is_echo:
+        if message.get("is_deleted") is True and is_echo:
+            result.skip(SkipKind.IGNORED, "echo of a deletion by the business: nothing to apply")
+            return
+        if message.get("is_deleted") is True:
             # The contact unsent a message: ``mid`` names the original (DESIGN §5.1).
             result.deletions.append(
                 Deletion(contact_address=sender, provider_message_id=mid, occurred_at=occurred_at)

@@ -443,6 +443,19 @@ def test_a_deletion_by_someone_else_does_not_delete(client, facebook_inbox):
     assert Message.objects.get(provider_message_id="mid.mine").deleted_at is None
 
 
+def test_an_echo_of_the_business_deleting_is_recorded_not_stored(client, facebook_inbox):
+    page = facebook_inbox.config["page_id"]
+    echo = {
+        "sender": {"id": page},
+        "recipient": {"id": PERSON},
+        "timestamp": MILLIS,
+        "message": {"mid": "m_echo_gone", "is_echo": True, "is_deleted": True},
+    }
+    assert post_signed(client, facebook_inbox, page_body(echo, owner=page)).status_code == 200
+    assert not Message.objects.filter(inbox=facebook_inbox).exists()
+    assert kinds(last_delivery(facebook_inbox)) == ["ignored"]
+
+
 def test_agent_view_says_the_message_was_deleted(client, facebook_inbox, agent_client):
     page = facebook_inbox.config["page_id"]
     post_signed(client, facebook_inbox, page_body(incoming("mid.secret", "my PIN is 4711")))
