@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -138,6 +139,11 @@ def inbound_messages_store(*, inbox: Inbox, inbound: Sequence[InboundMessage]) -
             )
             conversation = conversation_get_or_create(inbox=inbox, contact=contact)
             now = timezone.now()
+            if item.is_echo and _own_send_in_flight(conversation, now):
+                # Messenger echoes Tickmark's own sends too, sometimes before the send answer
+                # names the mid: that answer will give our message this id (storing the echo
+                # would take it first).
+                continue
             direction = Message.Direction.OUTGOING if item.is_echo else Message.Direction.INCOMING
             # A deletion that arrived before its message was parked: apply it now.
             parked = (
@@ -193,6 +199,22 @@ def inbound_messages_store(*, inbox: Inbox, inbound: Sequence[InboundMessage]) -
             payload = message_event_payload(message)
             transaction.on_commit(lambda p=payload: broadcast.message_created(inbox.account_id, p))
     return created
+
+
+# How long a Tickmark send may wait for its answer while its echo is already here.
+ECHO_RACE_WINDOW = timedelta(minutes=10)
+
+
+def _own_send_in_flight(conversation: Conversation, now: datetime) -> bool:
+    """Is a message Tickmark sent to this contact still waiting for the provider's answer?"""
+    return Message.objects.filter(
+        conversation=conversation,
+        direction=Message.Direction.OUTGOING,
+        origin=Message.Origin.TICKMARK,
+        provider_message_id__isnull=True,
+        status__in=[Status.QUEUED, Status.UNKNOWN],
+        created_at__gte=now - ECHO_RACE_WINDOW,
+    ).exists()
 
 
 def inbound_deletions_apply(*, inbox: Inbox, deletions: Sequence[Deletion]) -> int:

@@ -359,6 +359,26 @@ def test_messenger_echo_is_outgoing_sent_to_the_recipient_and_never_expires(
     assert stored.status == Status.SENT
 
 
+def test_echo_of_our_own_send_before_its_answer_is_left_to_the_answer(
+    client, facebook_inbox, make_message
+):
+    from tests.webhooks.conftest import record_send
+
+    page = facebook_inbox.config["page_id"]
+    ours = make_message(facebook_inbox, to=PERSON, content="On my way", status=Status.QUEUED)
+    echo = {
+        "sender": {"id": page},
+        "recipient": {"id": PERSON},
+        "timestamp": MILLIS,
+        "message": {"mid": "m_ours_echo", "is_echo": True, "text": "On my way"},
+    }
+    assert post_signed(client, facebook_inbox, page_body(echo, owner=page)).status_code == 200
+    assert list(Message.objects.filter(inbox=facebook_inbox)) == [ours]
+    record_send(ours, "m_ours_echo")  # the send answer arrives: no clash with a stored echo
+    ours.refresh_from_db()
+    assert (ours.provider_message_id, ours.status) == ("m_ours_echo", Status.SENT)
+
+
 def test_instagram_echo_keeps_its_attachment_summary(client, instagram_inbox):
     owner = instagram_inbox.config["ig_user_id"]
     echo = {
