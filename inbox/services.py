@@ -128,6 +128,13 @@ def inbound_messages_store(*, inbox: Inbox, inbound: Sequence[InboundMessage]) -
     from channels_app import broadcast
 
     created: list[Message] = []
+    # Deletions that arrived before their message (one query for the whole batch).
+    parked_ids = set(
+        ParkedDeletion.objects.filter(
+            inbox=inbox,
+            provider_message_id__in=[i.provider_message_id for i in inbound if not i.is_echo],
+        ).values_list("provider_message_id", flat=True)
+    )
     with transaction.atomic():
         for item in inbound:
             if Message.objects.filter(
@@ -148,7 +155,7 @@ def inbound_messages_store(*, inbox: Inbox, inbound: Sequence[InboundMessage]) -
             # A deletion that arrived before its message was parked: apply it now.
             parked = (
                 None
-                if item.is_echo or not item.provider_message_id
+                if item.is_echo or item.provider_message_id not in parked_ids
                 else ParkedDeletion.objects.filter(
                     inbox=inbox,
                     provider_message_id=item.provider_message_id,
