@@ -122,6 +122,25 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# --- Cache (h10c, issue #10 items 6-7) -----------------------------------------------------
+# Rate-limit counters (API-key failures, login, widget, rejected webhooks) live in the default
+# cache, so every web process sees the same counts: Redis when REDIS_URL is set (CACHE_URL
+# overrides it, e.g. to use another Redis database), local memory otherwise (embedded mode is a
+# single process). Short socket timeouts: the limiters fail open when the cache is down.
+CACHE_URL = os.environ.get("CACHE_URL", "") or REDIS_URL
+if CACHE_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "tm-cache"),
+            "OPTIONS": {"socket_connect_timeout": 1.0, "socket_timeout": 1.0},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# --- end cache -----------------------------------------------------------------------------
+
 TASKS = {
     "default": {
         "BACKEND": "django_tasks_db.DatabaseBackend",
