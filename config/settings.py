@@ -139,6 +139,27 @@ if CACHE_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Rate limits (inbox.ratelimit; rates like "10/min", "5/15min", "100/hour"; "off" disables one).
+# How many reverse proxies of ours append to X-Forwarded-For; 0: the header is ignored.
+TICKMARK_TRUSTED_PROXIES = int(os.environ.get("TICKMARK_TRUSTED_PROXIES", "0"))
+# Sign-in failures per username (whether it exists or not) and per client address.
+TICKMARK_LOGIN_USERNAME_RATE = os.environ.get("TICKMARK_LOGIN_USERNAME_RATE", "5/15min")
+TICKMARK_LOGIN_ADDRESS_RATE = os.environ.get("TICKMARK_LOGIN_ADDRESS_RATE", "20/15min")
+# Public web widget: chats started per address and per inbox, messages per contact and per
+# address, socket connections per address and socket frames per contact.
+TICKMARK_WIDGET_START_RATE = os.environ.get("TICKMARK_WIDGET_START_RATE", "10/min")
+TICKMARK_WIDGET_START_INBOX_RATE = os.environ.get("TICKMARK_WIDGET_START_INBOX_RATE", "60/min")
+TICKMARK_WIDGET_MESSAGE_RATE = os.environ.get("TICKMARK_WIDGET_MESSAGE_RATE", "30/min")
+TICKMARK_WIDGET_MESSAGE_ADDRESS_RATE = os.environ.get(
+    "TICKMARK_WIDGET_MESSAGE_ADDRESS_RATE", "120/min"
+)
+TICKMARK_WIDGET_SOCKET_RATE = os.environ.get("TICKMARK_WIDGET_SOCKET_RATE", "30/min")
+TICKMARK_WIDGET_FRAME_RATE = os.environ.get("TICKMARK_WIDGET_FRAME_RATE", "120/min")
+# Widget contacts that never wrote (and were never written to) are deleted after this long.
+TICKMARK_WIDGET_IDLE_CONTACT_HOURS = float(
+    os.environ.get("TICKMARK_WIDGET_IDLE_CONTACT_HOURS", "24")
+)
 # --- end cache -----------------------------------------------------------------------------
 
 TASKS = {
@@ -183,6 +204,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "inbox.api.errors.exception_handler",
     # Failed API-key attempts per client IP (inbox.api.throttling).
     "DEFAULT_THROTTLE_RATES": {"auth_failure": os.environ.get("API_AUTH_FAILURE_RATE", "20/min")},
+    # X-Forwarded-For is the client's word unless our own proxies wrote it.
+    "NUM_PROXIES": TICKMARK_TRUSTED_PROXIES,
     "UNAUTHENTICATED_USER": None,
 }
 
