@@ -3,7 +3,9 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
+from django.http import HttpRequest
 
 from inbox import ratelimit
 
@@ -44,7 +46,7 @@ class WidgetMessageForm(forms.Form):
     content = forms.CharField(max_length=4096, strip=True)
 
 
-class ThrottledAuthenticationForm(AuthenticationForm):
+class LoginThrottleMixin(forms.Form):
     """Sign-in that refuses, for a while, a username or an address after repeated failures.
 
     Failures are counted per username — whether or not it exists, so the answer never tells —
@@ -52,6 +54,7 @@ class ThrottledAuthenticationForm(AuthenticationForm):
     While refused, the password is not even checked, so guessing on gains nothing.
     """
 
+    request: HttpRequest
     refusal: ratelimit.Verdict | None = None
 
     def clean(self) -> dict[str, Any]:
@@ -85,3 +88,11 @@ class ThrottledAuthenticationForm(AuthenticationForm):
             raise
         ratelimit.reset(*limits[0])  # the owner got in: their username's count starts over
         return cleaned
+
+
+class ThrottledAuthenticationForm(LoginThrottleMixin, AuthenticationForm):
+    """The agents' sign-in form (``/login/``)."""
+
+
+class ThrottledAdminAuthenticationForm(LoginThrottleMixin, AdminAuthenticationForm):
+    """The admin's sign-in form (``/admin/login/``): the same counts as ``/login/``."""

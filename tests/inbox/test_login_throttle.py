@@ -143,3 +143,17 @@ def _error_text(response):
     # The page's text around the form, minus the minutes left (the two runs are apart in time).
     text = unescape(strip_tags(response.content.decode()))
     return re.sub(r"\d+", "N", " ".join(line.strip() for line in text.splitlines() if line.strip()))
+
+
+def test_the_admin_sign_in_shares_the_counts():
+    get_user_model().objects.create_superuser("root", password="root password")
+    admin = Client(REMOTE_ADDR="192.0.2.77")
+    for i in range(5):
+        response = admin.post("/admin/login/", {"username": "root", "password": f"guess {i}"})
+        assert response.status_code == 200
+        assert REFUSED not in response.content.decode()
+    # Refused on both forms now, right password or not.
+    response = admin.post("/admin/login/", {"username": "root", "password": "root password"})
+    assert REFUSED in response.content.decode()
+    assert "_auth_user_id" not in admin.session
+    assert sign_in("root", "root password")[0].status_code == 429
