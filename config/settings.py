@@ -122,7 +122,7 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
-# --- Cache (h10c, issue #10 items 6-7) -----------------------------------------------------
+# --- Cache and rate limits (h10c, issue #10 items 6-7) -------------------------------------
 # Rate-limit counters (API-key failures, login, widget, rejected webhooks) live in the default
 # cache, so every web process sees the same counts: Redis when REDIS_URL is set (CACHE_URL
 # overrides it, e.g. to use another Redis database), local memory otherwise (embedded mode is a
@@ -160,7 +160,7 @@ TICKMARK_WIDGET_FRAME_RATE = os.environ.get("TICKMARK_WIDGET_FRAME_RATE", "120/m
 TICKMARK_WIDGET_IDLE_CONTACT_HOURS = float(
     os.environ.get("TICKMARK_WIDGET_IDLE_CONTACT_HOURS", "24")
 )
-# --- end cache -----------------------------------------------------------------------------
+# --- end cache and rate limits -------------------------------------------------------------
 
 TASKS = {
     "default": {

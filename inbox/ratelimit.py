@@ -11,7 +11,8 @@ The client address is ``REMOTE_ADDR`` (the ASGI scope's client) unless proxies a
 ``TICKMARK_TRUSTED_PROXIES`` says how many proxies of ours append to it, and then only the
 entry the outermost of them wrote. IPv6 clients are counted per /64, the block one host gets.
 
-A cache outage lets requests through (logged): a rate limit must not take the service down.
+A cache outage lets requests through (logged, and the cache is left alone for a few seconds
+before the next try): a rate limit must not take the service down.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])[a-z]*\s*$", re.IGNORECASE)
 # A key outlives its window by this much, so processes whose clocks differ a little still agree.
 _CLOCK_SLACK = 60
+# After a cache error, skip the cache this long: an outage must not add a connect timeout to
+# every request (process-local; the first call after the pause tries again).
+_OUTAGE_PAUSE = 5.0
+_cache_down_until = 0.0
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,8 @@ def hit(scope: str, ident: str, rate: Rate | None) -> Verdict:
     """Count one event of ``ident``; refuse it when it is past ``rate.limit`` in this window."""
     if rate is None:
         return ALLOWED
+    if _cache_paused():
+        return ALLOWED
     key, retry_after = _key(scope, ident, rate)
     try:
         # add() starts the window; incr() is atomic on every backend. The key cannot expire
@@ -86,7 +93,7 @@ def hit(scope: str, ident: str, rate: Rate | None) -> Verdict:
         cache.add(key, 0, timeout=rate.window + _CLOCK_SLACK)
         count = cache.incr(key)
     except Exception:  # the cache is unreachable: let the request through
-        log.warning("rate limit %s not counted: cache unavailable", scope, exc_info=True)
+        _cache_failed(f"rate limit {scope} not counted")
         return ALLOWED
     return ALLOWED if count <= rate.limit else Verdict(False, retry_after)
 
@@ -95,23 +102,25 @@ def peek(scope: str, ident: str, rate: Rate | None) -> Verdict:
     """Refuse when this window already holds ``rate.limit`` events of ``ident``; count nothing."""
     if rate is None:
         return ALLOWED
+    if _cache_paused():
+        return ALLOWED
     key, retry_after = _key(scope, ident, rate)
     try:
         count = cache.get(key) or 0
     except Exception:  # the cache is unreachable: let the request through
-        log.warning("rate limit %s not read: cache unavailable", scope, exc_info=True)
+        _cache_failed(f"rate limit {scope} not read")
         return ALLOWED
     return ALLOWED if count < rate.limit else Verdict(False, retry_after)
 
 
 def reset(scope: str, ident: str, rate: Rate | None) -> None:
     """Forget this window's events of ``ident``."""
-    if rate is None:
+    if rate is None or _cache_paused():
         return
     try:
         cache.delete(_key(scope, ident, rate)[0])
     except Exception:
-        log.warning("rate limit %s not reset: cache unavailable", scope, exc_info=True)
+        _cache_failed(f"rate limit {scope} not reset")
 
 
 def hit_each(limits: Iterable[tuple[str, str, Rate | None]]) -> Verdict:
@@ -127,7 +136,8 @@ def hit_each(limits: Iterable[tuple[str, str, Rate | None]]) -> Verdict:
     return ALLOWED
 
 
-ahit = sync_to_async(hit)
+# For consumers: off the event loop, and not in the thread the ORM calls share.
+ahit = sync_to_async(hit, thread_sensitive=False)
 
 
 def first_refusal(verdicts: Iterable[Verdict]) -> Verdict:
@@ -197,6 +207,16 @@ def _normalise(address: str) -> str:
             return str(ip.ipv4_mapped)
         return str(ipaddress.IPv6Network(f"{ip}/64", strict=False))
     return str(ip)
+
+
+def _cache_paused() -> bool:
+    return time.monotonic() < _cache_down_until
+
+
+def _cache_failed(what: str) -> None:
+    global _cache_down_until
+    _cache_down_until = time.monotonic() + _OUTAGE_PAUSE
+    log.warning("%s: cache unavailable, limits paused for %ss", what, _OUTAGE_PAUSE, exc_info=True)
 
 
 def _key(scope: str, ident: str, rate: Rate) -> tuple[str, int]:

@@ -156,3 +156,30 @@ def test_cache_down_fails_open(db, api_key, auth_rate):
         assert [client.get(URL).status_code for _ in range(3)] == [401, 401, 401]
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key}")
         assert client.get(URL).status_code == 200
+
+
+def test_a_hanging_cache_costs_one_timeout_not_one_per_request(db, auth_rate):
+    """A cache that accepts connections but never answers: after the first timeout the limits
+    pause for a few seconds instead of making every request wait."""
+    import socket
+    import time
+
+    auth_rate("1/hour")
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)  # connections complete in the kernel; nothing ever reads or answers
+        port = silent.getsockname()[1]
+        hanging = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": f"redis://127.0.0.1:{port}/0",
+                "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+            }
+        }
+        with override_settings(CACHES=hanging):
+            client = wrong_key_client()
+            started = time.monotonic()
+            codes = [client.get(URL).status_code for _ in range(10)]
+            elapsed = time.monotonic() - started
+    assert codes == [401] * 10
+    assert 0.5 <= elapsed < 3.0  # one timeout (0.5 s), not ten (5 s)
