@@ -16,7 +16,7 @@ from tests.conftest import wait_for_fresh_window
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_widget_says_why_a_chat_cannot_start(live_url, new_page, account, make_inbox, settings):
+def test_widget_says_why_a_chat_cannot_start(live_url, new_page, account, make_inbox):
     widget_inbox = make_inbox(account, "web_widget", title="Chat with Acme")
     wait_for_fresh_window(60, margin=15)
     rate = ratelimit.rate_setting("TICKMARK_WIDGET_START_RATE")  # the server's default too
