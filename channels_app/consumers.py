@@ -16,12 +16,14 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from channels_app import groups
+from inbox import ratelimit
 
 log = logging.getLogger(__name__)
 
 # Close codes in the application range (4000-4999): the browser sees why it was refused.
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
+CLOSE_RATE_LIMITED = 4429
 
 # Per-socket memory of the newest version forwarded for each message; bounded, oldest dropped.
 VERSION_MEMORY = 5000
@@ -85,6 +87,16 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
     contact_id: int | None = None
 
     async def connect(self) -> None:
+        refusal = await ratelimit.ahit(
+            "widget_socket",
+            ratelimit.scope_client(self.scope),
+            ratelimit.rate_setting("TICKMARK_WIDGET_SOCKET_RATE"),
+        )
+        if not refusal.allowed:
+            # Accepted only to say why: a refused handshake reaches the page as a bare 1006.
+            await self.accept()
+            await self._refuse(refusal, "Too many connections.")
+            return
         query = parse_qs(self.scope.get("query_string", b"").decode())
         token = (query.get("token") or [""])[0]
         inbox_id = self.scope["url_route"]["kwargs"]["inbox_id"]
@@ -102,6 +114,29 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(
                 groups.widget_contact(self.contact_id), self.channel_name
             )
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        # Every frame counts, parsable or not: each one may cost the database a write.
+        refusal = await ratelimit.ahit(
+            "widget_frame",
+            str(self.contact_id),
+            ratelimit.rate_setting("TICKMARK_WIDGET_FRAME_RATE"),
+        )
+        if not refusal.allowed:
+            await self._refuse(refusal, "Too many messages on this connection.")
+            return
+        await super().receive(text_data=text_data, bytes_data=bytes_data)
+
+    async def _refuse(self, refusal: ratelimit.Verdict, what: str) -> None:
+        await self.send_json(
+            {
+                "type": "error",
+                "code": "rate_limited",
+                "message": refusal.message(what),
+                "retry_after": refusal.retry_after,
+            }
+        )
+        await self.close(code=CLOSE_RATE_LIMITED)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         """Take the widget's receipts: ``ack`` → delivered, ``read`` → read."""

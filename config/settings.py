@@ -122,6 +122,46 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# --- Cache and rate limits (h10c, issue #10 items 6-7) -------------------------------------
+# Rate-limit counters (API-key failures, login, widget, rejected webhooks) live in the default
+# cache, so every web process sees the same counts: Redis when REDIS_URL is set (CACHE_URL
+# overrides it, e.g. to use another Redis database), local memory otherwise (embedded mode is a
+# single process). Short socket timeouts: the limiters fail open when the cache is down.
+CACHE_URL = os.environ.get("CACHE_URL", "") or REDIS_URL
+if CACHE_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "tm-cache"),
+            "OPTIONS": {"socket_connect_timeout": 1.0, "socket_timeout": 1.0},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Rate limits (inbox.ratelimit; rates like "10/min", "5/15min", "100/hour"; "off" disables one).
+# How many reverse proxies of ours append to X-Forwarded-For; 0: the header is ignored.
+TICKMARK_TRUSTED_PROXIES = int(os.environ.get("TICKMARK_TRUSTED_PROXIES", "0"))
+# Sign-in failures per username (whether it exists or not) and per client address.
+TICKMARK_LOGIN_USERNAME_RATE = os.environ.get("TICKMARK_LOGIN_USERNAME_RATE", "5/15min")
+TICKMARK_LOGIN_ADDRESS_RATE = os.environ.get("TICKMARK_LOGIN_ADDRESS_RATE", "20/15min")
+# Public web widget: chats started per address and per inbox, messages per contact and per
+# address, socket connections per address and socket frames per contact.
+TICKMARK_WIDGET_START_RATE = os.environ.get("TICKMARK_WIDGET_START_RATE", "10/min")
+TICKMARK_WIDGET_START_INBOX_RATE = os.environ.get("TICKMARK_WIDGET_START_INBOX_RATE", "60/min")
+TICKMARK_WIDGET_MESSAGE_RATE = os.environ.get("TICKMARK_WIDGET_MESSAGE_RATE", "30/min")
+TICKMARK_WIDGET_MESSAGE_ADDRESS_RATE = os.environ.get(
+    "TICKMARK_WIDGET_MESSAGE_ADDRESS_RATE", "120/min"
+)
+TICKMARK_WIDGET_SOCKET_RATE = os.environ.get("TICKMARK_WIDGET_SOCKET_RATE", "30/min")
+TICKMARK_WIDGET_FRAME_RATE = os.environ.get("TICKMARK_WIDGET_FRAME_RATE", "120/min")
+# Widget contacts that never wrote (and were never written to) are deleted after this long.
+TICKMARK_WIDGET_IDLE_CONTACT_HOURS = float(
+    os.environ.get("TICKMARK_WIDGET_IDLE_CONTACT_HOURS", "24")
+)
+# --- end cache and rate limits -------------------------------------------------------------
+
 TASKS = {
     "default": {
         "BACKEND": "django_tasks_db.DatabaseBackend",
@@ -164,6 +204,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "inbox.api.errors.exception_handler",
     # Failed API-key attempts per client IP (inbox.api.throttling).
     "DEFAULT_THROTTLE_RATES": {"auth_failure": os.environ.get("API_AUTH_FAILURE_RATE", "20/min")},
+    # X-Forwarded-For is the client's word unless our own proxies wrote it.
+    "NUM_PROXIES": TICKMARK_TRUSTED_PROXIES,
     "UNAUTHENTICATED_USER": None,
 }
 

@@ -2,6 +2,10 @@ from django.contrib import admin
 from django.urls import include, path
 
 from config.health import healthz
+from inbox.forms import ThrottledAdminAuthenticationForm
+
+# The admin's password form is throttled like the agents' (issue #10 item 6).
+admin.site.login_form = ThrottledAdminAuthenticationForm
 
 urlpatterns = [
     path("healthz", healthz),

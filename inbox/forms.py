@@ -3,6 +3,11 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm
+from django.http import HttpRequest
+
+from inbox import ratelimit
 
 
 class ComposeForm(forms.Form):
@@ -39,3 +44,55 @@ class WidgetStartForm(forms.Form):
 
 class WidgetMessageForm(forms.Form):
     content = forms.CharField(max_length=4096, strip=True)
+
+
+class LoginThrottleMixin(forms.Form):
+    """Sign-in that refuses, for a while, a username or an address after repeated failures.
+
+    Failures are counted per username — whether or not it exists, so the answer never tells —
+    and per client address (``TICKMARK_LOGIN_USERNAME_RATE``, ``TICKMARK_LOGIN_ADDRESS_RATE``).
+    While refused, the password is not even checked, so guessing on gains nothing.
+    """
+
+    request: HttpRequest
+    refusal: ratelimit.Verdict | None = None
+
+    def clean(self) -> dict[str, Any]:
+        username = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if not (username and password):
+            return super().clean()  # a field is missing: nothing is tried, nothing counted
+        limits = [
+            (
+                "login_username",
+                username.casefold(),
+                ratelimit.rate_setting("TICKMARK_LOGIN_USERNAME_RATE"),
+            ),
+            (
+                "login_address",
+                ratelimit.request_client(self.request),
+                ratelimit.rate_setting("TICKMARK_LOGIN_ADDRESS_RATE"),
+            ),
+        ]
+        refusal = ratelimit.first_refusal(ratelimit.peek(*limit) for limit in limits)
+        if not refusal.allowed:
+            self.refusal = refusal
+            raise forms.ValidationError(
+                refusal.message("Too many failed sign-in attempts."), code="throttled"
+            )
+        try:
+            cleaned = super().clean()
+        except forms.ValidationError:
+            for limit in limits:
+                ratelimit.hit(*limit)
+            raise
+        ratelimit.reset(*limits[0])  # the owner got in: their username's count starts over
+        return cleaned
+
+
+class ThrottledAuthenticationForm(LoginThrottleMixin, AuthenticationForm):
+    """The agents' sign-in form (``/login/``)."""
+
+
+class ThrottledAdminAuthenticationForm(LoginThrottleMixin, AdminAuthenticationForm):
+    """The admin's sign-in form (``/admin/login/``): the same counts as ``/login/``."""

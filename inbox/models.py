@@ -161,6 +161,14 @@ class Contact(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["inbox", "address"], name="contact_unique_address")
         ]
+        indexes = [
+            # Contacts that never wrote, oldest first: the idle widget contact sweep's scan.
+            models.Index(
+                fields=["inbox", "created_at"],
+                name="contact_never_wrote",
+                condition=models.Q(last_inbound_at__isnull=True),
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name or self.address

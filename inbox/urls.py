@@ -1,12 +1,12 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from inbox.views import agent, widget
+from inbox.views import agent, login, widget
 
 app_name = "inbox"
 
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", login.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", agent.inbox_home, name="home"),
     path("conversations/list/", agent.conversation_list_fragment, name="conversation-list"),

@@ -22,6 +22,9 @@ run a given sweep while the others skip it, and every status a sweep writes has 
    become ``expired`` — only on channels that report delivery (elsewhere silence is normal).
 5. ``parked_expire``: status events parked for a provider id we never learned become
    ``unmatched`` once the provider has stopped retrying (browsable in the admin).
+6. ``widget_contacts_expire``: anyone may start a web-widget chat, so contacts that never wrote
+   (and were never written to) are deleted with their empty conversations after
+   ``TICKMARK_WIDGET_IDLE_CONTACT_HOURS``.
 """
 
 from __future__ import annotations
@@ -37,11 +40,12 @@ from datetime import datetime, timedelta
 import httpx
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django_tasks_db.compat import TaskResultStatus
 from django_tasks_db.models import DBTaskResult, get_date_max
 
-from inbox.models import Inbox, Message
+from inbox.models import Contact, Conversation, Inbox, Message
 from statuses import correlation, services, tasks
 from statuses.catalogue import CHANNELS, ChannelType
 from statuses.machine import BELOW_DELIVERED, UNRECOGNIZED, Status
@@ -76,6 +80,7 @@ def run_all(now: datetime | None = None) -> dict[str, int]:
         unknown_reconcile,
         messages_expire,
         parked_expire,
+        widget_contacts_expire,
     ):
         try:
             results[sweep.__name__] = sweep(now=now)
@@ -354,6 +359,53 @@ def parked_expire(now: datetime | None = None) -> int:
                 inbox__channel_type__in=channel_types,
             ).update(outcome=StatusEvent.Outcome.UNMATCHED)
     return total
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. Forget widget contacts that never wrote
+
+
+def widget_contacts_expire(now: datetime | None = None, max_batches: int = 20) -> int:
+    now = now or timezone.now()
+    cutoff = now - timedelta(hours=settings.TICKMARK_WIDGET_IDLE_CONTACT_HOURS)
+    widget_inboxes = list(
+        Inbox.objects.filter(channel_type=ChannelType.WEB_WIDGET).values_list("id", flat=True)
+    )
+    if not widget_inboxes:
+        return 0
+    idle = Contact.objects.filter(
+        inbox_id__in=widget_inboxes, last_inbound_at__isnull=True, created_at__lt=cutoff
+    ).exclude(Exists(Message.objects.filter(conversation__contact_id=OuterRef("pk"))))
+    total = 0
+    # One short transaction per batch: no long locks, and a flood is worked off in one run.
+    for _ in range(max_batches):
+        deleted, more = _idle_contacts_delete(idle)
+        total += deleted
+        if not more:
+            break
+    if total:
+        log.info("deleted %d idle widget contacts", total)
+    return total
+
+
+def _idle_contacts_delete(idle: QuerySet[Contact]) -> tuple[int, bool]:
+    """Delete one batch of idle contacts; return how many, and whether there may be more."""
+    with _exclusive("widget_contacts_expire") as mine:
+        if not mine:
+            return 0, False
+        batch = list(idle.order_by("created_at").values_list("id", flat=True)[:BATCH])
+        if not batch:
+            return 0, False
+        # Lock the rows, then look again: a message written meanwhile has committed by now (and
+        # keeps its contact), and one written from now on waits for this transaction and then
+        # fails on the missing conversation instead of being deleted with it.
+        list(Contact.objects.select_for_update().filter(id__in=batch).values_list("id"))
+        list(
+            Conversation.objects.select_for_update().filter(contact_id__in=batch).values_list("id")
+        )
+        still_idle = list(idle.filter(id__in=batch).values_list("id", flat=True))
+        _, deleted = Contact.objects.filter(id__in=still_idle).delete()
+    return deleted.get("inbox.Contact", 0), len(batch) == BATCH
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,6 +9,41 @@ def pytest_report_header(config):
     return f"database: {db['ENGINE']} {db.get('NAME')}; redis: {os.environ.get('REDIS_URL', '-')}"
 
 
+def clear_cache():
+    """Empty Tickmark's cache (rate-limit counters) without touching the channel layer's keys."""
+    from django.core.cache import cache
+
+    from inbox import ratelimit
+
+    ratelimit._cache_down_until = 0.0  # a test that cut the cache off leaves no pause behind
+    config = settings.CACHES["default"]
+    if config["BACKEND"].endswith("RedisCache"):
+        client = cache._cache.get_client(write=True)
+        keys = list(client.scan_iter(match=f"{config['KEY_PREFIX']}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    else:
+        cache.clear()
+
+
+def wait_for_fresh_window(window: int, margin: float = 10.0) -> None:
+    """Rate limits count in clock-aligned windows: start a test well clear of a window's end,
+    so a boundary falling mid-test cannot reset the counts it asserts."""
+    import time
+
+    left = window - time.time() % window
+    if left < margin:
+        time.sleep(left + 0.05)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    # Rate limits count per client address, and every test client is 127.0.0.1.
+    clear_cache()
+    yield
+    clear_cache()
+
+
 @pytest.fixture
 def account(db):
     from inbox.models import Account

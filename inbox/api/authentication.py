@@ -50,7 +50,6 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         raw_key = self._raw_key(request)
         if raw_key is None:
             return None
-        throttling.auth_failures_check(request)
         api_key = (
             ApiKey.objects.select_related("account").filter(key_hash=hash_api_key(raw_key)).first()
         )

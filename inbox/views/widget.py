@@ -18,7 +18,7 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from inbox import services
+from inbox import ratelimit, services
 from inbox.forms import WidgetMessageForm, WidgetStartForm
 from inbox.models import Contact, Inbox, Message
 from statuses.catalogue import ChannelType
@@ -51,6 +51,22 @@ def widget_page(request: HttpRequest, inbox_id: uuid.UUID) -> HttpResponse:
 def widget_start(request: HttpRequest, inbox_id: uuid.UUID) -> HttpResponse:
     """Start a chat: create the contact and hand back their token."""
     inbox = _widget_inbox(inbox_id)
+    refusal = ratelimit.hit_each(
+        [
+            (
+                "widget_start",
+                ratelimit.request_client(request),
+                ratelimit.rate_setting("TICKMARK_WIDGET_START_RATE"),
+            ),
+            (
+                "widget_start_inbox",
+                str(inbox.id),
+                ratelimit.rate_setting("TICKMARK_WIDGET_START_INBOX_RATE"),
+            ),
+        ]
+    )
+    if not refusal.allowed:
+        return ratelimit.too_many_requests(refusal, "Too many chats started.")
     form = WidgetStartForm(_body(request))
     if not form.is_valid():
         return _error(400, "invalid", "Invalid name.")
@@ -71,6 +87,22 @@ def widget_messages(request: HttpRequest, inbox_id: uuid.UUID) -> HttpResponse:
     if contact is None:
         return _error(403, "forbidden", "Unknown or missing widget token.")
     if request.method == "POST":
+        refusal = ratelimit.hit_each(
+            [
+                (
+                    "widget_message",
+                    str(contact.id),
+                    ratelimit.rate_setting("TICKMARK_WIDGET_MESSAGE_RATE"),
+                ),
+                (
+                    "widget_message_address",
+                    ratelimit.request_client(request),
+                    ratelimit.rate_setting("TICKMARK_WIDGET_MESSAGE_ADDRESS_RATE"),
+                ),
+            ]
+        )
+        if not refusal.allowed:
+            return ratelimit.too_many_requests(refusal, "Too many messages.")
         form = WidgetMessageForm(_body(request))
         if not form.is_valid():
             return _error(400, "invalid", "Type a message first.")

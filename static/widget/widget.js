@@ -99,6 +99,12 @@
   const setStatus = (text) => {
     status.textContent = text;
   };
+  // A 429 (too many chats or messages from here): say so, and keep what the contact typed.
+  const showLimit = async (response) => {
+    const data = await response.json().catch(() => ({}));
+    setStatus((data.error && data.error.message) || "Too many attempts. Try again in a minute.");
+  };
+  let retryAfter = 0; // seconds, from the socket's rate-limit frame
 
   const connect = () => {
     if (!token) return;
@@ -115,15 +121,19 @@
     });
     ws.addEventListener("message", (message) => {
       const event = JSON.parse(message.data);
-      if (event.type === "message") {
+      if (event.type === "error" && event.code === "rate_limited") {
+        setStatus(event.message);
+        retryAfter = event.retry_after || 60;
+      } else if (event.type === "message") {
         render({ ...event, from: "agent" });
         flushReceipts();
       }
     });
     ws.addEventListener("close", () => {
       if (socket !== ws || !token) return;
-      setStatus("Reconnecting…");
-      const delay = Math.min(30000, 1000 * 2 ** failures++);
+      const delay = retryAfter ? retryAfter * 1000 : Math.min(30000, 1000 * 2 ** failures++);
+      if (!retryAfter) setStatus("Reconnecting…");
+      retryAfter = 0;
       setTimeout(connect, delay);
     });
   };
@@ -143,6 +153,7 @@
     event.preventDefault();
     const name = event.target.elements.name.value.trim();
     const response = await api("start/", { method: "POST", body: JSON.stringify({ name }) });
+    if (response.status === 429) await showLimit(response);
     if (!response.ok) return;
     token = (await response.json()).token;
     saveToken(token);
@@ -158,6 +169,8 @@
     if (response.ok) {
       render((await response.json()).message);
       textarea.value = "";
+    } else if (response.status === 429) {
+      await showLimit(response);
     } else if (response.status === 403) {
       saveToken(null);
       token = null;

@@ -1,5 +1,4 @@
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -12,13 +11,6 @@ def make_key(account) -> str:
     key.set_key(raw)
     key.save()
     return raw
-
-
-@pytest.fixture(autouse=True)
-def _clear_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture
