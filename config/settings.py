@@ -63,6 +63,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.health.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -89,6 +90,10 @@ if DATABASE_URL:
     default_db = dj_database_url.parse(DATABASE_URL)
     if env_bool("DB_POOL", True):
         default_db["CONN_MAX_AGE"] = 0
+        # After a database restart every pooled connection is dead: Django passes
+        # ConnectionPool.check_connection to the pool when health checks are on, so each
+        # connection is tested (a cheap round trip) as it is handed out, never a broken one.
+        default_db["CONN_HEALTH_CHECKS"] = True
         default_db["OPTIONS"] = {
             "pool": {
                 "min_size": int(os.environ.get("DB_POOL_MIN", "2")),
@@ -217,3 +222,10 @@ SEND_REQUEUE_AFTER = float(os.environ.get("SEND_REQUEUE_AFTER", "60"))
 SWEEP_INTERVAL = float(os.environ.get("SWEEP_INTERVAL", "30"))
 # The embedded provider simulator (`make run`); empty outside the embedded mode.
 SIMULATOR_URL = os.environ.get("SIMULATOR_URL", "http://127.0.0.1:8025").rstrip("/")
+# Worker resilience (statuses.lanes): a database error makes a lane wait (0.5 s, 1 s, 2 s … at
+# most WORKER_DB_RETRY_MAX seconds) and try again — it never exits. Each lane records a heartbeat
+# every WORKER_HEARTBEAT_EVERY seconds; /healthz/worker answers 503 once the newest heartbeat of
+# a lane is older than WORKER_HEARTBEAT_STALE_AFTER.
+WORKER_DB_RETRY_MAX = float(os.environ.get("WORKER_DB_RETRY_MAX", "10"))
+WORKER_HEARTBEAT_EVERY = float(os.environ.get("WORKER_HEARTBEAT_EVERY", "5"))
+WORKER_HEARTBEAT_STALE_AFTER = float(os.environ.get("WORKER_HEARTBEAT_STALE_AFTER", "60"))

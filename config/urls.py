@@ -1,10 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from config.health import healthz
+from config.health import healthz, healthz_worker
 
 urlpatterns = [
     path("healthz", healthz),
+    path("healthz/worker", healthz_worker),
     path("admin/", admin.site.urls),
     path("webhooks/", include("statuses.urls")),
     path("api/", include("inbox.api.urls")),

@@ -36,6 +36,7 @@ from django.utils import timezone
 from inbox.models import Message
 from statuses import correlation, providers, services
 from statuses.catalogue import ChannelType
+from statuses.lanes import retry_db
 from statuses.machine import Status
 from statuses.models import SendTry
 from statuses.providers.base import OutgoingMessage, SendOutcome, SendResult
@@ -88,7 +89,13 @@ def message_send(*, message_id: uuid.UUID | str, attempt: int) -> str:
             error_title="Sending failed unexpectedly",
             error_detail=f"{type(exc).__name__}: {exc}"[:2000],
         )
-    return _record(message, send_try, adapter, result)
+    # The provider has the message now: keep its answer through a database outage rather than
+    # leave the try in flight (which the sweeps would turn into ``unknown``).
+    return retry_db(
+        lambda: _record(message, send_try, adapter, result),
+        what=f"recording the send of {message.id}",
+        give_up_after=settings.SEND_IN_FLIGHT_STALE_AFTER,
+    )
 
 
 def outgoing_message(message: Message) -> OutgoingMessage:
