@@ -98,7 +98,7 @@ if DATABASE_URL:
             "pool": {
                 "min_size": int(os.environ.get("DB_POOL_MIN", "2")),
                 "max_size": int(os.environ.get("DB_POOL_MAX", "20")),
-                "timeout": 10,
+                "timeout": float(os.environ.get("DB_POOL_TIMEOUT", "10")),
             }
         }
 else:
