@@ -229,3 +229,17 @@ SIMULATOR_URL = os.environ.get("SIMULATOR_URL", "http://127.0.0.1:8025").rstrip(
 WORKER_DB_RETRY_MAX = float(os.environ.get("WORKER_DB_RETRY_MAX", "10"))
 WORKER_HEARTBEAT_EVERY = float(os.environ.get("WORKER_HEARTBEAT_EVERY", "5"))
 WORKER_HEARTBEAT_STALE_AFTER = float(os.environ.get("WORKER_HEARTBEAT_STALE_AFTER", "60"))
+# Outgoing integrator webhooks (statuses.webhooks_out): each POST gets WEBHOOK_CONNECT_TIMEOUT
+# seconds to connect and WEBHOOK_TIMEOUT seconds in all; a delivery round posts up to
+# WEBHOOK_CONCURRENCY at once, at most WEBHOOK_MAX_CONCURRENT_PER_SUBSCRIPTION per subscription;
+# an account may have at most WEBHOOK_MAX_SUBSCRIPTIONS_PER_ACCOUNT subscriptions.
+WEBHOOK_CONNECT_TIMEOUT = float(os.environ.get("WEBHOOK_CONNECT_TIMEOUT", "5"))
+WEBHOOK_TIMEOUT = float(os.environ.get("WEBHOOK_TIMEOUT", "10"))
+WEBHOOK_CONCURRENCY = int(os.environ.get("WEBHOOK_CONCURRENCY", "8"))
+WEBHOOK_MAX_CONCURRENT_PER_SUBSCRIPTION = int(
+    os.environ.get("WEBHOOK_MAX_CONCURRENT_PER_SUBSCRIPTION", "2")
+)
+WEBHOOK_MAX_SUBSCRIPTIONS_PER_ACCOUNT = int(
+    os.environ.get("WEBHOOK_MAX_SUBSCRIPTIONS_PER_ACCOUNT", "20")
+)
+WEBHOOK_MAX_CONCURRENT_PER_ACCOUNT = int(os.environ.get("WEBHOOK_MAX_CONCURRENT_PER_ACCOUNT", "4"))
