@@ -121,7 +121,19 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": os.environ.get("CHANNELS_PREFIX", "tm")},
+            "CONFIG": {
+                # channels-redis waits on Redis with a 5 s blocking pop; redis-py's socket
+                # timeout must be longer, or an idle socket dies with TimeoutError (close 1011).
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": float(os.environ.get("REDIS_SOCKET_TIMEOUT", "30")),
+                        "socket_connect_timeout": 5,
+                        "socket_keepalive": True,
+                    }
+                ],
+                "prefix": os.environ.get("CHANNELS_PREFIX", "tm"),
+            },
         }
     }
 else:
