@@ -255,3 +255,6 @@ WEBHOOK_MAX_SUBSCRIPTIONS_PER_ACCOUNT = int(
     os.environ.get("WEBHOOK_MAX_SUBSCRIPTIONS_PER_ACCOUNT", "20")
 )
 WEBHOOK_MAX_CONCURRENT_PER_ACCOUNT = int(os.environ.get("WEBHOOK_MAX_CONCURRENT_PER_ACCOUNT", "4"))
+# Fair sends: a new message's send task is ranked below the account's other messages queued in
+# the last SEND_FAIRNESS_WINDOW seconds, so one account's burst never starves another's message.
+SEND_FAIRNESS_WINDOW = float(os.environ.get("SEND_FAIRNESS_WINDOW", "3600"))

@@ -125,6 +125,23 @@ def retry_delay(try_number: int, retry_after: float | None = None) -> float:
     return delay
 
 
+def send_priority(account_id: int) -> int:
+    """Task priority of a new send: 0, minus the account's other messages still queued recently.
+
+    The send lane takes tasks by priority, then in order: one account's burst of a thousand
+    messages is sent after another account's single message, not before it (issue #10). One
+    indexed count per message; capped at django-tasks' lowest priority.
+    """
+    since = timezone.now() - timedelta(seconds=settings.SEND_FAIRNESS_WINDOW)
+    backlog = Message.objects.filter(
+        account_id=account_id,
+        created_at__gte=since,
+        direction=Message.Direction.OUTGOING,
+        status=Status.QUEUED,
+    ).count()
+    return -min(max(backlog - 1, 0), 100)
+
+
 def enqueue_send(message_id: uuid.UUID | str, attempt: int, *, delay: float = 0) -> None:
     from statuses import tasks
 
