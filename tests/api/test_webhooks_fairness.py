@@ -87,3 +87,22 @@ def test_subscriptions_per_account_are_capped(client, other_client, account, set
     assert other_client.post("/api/v1/webhooks", body, format="json").status_code == 201
     assert client.delete(f"/api/v1/webhooks/{ids[0]}").status_code == 204
     assert client.post("/api/v1/webhooks", body, format="json").status_code == 201
+
+
+def test_admin_deletes_subscriptions_and_their_events_through_the_safe_service(
+    admin_client, account, api_inbox
+):
+    first, second = subscribe(account, "https://example.com", n=2)
+    inbox_services.message_create_outgoing(account=account, inbox=api_inbox, to="a", content="x")
+    assert OutgoingEvent.objects.count() == 2
+    page = admin_client.post(
+        f"/admin/statuses/webhooksubscription/{first.id}/delete/", {"post": "yes"}
+    )
+    assert page.status_code == 302
+    changelist = admin_client.post(
+        "/admin/statuses/webhooksubscription/",
+        {"action": "delete_selected", "_selected_action": [second.id], "post": "yes"},
+    )
+    assert changelist.status_code == 302
+    assert not WebhookSubscription.objects.exists()
+    assert not OutgoingEvent.objects.exists()
