@@ -4,19 +4,21 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format install install-dev bench clean
+.PHONY: run test lint format install install-dev lock bench clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e .
+# constraints.txt pins every transitive dependency to the versions the tests ran with, so a
+# fresh machine installs exactly what was tested; `make lock` refreshes it after a change.
+$(STAMP): pyproject.toml constraints.txt | $(PY)
+	$(PY) -m pip install --quiet -c constraints.txt -e .
 	touch $(STAMP)
 
-$(STAMP)-dev: pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e '.[dev]'
+$(STAMP)-dev: pyproject.toml constraints.txt | $(PY)
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP) $(STAMP)-dev
 
 install: $(STAMP)
@@ -33,6 +35,11 @@ test: $(STAMP)-dev
 format: $(STAMP)-dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+lock: $(STAMP)-dev
+	$(PY) -m pip install --quiet -e '.[dev]'
+	{ echo "# Every installed package, pinned (make lock). Used as pip constraints by make install."; \
+	  $(PY) -m pip freeze --exclude-editable; } > constraints.txt
 
 bench: $(STAMP)-dev
 	$(PY) bench/run.py

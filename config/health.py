@@ -1,6 +1,93 @@
-from django.http import HttpRequest, HttpResponse
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, connections
+from django.db.models import Max
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
+
+DB_UNAVAILABLE = (OperationalError, InterfaceError)
+RETRY_AFTER = "5"
 
 
 def healthz(request: HttpRequest) -> HttpResponse:
     """Liveness probe: answers without touching the database (also the benchmarks' baseline)."""
     return HttpResponse(b"ok", content_type="text/plain")
+
+
+def healthz_worker(request: HttpRequest) -> JsonResponse:
+    """Are the workers' lanes moving? 200 if each lane beat recently, else 503 (for monitoring).
+
+    Reports ages and counts only — no host names or process ids to strangers.
+    """
+    from statuses.lanes import LANES
+    from statuses.models import WorkerHeartbeat
+
+    now = timezone.now()
+    stale_after = settings.WORKER_HEARTBEAT_STALE_AFTER
+    try:
+        newest = dict(
+            WorkerHeartbeat.objects.values_list("lane").annotate(at=Max("seen_at")).order_by()
+        )
+        live = WorkerHeartbeat.objects.filter(
+            lane="send", seen_at__gte=now - timedelta(seconds=stale_after)
+        ).count()
+    except DB_UNAVAILABLE:
+        return JsonResponse(
+            {"status": "database_unavailable"}, status=503, headers={"Retry-After": RETRY_AFTER}
+        )
+    lanes = {
+        lane: round((now - newest[lane]).total_seconds(), 1) if lane in newest else None
+        for lane in LANES
+    }
+    healthy = all(age is not None and age <= stale_after for age in lanes.values())
+    return JsonResponse(
+        {
+            "status": "ok" if healthy else "stale",
+            "workers": live,
+            "lane_heartbeat_age_seconds": lanes,
+            "stale_after_seconds": stale_after,
+        },
+        status=200 if healthy else 503,
+    )
+
+
+class DatabaseUnavailableMiddleware:
+    """A view that hits a database outage answers 503 + Retry-After, not a 500 with a trace.
+
+    JSON under /api/ and /webhooks/ (providers retry on a 5xx), a short text page elsewhere.
+    The REST API's own exception handler does the same for DRF views (inbox.api.errors).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, DB_UNAVAILABLE):
+            return None
+        for conn in connections.all(initialized_only=True):
+            try:
+                conn.close_if_unusable_or_obsolete()
+            except DB_UNAVAILABLE:
+                conn.close()
+        headers = {"Retry-After": RETRY_AFTER}
+        if request.path.startswith(("/api/", "/webhooks/")):
+            body = {
+                "error": {
+                    "code": "database_unavailable",
+                    "message": "The database is unavailable right now. Retry shortly.",
+                }
+            }
+            return JsonResponse(body, status=503, headers=headers)
+        return HttpResponse(
+            b"Tickmark cannot reach its database right now. Try again in a few seconds.",
+            status=503,
+            content_type="text/plain; charset=utf-8",
+            headers=headers,
+        )

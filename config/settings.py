@@ -63,6 +63,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.health.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -89,11 +90,15 @@ if DATABASE_URL:
     default_db = dj_database_url.parse(DATABASE_URL)
     if env_bool("DB_POOL", True):
         default_db["CONN_MAX_AGE"] = 0
+        # After a database restart every pooled connection is dead: Django passes
+        # ConnectionPool.check_connection to the pool when health checks are on, so each
+        # connection is tested (a cheap round trip) as it is handed out, never a broken one.
+        default_db["CONN_HEALTH_CHECKS"] = True
         default_db["OPTIONS"] = {
             "pool": {
                 "min_size": int(os.environ.get("DB_POOL_MIN", "2")),
                 "max_size": int(os.environ.get("DB_POOL_MAX", "20")),
-                "timeout": 10,
+                "timeout": float(os.environ.get("DB_POOL_TIMEOUT", "10")),
             }
         }
 else:
@@ -116,7 +121,19 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": os.environ.get("CHANNELS_PREFIX", "tm")},
+            "CONFIG": {
+                # channels-redis waits on Redis with a 5 s blocking pop; redis-py's socket
+                # timeout must be longer, or an idle socket dies with TimeoutError (close 1011).
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": float(os.environ.get("REDIS_SOCKET_TIMEOUT", "30")),
+                        "socket_connect_timeout": 5,
+                        "socket_keepalive": True,
+                    }
+                ],
+                "prefix": os.environ.get("CHANNELS_PREFIX", "tm"),
+            },
         }
     }
 else:
@@ -259,3 +276,27 @@ SEND_REQUEUE_AFTER = float(os.environ.get("SEND_REQUEUE_AFTER", "60"))
 SWEEP_INTERVAL = float(os.environ.get("SWEEP_INTERVAL", "30"))
 # The embedded provider simulator (`make run`); empty outside the embedded mode.
 SIMULATOR_URL = os.environ.get("SIMULATOR_URL", "http://127.0.0.1:8025").rstrip("/")
+# Worker resilience (statuses.lanes): a database error makes a lane wait (0.5 s, 1 s, 2 s … at
+# most WORKER_DB_RETRY_MAX seconds) and try again — it never exits. Each lane records a heartbeat
+# every WORKER_HEARTBEAT_EVERY seconds; /healthz/worker answers 503 once the newest heartbeat of
+# a lane is older than WORKER_HEARTBEAT_STALE_AFTER.
+WORKER_DB_RETRY_MAX = float(os.environ.get("WORKER_DB_RETRY_MAX", "10"))
+WORKER_HEARTBEAT_EVERY = float(os.environ.get("WORKER_HEARTBEAT_EVERY", "5"))
+WORKER_HEARTBEAT_STALE_AFTER = float(os.environ.get("WORKER_HEARTBEAT_STALE_AFTER", "60"))
+# Outgoing integrator webhooks (statuses.webhooks_out): each POST gets WEBHOOK_CONNECT_TIMEOUT
+# seconds to connect and WEBHOOK_TIMEOUT seconds in all; a delivery round posts up to
+# WEBHOOK_CONCURRENCY at once, at most WEBHOOK_MAX_CONCURRENT_PER_SUBSCRIPTION per subscription;
+# an account may have at most WEBHOOK_MAX_SUBSCRIPTIONS_PER_ACCOUNT subscriptions.
+WEBHOOK_CONNECT_TIMEOUT = float(os.environ.get("WEBHOOK_CONNECT_TIMEOUT", "5"))
+WEBHOOK_TIMEOUT = float(os.environ.get("WEBHOOK_TIMEOUT", "10"))
+WEBHOOK_CONCURRENCY = int(os.environ.get("WEBHOOK_CONCURRENCY", "8"))
+WEBHOOK_MAX_CONCURRENT_PER_SUBSCRIPTION = int(
+    os.environ.get("WEBHOOK_MAX_CONCURRENT_PER_SUBSCRIPTION", "2")
+)
+WEBHOOK_MAX_SUBSCRIPTIONS_PER_ACCOUNT = int(
+    os.environ.get("WEBHOOK_MAX_SUBSCRIPTIONS_PER_ACCOUNT", "20")
+)
+WEBHOOK_MAX_CONCURRENT_PER_ACCOUNT = int(os.environ.get("WEBHOOK_MAX_CONCURRENT_PER_ACCOUNT", "4"))
+# Fair sends: a new message's send task is ranked below the account's other messages queued in
+# the last SEND_FAIRNESS_WINDOW seconds, so one account's burst never starves another's message.
+SEND_FAIRNESS_WINDOW = float(os.environ.get("SEND_FAIRNESS_WINDOW", "3600"))

@@ -51,7 +51,7 @@ def message_create_outgoing(
     up front when the window is closed (instead of failing later with WhatsApp's 131047).
     """
     from channels_app import broadcast
-    from statuses import outgoing, tasks
+    from statuses import outgoing, sending, tasks
 
     if customer_message_id:
         existing = Message.objects.filter(
@@ -87,7 +87,8 @@ def message_create_outgoing(
                 updated_at=now,
             )
             Conversation.objects.filter(id=conversation.id).update(last_message_at=now)
-            tasks.send_message.enqueue(str(message.id), message.attempt)
+            priority = sending.send_priority(account.id)  # fair between accounts
+            tasks.send_message.using(priority=priority).enqueue(str(message.id), message.attempt)
             outgoing.message_created_record(message)
             payload = message_event_payload(message)
             transaction.on_commit(lambda: broadcast.message_created(account.id, payload))

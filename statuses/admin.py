@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 
 from inbox.models import ParkedDeletion
+from statuses import outgoing
 from statuses.models import (
     OutgoingAttempt,
     OutgoingEvent,
@@ -114,6 +115,14 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
     list_display = ["url", "account", "is_active", "disabled_reason", "created_at"]
     list_filter = ["is_active", "account"]
     exclude = ["secret"]
+
+    # Through the service: safe while deliveries and status changes are in flight.
+    def delete_model(self, request, obj):
+        outgoing.subscription_delete(subscription=obj)
+
+    def delete_queryset(self, request, queryset):
+        for subscription in queryset:
+            outgoing.subscription_delete(subscription=subscription)
 
 
 @admin.register(OutgoingEvent)

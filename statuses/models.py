@@ -259,3 +259,26 @@ class SendTry(models.Model):
 
     def __str__(self) -> str:
         return f"try {self.number} of attempt {self.attempt}: {self.outcome}"
+
+
+class WorkerHeartbeat(models.Model):
+    """The last time each lane of each ``manage.py worker`` finished a loop (``/healthz/worker``).
+
+    Written from the lane's own loop, so a row that stops moving means that lane is stuck or
+    cannot reach the database — exactly what a supervisor should be told.
+    """
+
+    worker_id = models.CharField(max_length=100)
+    lane = models.CharField(max_length=20)
+    host = models.CharField(max_length=255, blank=True)
+    pid = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(default=timezone.now)
+    seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["worker_id", "lane"], name="worker_heartbeat_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.worker_id}/{self.lane} at {self.seen_at:%H:%M:%S}"

@@ -12,8 +12,12 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
+from inbox.exceptions import InboxError
 from statuses.models import OutgoingEvent, WebhookSubscription
 
 if TYPE_CHECKING:
@@ -24,12 +28,53 @@ STATUS_CHANGED = WebhookSubscription.EventType.MESSAGE_STATUS_CHANGED
 CREATED = WebhookSubscription.EventType.MESSAGE_CREATED
 
 
+class TooManySubscriptions(InboxError):
+    code = "too_many_webhooks"
+    http_status = 400
+
+    def __init__(self, limit: int):
+        super().__init__(
+            f"An account can have at most {limit} webhook subscriptions; delete one first."
+        )
+
+
 def subscription_create(*, account: Account, url: str, events: list[str]) -> WebhookSubscription:
-    return WebhookSubscription.objects.create(account=account, url=url, events=events)
+    from inbox.models import Account
+
+    limit = settings.WEBHOOK_MAX_SUBSCRIPTIONS_PER_ACCOUNT
+    with transaction.atomic():
+        # Lock the account so two concurrent creates cannot both pass the count.
+        Account.objects.select_for_update().filter(id=account.id).exists()
+        if WebhookSubscription.objects.filter(account=account).count() >= limit:
+            raise TooManySubscriptions(limit)
+        return WebhookSubscription.objects.create(account=account, url=url, events=events)
 
 
 def subscription_delete(*, subscription: WebhookSubscription) -> None:
-    subscription.delete()
+    """Delete a subscription and its events, safely at any moment.
+
+    Status transactions and webhook deliveries hold a ``FOR KEY SHARE`` lock on the subscriptions
+    they write events or attempts for (``pinned``), so locking the row ``FOR UPDATE`` first waits
+    for those in flight, and the cascade then sees every row they wrote; the ones that start
+    later find the subscription gone and write nothing. No one ever hits a foreign-key error.
+    """
+    with transaction.atomic():
+        locked = WebhookSubscription.objects.select_for_update().filter(id=subscription.id)
+        if locked.exists():
+            subscription.delete()
+
+
+def pinned(queryset: QuerySet[WebhookSubscription]) -> list[WebhookSubscription]:
+    """Read subscriptions and keep them from being deleted until the transaction ends.
+
+    ``FOR KEY SHARE`` does not block other readers, status transactions or updates of a
+    subscription's fields, only its deletion (see ``subscription_delete``). SQLite has a single
+    writer, so a plain read is enough there.
+    """
+    if connection.vendor != "postgresql" or not connection.in_atomic_block:
+        return list(queryset)
+    sql, params = queryset.query.sql_with_params()
+    return list(queryset.model.objects.raw(f"{sql} FOR KEY SHARE", params))
 
 
 def event_body(
@@ -45,7 +90,9 @@ def event_body(
 
 
 def _subscriptions(account_ids: set[int], event_type: str) -> list[WebhookSubscription]:
-    subs = WebhookSubscription.objects.filter(account_id__in=account_ids, is_active=True)
+    # Pinned: a subscription deleted meanwhile would make the event insert (and with it the
+    # whole status transaction) fail on its foreign key.
+    subs = pinned(WebhookSubscription.objects.filter(account_id__in=account_ids, is_active=True))
     # Filtered in Python: JSON "contains" is not portable to SQLite, and lists are tiny.
     return [s for s in subs if event_type in (s.events or [])]
 

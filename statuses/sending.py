@@ -36,6 +36,7 @@ from django.utils import timezone
 from inbox.models import Message
 from statuses import correlation, providers, services
 from statuses.catalogue import ChannelType
+from statuses.lanes import retry_db
 from statuses.machine import Status
 from statuses.models import SendTry
 from statuses.providers.base import OutgoingMessage, SendOutcome, SendResult
@@ -88,7 +89,13 @@ def message_send(*, message_id: uuid.UUID | str, attempt: int) -> str:
             error_title="Sending failed unexpectedly",
             error_detail=f"{type(exc).__name__}: {exc}"[:2000],
         )
-    return _record(message, send_try, adapter, result)
+    # The provider has the message now: keep its answer through a database outage rather than
+    # leave the try in flight (which the sweeps would turn into ``unknown``).
+    return retry_db(
+        lambda: _record(message, send_try, adapter, result),
+        what=f"recording the send of {message.id}",
+        give_up_after=settings.SEND_IN_FLIGHT_STALE_AFTER,
+    )
 
 
 def outgoing_message(message: Message) -> OutgoingMessage:
@@ -116,6 +123,23 @@ def retry_delay(try_number: int, retry_after: float | None = None) -> float:
     if retry_after is not None:
         delay = max(delay, min(retry_after, 3600.0))
     return delay
+
+
+def send_priority(account_id: int) -> int:
+    """Task priority of a new send: 0, minus the account's other messages still queued recently.
+
+    The send lane takes tasks by priority, then in order: one account's burst of a thousand
+    messages is sent after another account's single message, not before it (issue #10). One
+    indexed count per message; capped at django-tasks' lowest priority.
+    """
+    since = timezone.now() - timedelta(seconds=settings.SEND_FAIRNESS_WINDOW)
+    backlog = Message.objects.filter(
+        account_id=account_id,
+        created_at__gte=since,
+        direction=Message.Direction.OUTGOING,
+        status=Status.QUEUED,
+    ).count()
+    return -min(max(backlog - 1, 0), 100)
 
 
 def enqueue_send(message_id: uuid.UUID | str, attempt: int, *, delay: float = 0) -> None:

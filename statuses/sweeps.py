@@ -39,7 +39,7 @@ from datetime import datetime, timedelta
 
 import httpx
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django_tasks_db.compat import TaskResultStatus
@@ -84,6 +84,8 @@ def run_all(now: datetime | None = None) -> dict[str, int]:
     ):
         try:
             results[sweep.__name__] = sweep(now=now)
+        except (OperationalError, InterfaceError):
+            raise  # the database is down: the worker's sweep lane waits and tries again
         except Exception:
             # One failing sweep must not stop the others (nor the worker).
             log.exception("sweep %s failed", sweep.__name__)

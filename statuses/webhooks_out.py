@@ -11,6 +11,13 @@ exists for that subscription. Events of one message are recorded under the messa
 so their ids follow the order of the changes (status-rank order; receivers can also rely on
 ``status_updated_at``).
 
+Fairness (issue #10): webhooks run in their own worker lane (``statuses.lanes``), never in front
+of sends. A round takes the due heads of line round-robin across accounts (every account's
+oldest event first, then every account's second …), at most
+``WEBHOOK_MAX_CONCURRENT_PER_SUBSCRIPTION`` per subscription, and posts them concurrently
+(``WEBHOOK_CONCURRENCY`` at a time), each bounded by ``WEBHOOK_TIMEOUT`` seconds in total — so
+one account's slow endpoints cost the others at most one round's wait, never a queue.
+
 Failures back off exponentially (``RETRY_BASE * 2 ** (attempts - 1)``, capped at ``RETRY_MAX``). A
 subscription that has failed continuously for ``DISABLE_AFTER`` is disabled with a visible
 reason and its pending events are given up.
@@ -21,22 +28,26 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
+from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, Min, OuterRef
+from django.db.models import Exists, F, Min, OuterRef, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
-from statuses import signing
+from statuses import outgoing, signing
 from statuses.models import OutgoingAttempt, OutgoingEvent, WebhookSubscription
 
 log = logging.getLogger(__name__)
 
-TIMEOUT = httpx.Timeout(5.0, connect=3.0)
 BATCH_SIZE = 50
-MAX_ROUNDS = 20  # per task run; the task re-enqueues itself for the rest
+MAX_ROUNDS = 20  # times BATCH_SIZE events per task run; the task re-enqueues itself for the rest
+CLAIM_EVERY = 1.0  # seconds: while POSTs are in flight, look for newly due events this often
 LEASE = timedelta(seconds=60)  # > the longest HTTP call; after it, a crashed claim is retried
 RETRY_BASE = timedelta(seconds=10)
 RETRY_MAX = timedelta(hours=1)
@@ -61,25 +72,47 @@ def backoff(attempts: int) -> timedelta:
 def deliver_due(*, now: datetime | None = None, client: httpx.Client | None = None) -> int:
     """Deliver every due event; return how many were delivered. Re-enqueue for later ones.
 
+    A pipeline, not rounds: up to ``WEBHOOK_CONCURRENCY`` POSTs are in flight, and each freed
+    slot goes to the next head of line in round-robin order — skipping subscriptions and
+    accounts already at their in-flight cap, so a slow receiver holds at most its share.
+
     ``now`` is injectable so tests can simulate time (backoff, the 24-hour disable rule).
     """
     fixed_now = now
     delivered = 0
+    claimed_total = 0
     own_client = client is None
-    client = client or httpx.Client(timeout=TIMEOUT, headers={"User-Agent": USER_AGENT})
+    client = client or httpx.Client(
+        timeout=timeout(), headers={"User-Agent": USER_AGENT}, follow_redirects=False
+    )
+    slots = max(settings.WEBHOOK_CONCURRENCY, 1)
+    pool = ThreadPoolExecutor(slots, thread_name_prefix="tickmark-hook")
+    in_flight: dict[Future[Answer], OutgoingEvent] = {}
     try:
-        for _ in range(MAX_ROUNDS):
-            current = fixed_now or timezone.now()
-            claimed = _claim(current)
-            if not claimed:
+        while True:
+            free = slots - len(in_flight)
+            if free > 0 and claimed_total < MAX_ROUNDS * BATCH_SIZE:
+                busy = list(in_flight.values())
+                claimed = _claim(fixed_now or timezone.now(), limit=free, busy=busy)
+                claimed_total += len(claimed)
+                for event in claimed:
+                    in_flight[pool.submit(_post, client, event, fixed_now)] = event
+            if not in_flight:
                 break
-            for event in claimed:
-                delivered += _deliver_one(client, event, fixed_now)
+            # Record each answer as it arrives; look for newly due events at least every second.
+            done, _ = wait(in_flight, timeout=CLAIM_EVERY, return_when=FIRST_COMPLETED)
+            for future in done:
+                delivered += _record(in_flight.pop(future), future.result(), fixed_now)
     finally:
+        pool.shutdown(wait=True)
         if own_client:
             client.close()
     _schedule_next(fixed_now or timezone.now())
     return delivered
+
+
+def timeout() -> httpx.Timeout:
+    return httpx.Timeout(settings.WEBHOOK_TIMEOUT, connect=settings.WEBHOOK_CONNECT_TIMEOUT)
 
 
 def _heads_of_line():
@@ -95,15 +128,62 @@ def _heads_of_line():
     )
 
 
-def _claim(now: datetime) -> list[OutgoingEvent]:
-    with transaction.atomic():
-        events = list(
-            _heads_of_line()
-            .filter(next_attempt_at__lte=now)
-            .order_by("next_attempt_at", "id")
-            .select_for_update(skip_locked=True, of=("self",))
-            .select_related("subscription")[:BATCH_SIZE]
+def _fair_candidates(now: datetime, limit: int, busy: list[OutgoingEvent]) -> list[int]:
+    """Ids of due heads of line in round-robin order across accounts (every account's oldest
+    first, then every account's second …), within the per-subscription and per-account caps
+    on deliveries in flight (``busy`` are this worker's)."""
+    per_subscription = settings.WEBHOOK_MAX_CONCURRENT_PER_SUBSCRIPTION
+    per_account = settings.WEBHOOK_MAX_CONCURRENT_PER_ACCOUNT
+    oldest_first = [F("next_attempt_at").asc(), F("id").asc()]
+    rows = (
+        _heads_of_line()
+        .filter(next_attempt_at__lte=now)
+        .annotate(
+            account_turn=Window(
+                RowNumber(), partition_by=[F("subscription__account_id")], order_by=oldest_first
+            ),
+            subscription_turn=Window(
+                RowNumber(), partition_by=[F("subscription_id")], order_by=oldest_first
+            ),
         )
+        .filter(subscription_turn__lte=per_subscription, account_turn__lte=per_account)
+        .order_by("account_turn", "next_attempt_at", "id")
+        .values_list("id", "subscription_id", "subscription__account_id")[:BATCH_SIZE]
+    )
+    by_subscription = Counter(e.subscription_id for e in busy)
+    by_account = Counter(e.subscription.account_id for e in busy)
+    chosen: list[int] = []
+    for event_id, subscription_id, account_id in rows:
+        if len(chosen) >= limit:
+            break
+        if by_subscription[subscription_id] >= per_subscription:
+            continue
+        if by_account[account_id] >= per_account:
+            continue
+        by_subscription[subscription_id] += 1
+        by_account[account_id] += 1
+        chosen.append(event_id)
+    return chosen
+
+
+def _claim(
+    now: datetime, limit: int = BATCH_SIZE, busy: list[OutgoingEvent] | None = None
+) -> list[OutgoingEvent]:
+    candidates = _fair_candidates(now, limit, busy or [])
+    if not candidates:
+        return []
+    with transaction.atomic():
+        # Window functions cannot be locked directly: lock the chosen rows, skipping any another
+        # worker took meanwhile, and keep the fair order.
+        locked = {
+            event.id: event
+            for event in OutgoingEvent.objects.filter(
+                id__in=candidates, state=Pending, next_attempt_at__lte=now
+            )
+            .select_for_update(skip_locked=True, of=("self",))
+            .select_related("subscription")
+        }
+        events = [locked[i] for i in candidates if i in locked]
         if events:
             OutgoingEvent.objects.filter(id__in=[e.id for e in events]).update(
                 next_attempt_at=now + LEASE
@@ -111,7 +191,17 @@ def _claim(now: datetime) -> list[OutgoingEvent]:
     return events
 
 
-def _deliver_one(client: httpx.Client, event: OutgoingEvent, fixed_now: datetime | None) -> int:
+@dataclass
+class Answer:
+    http_status: int | None
+    error: str
+    response_body: str
+    duration_ms: int
+    done_at: datetime
+
+
+def _post(client: httpx.Client, event: OutgoingEvent, fixed_now: datetime | None) -> Answer:
+    """Sign and POST one event (no database here: it runs in the delivery pool's threads)."""
     subscription = event.subscription
     body = json.dumps(event.payload, separators=(",", ":"), sort_keys=True).encode()
     sent_at = fixed_now or timezone.now()
@@ -122,43 +212,69 @@ def _deliver_one(client: httpx.Client, event: OutgoingEvent, fixed_now: datetime
         "X-Tickmark-Event-Id": str(event.payload.get("id", "")),
     }
     started = time.monotonic()
+    deadline = started + settings.WEBHOOK_TIMEOUT
     http_status: int | None = None
     error = ""
     response_body = ""
     try:
-        response = client.post(subscription.url, content=body, headers=headers)
-        http_status = response.status_code
-        response_body = response.text[:RESPONSE_BODY_LIMIT]
+        with client.stream("POST", subscription.url, content=body, headers=headers) as response:
+            http_status = response.status_code
+            response_body = _read_some(response, deadline)
         if not 200 <= http_status < 300:
             error = f"HTTP {http_status}"
-    except httpx.HTTPError as exc:
+    except Exception as exc:  # network errors, and anything else: a failed try, not a crash
         error = f"{type(exc).__name__}: {exc}"[:RESPONSE_BODY_LIMIT] or type(exc).__name__
-    duration_ms = int((time.monotonic() - started) * 1000)
-    done_at = fixed_now or timezone.now()
-    ok = not error
+    return Answer(
+        http_status=http_status,
+        error=error,
+        response_body=response_body,
+        duration_ms=int((time.monotonic() - started) * 1000),
+        done_at=fixed_now or timezone.now(),
+    )
+
+
+def _read_some(response: httpx.Response, deadline: float) -> str:
+    """At most RESPONSE_BODY_LIMIT bytes of the answer, and nothing after the deadline."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= RESPONSE_BODY_LIMIT or time.monotonic() > deadline:
+            break
+    return b"".join(chunks)[:RESPONSE_BODY_LIMIT].decode(errors="replace")
+
+
+def _record(event: OutgoingEvent, answer: Answer, fixed_now: datetime | None) -> int:
+    subscription = event.subscription
+    ok = not answer.error
     with transaction.atomic():
+        # Pin the subscription; if it was deleted meanwhile, its events went with it.
+        alive = outgoing.pinned(WebhookSubscription.objects.filter(id=subscription.id))
+        if not alive or not OutgoingEvent.objects.filter(id=event.id).exists():
+            return 0
         OutgoingAttempt.objects.create(
             event=event,
-            attempted_at=done_at,
-            http_status=http_status,
-            error=error,
-            duration_ms=duration_ms,
-            response_body=response_body,
+            attempted_at=answer.done_at,
+            http_status=answer.http_status,
+            error=answer.error,
+            duration_ms=answer.duration_ms,
+            response_body=answer.response_body,
         )
         attempts = event.attempts + 1
         if ok:
             OutgoingEvent.objects.filter(id=event.id).update(
-                state=OutgoingEvent.State.DELIVERED, attempts=attempts, delivered_at=done_at
+                state=OutgoingEvent.State.DELIVERED, attempts=attempts, delivered_at=answer.done_at
             )
             WebhookSubscription.objects.filter(
                 id=subscription.id, failing_since__isnull=False
             ).update(failing_since=None)
             return 1
         OutgoingEvent.objects.filter(id=event.id).update(
-            attempts=attempts, next_attempt_at=done_at + backoff(attempts)
+            attempts=attempts, next_attempt_at=answer.done_at + backoff(attempts)
         )
-        _record_failure(subscription.id, done_at, error)
-    log.info("webhook %s to %s failed: %s", event.id, subscription.url, error)
+        _record_failure(subscription.id, answer.done_at, answer.error)
+    log.info("webhook %s to %s failed: %s", event.id, subscription.url, answer.error)
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import InterfaceError, OperationalError, connections
 from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.response import Response
@@ -36,6 +37,8 @@ def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, DB_UNAVAILABLE):
+        return database_unavailable_response()
     if isinstance(exc, InboxError):
         set_rollback()
         return Response(error_body(exc.code, exc.message), status=exc.http_status)
@@ -58,6 +61,28 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         body = error_body(_code_of(exc), _text(exc.detail))
     set_rollback()
     return Response(body, status=exc.status_code, headers=headers)
+
+
+# The database is down or restarting: tell the client to come back (never an HTML 500).
+DB_UNAVAILABLE = (OperationalError, InterfaceError)
+DB_RETRY_AFTER = 5
+
+
+def database_unavailable_response() -> Response:
+    set_rollback()
+    for conn in connections.all(initialized_only=True):
+        try:
+            conn.close_if_unusable_or_obsolete()  # do not hand the broken connection on
+        except DB_UNAVAILABLE:
+            conn.close()
+    return Response(
+        error_body(
+            "database_unavailable",
+            "The database is unavailable right now. Retry shortly.",
+        ),
+        status=503,
+        headers={"Retry-After": str(DB_RETRY_AFTER)},
+    )
 
 
 def _code_of(exc: exceptions.APIException) -> str:

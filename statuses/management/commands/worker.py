@@ -1,8 +1,9 @@
 """`python manage.py worker`: run background tasks and the periodic sweeps (DESIGN §10).
 
 Start any number of these on any number of machines against one PostgreSQL: each task is
-claimed with ``SELECT … FOR UPDATE SKIP LOCKED`` (django-tasks-db's worker), and each sweep is
-run by one worker at a time (see ``statuses.sweeps``).
+claimed with ``SELECT … FOR UPDATE SKIP LOCKED`` (django-tasks-db), and each sweep is run by one
+worker at a time (see ``statuses.sweeps``). Sends, integrator webhooks and sweeps run in separate
+lanes that survive database outages (see ``statuses.lanes``).
 """
 
 from __future__ import annotations
@@ -12,49 +13,12 @@ import threading
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
-from django.db import close_old_connections, connections
 from django.utils.crypto import get_random_string
-from django_tasks_db.compat import DEFAULT_TASK_BACKEND_ALIAS
-from django_tasks_db.management.commands.db_worker import Worker
 
-from statuses import sending, sweeps
+from statuses import sending
+from statuses.lanes import Lanes
 
 log = logging.getLogger("statuses.worker")
-
-
-class SweepThread(threading.Thread):
-    """Run ``sweeps.run_all`` every ``interval`` seconds until stopped."""
-
-    def __init__(self, interval: float):
-        super().__init__(name="tickmark-sweeps", daemon=True)
-        self.interval = interval
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        while not self.stopped.wait(self.interval):
-            close_old_connections()
-            try:
-                changed = sweeps.run_all()
-                if any(changed.values()):
-                    log.info("sweeps: %s", changed)
-            finally:
-                connections.close_all()
-
-    def stop(self) -> None:
-        self.stopped.set()
-
-
-def make_worker(*, interval: float, worker_id: str | None = None, startup_delay: bool = True):
-    return Worker(
-        queue_names=["*"],
-        interval=interval,
-        batch=False,
-        backend_name=DEFAULT_TASK_BACKEND_ALIAS,
-        startup_delay=startup_delay,
-        max_tasks=None,
-        worker_id=worker_id or get_random_string(32),
-        excluded_queue_names=[],
-    )
 
 
 class InProcessWorker(threading.Thread):
@@ -62,22 +26,17 @@ class InProcessWorker(threading.Thread):
 
     def __init__(self, *, interval: float = 0.2, sweep_interval: float | None = None):
         super().__init__(name="tickmark-worker", daemon=True)
-        self.worker = make_worker(interval=interval, startup_delay=False)
         sweep_interval = settings.SWEEP_INTERVAL if sweep_interval is None else sweep_interval
-        self.sweeper = SweepThread(sweep_interval) if sweep_interval > 0 else None
+        self.lanes = Lanes(
+            worker_id=get_random_string(32), interval=interval, sweep_interval=sweep_interval
+        )
 
     def run(self) -> None:
-        if self.sweeper:
-            self.sweeper.start()
-        try:
-            self.worker.run()
-        finally:
-            connections.close_all()
+        self.lanes.start()
+        self.lanes.join()
 
     def stop(self) -> None:
-        self.worker.running = False
-        if self.sweeper:
-            self.sweeper.stop()
+        self.lanes.stop()
 
 
 class Command(BaseCommand):
@@ -97,23 +56,25 @@ class Command(BaseCommand):
             help="Seconds between sweeps; 0 disables them (default: settings.SWEEP_INTERVAL)",
         )
         parser.add_argument("--worker-id", default=None)
-        parser.add_argument("--no-startup-delay", action="store_false", dest="startup_delay")
+        parser.add_argument(
+            "--no-startup-delay",
+            action="store_false",
+            dest="startup_delay",
+            help="Accepted for compatibility; the lanes start at once.",
+        )
 
     def handle(self, *args, interval, sweep_interval, worker_id, startup_delay, **options):
         sweep_interval = settings.SWEEP_INTERVAL if sweep_interval is None else sweep_interval
-        worker = make_worker(interval=interval, worker_id=worker_id, startup_delay=startup_delay)
+        lanes = Lanes(
+            worker_id=worker_id or get_random_string(32),
+            interval=interval,
+            sweep_interval=sweep_interval,
+        )
         sending.http_client()  # build the TLS context now, not during the first send
-        sweeper = SweepThread(sweep_interval) if sweep_interval > 0 else None
-        if sweeper:
-            sweeper.start()
         self.stdout.write(
-            f"Tickmark worker {worker.worker_id}: all queues, sweeps every "
+            f"Tickmark worker {lanes.worker_id}: lanes send ({','.join(lanes.send.queue_names)}) "
+            f"and webhooks ({','.join(lanes.webhooks.queue_names)}), sweeps every "
             f"{sweep_interval or '-'} s",
         )
         self.stdout.flush()
-        worker.configure_signals()
-        try:
-            worker.run()
-        finally:
-            if sweeper:
-                sweeper.stop()
+        lanes.run_until_signalled()
