@@ -10,6 +10,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", agent.inbox_home, name="home"),
     path("conversations/list/", agent.conversation_list_fragment, name="conversation-list"),
+    path("conversations/start/", agent.conversation_start, name="start"),
     path("conversations/<int:pk>/", agent.conversation_detail, name="conversation"),
     path(
         "conversations/<int:pk>/messages.json",

@@ -36,8 +36,7 @@ def conversation(inbox):
     return _inbound(inbox)
 
 
-@pytest.fixture
-def failed_message(conversation):
+def _failed(conversation, code, title="Undeliverable"):
     message, _ = inbox_services.message_create_outgoing(
         account=conversation.account,
         inbox=conversation.inbox,
@@ -48,10 +47,15 @@ def failed_message(conversation):
     services.message_record_send_result(
         message_id=message.id,
         attempt=1,
-        result=SendResult(SendOutcome.REJECTED, error_code="131026", error_title="Undeliverable"),
+        result=SendResult(SendOutcome.REJECTED, error_code=code, error_title=title),
     )
     message.refresh_from_db()
     return message
+
+
+@pytest.fixture
+def failed_message(conversation):
+    return _failed(conversation, "131026")
 
 
 def test_pages_require_login(client, conversation):
@@ -93,7 +97,9 @@ def test_conversation_view_shows_ticks_failure_and_marks_read(
     html = client.get(f"/conversations/{conversation.id}/").content.decode()
     assert 'role="img" aria-label="Failed ' in html
     assert "The number is not on WhatsApp" in html  # catalogue explanation
-    assert "Resend" in html
+    # 131026 is permanent in the catalogue: no Resend, the hint says what to do instead.
+    assert "Resend</button>" not in html
+    assert "Resending will not help with this error." in html
     conversation.refresh_from_db()
     assert conversation.unread_count == 0
 
@@ -104,15 +110,18 @@ def test_messages_json_and_events_json(account, conversation, failed_message):
     outgoing = [m for m in data["messages"] if m["direction"] == "outgoing"]
     assert outgoing[0]["tick"] == "failed"
     assert outgoing[0]["error"]["hint"]
-    assert data["compose"] == {"window_closed": False, "templates": True}
+    assert data["compose"] == {"window_closed": False, "templates": True, "max_length": 4096}
     events = client.get(f"/messages/{failed_message.id}/events.json").json()["events"]
     assert [(e["raw_status"], e["source"], e["error"]["code"]) for e in events] == [
         ("send:rejected", "Send response", "131026")
     ]
 
 
-def test_resend_starts_a_new_attempt(account, failed_message):
+def test_resend_starts_a_new_attempt(account, conversation):
+    failed_message = _failed(conversation, "131000")  # "Something went wrong": may succeed later
     client = _client_for(account)
+    html = client.get(f"/conversations/{conversation.id}/").content.decode()
+    assert "Resend</button>" in html
     response = client.post(f"/messages/{failed_message.id}/resend/", HTTP_ACCEPT="application/json")
     assert response.status_code == 200, response.content
     assert response.json()["message"]["status"] == "queued"
@@ -120,6 +129,75 @@ def test_resend_starts_a_new_attempt(account, failed_message):
     assert failed_message.attempt == 2
     response = client.post(f"/messages/{failed_message.id}/resend/", HTTP_ACCEPT="application/json")
     assert response.status_code == 409
+
+
+def test_resend_of_a_permanent_failure_is_refused_with_what_to_do(account, failed_message):
+    client = _client_for(account)
+    response = client.post(f"/messages/{failed_message.id}/resend/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "resend_will_not_help"
+    assert "Check the number with the contact" in error["message"]
+    failed_message.refresh_from_db()
+    assert (failed_message.status, failed_message.attempt) == ("failed", 1)
+
+
+def test_error_code_is_not_repeated_in_the_title(account, conversation):
+    message = _failed(conversation, "131009", "(#131009) Parameter value is not valid")
+    client = _client_for(account)
+    data = client.get(f"/conversations/{conversation.id}/messages.json").json()
+    error = next(m for m in data["messages"] if m["id"] == str(message.id))["error"]
+    assert (error["code"], error["title"]) == ("131009", "Parameter value is not valid")
+    html = client.get(f"/conversations/{conversation.id}/").content.decode()
+    assert html.count("131009") == 1
+
+
+def test_history_is_in_lifecycle_order_in_plain_words_with_both_times(account, conversation):
+    from statuses.models import StatusEvent
+
+    message = _failed(conversation, "131000")
+    client = _client_for(account)
+    client.post(f"/messages/{message.id}/resend/", HTTP_ACCEPT="application/json")
+    message.refresh_from_db()
+    services.message_record_send_result(
+        message_id=message.id,
+        attempt=2,
+        result=SendResult(SendOutcome.ACCEPTED, provider_message_id="wamid.H1"),
+    )
+    second = timezone.now().replace(microsecond=0)
+    # Three webhooks of the same second, stored in the order read → delivered (twice) → sent.
+    StatusEvent.objects.bulk_create(
+        [
+            StatusEvent(
+                inbox=conversation.inbox,
+                message=message,
+                attempt=2,
+                provider_message_id="wamid.H1",
+                status=status,
+                raw_status=status,
+                source=StatusEvent.Source.WEBHOOK,
+                outcome=outcome,
+                occurred_at=second,
+                duplicate_count=dups,
+                dedupe_key=f"t:{status}",
+            )
+            for status, outcome, dups in (
+                ("read", "applied", 0),
+                ("delivered", "recorded", 1),
+                ("sent", "recorded", 0),
+            )
+        ]
+    )
+    events = client.get(f"/messages/{message.id}/events.json").json()["events"]
+    assert [(e["attempt"], e["what"]) for e in events] == [
+        (1, "Refused by WhatsApp"),
+        (2, "Accepted by WhatsApp"),
+        (2, "Sent by WhatsApp"),
+        (2, "Delivered to the phone"),
+        (2, "Read by the contact"),
+    ]
+    assert "Duplicate report (once) — ignored" in events[3]["effect"]
+    assert all(e["occurred_at"] and e["received_at"] for e in events)
 
 
 def test_send_text_and_closed_window(account, inbox, make_message):
