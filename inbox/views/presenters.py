@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -103,7 +104,8 @@ def message_view(message: Message) -> dict[str, Any]:
         "label": f"{STATUS_LABELS[message.status]} {at:%H:%M:%S}",
         "status_label": STATUS_LABELS[message.status],
         "at": at.isoformat(),
-        "stages": _stages(message),
+        "stages": (stages := _stages(message)),
+        "stages_json": json.dumps(stages),
         "error": error_info(message),
         "resendable": message.direction == Message.Direction.OUTGOING
         and message.status in RESENDABLE
@@ -113,7 +115,7 @@ def message_view(message: Message) -> dict[str, Any]:
 
 def message_json(message: Message) -> dict[str, Any]:
     data = message_view(message)
-    del data["created"]
+    del data["created"], data["stages_json"]
     return data
 
 

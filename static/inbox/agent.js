@@ -144,7 +144,16 @@
   const showPopover = (button) => {
     if (!popover) return;
     const id = button.dataset.messageId;
-    const state = states.get(id) || { tick: button.dataset.tick, status: button.dataset.status, at: button.dataset.at, stages: {} };
+    let state = states.get(id);
+    if (!state) {
+      let stages = {};
+      try {
+        stages = JSON.parse(button.dataset.stages || "{}");
+      } catch (_) {
+        stages = {};
+      }
+      state = { tick: button.dataset.tick, status: button.dataset.status, at: button.dataset.at, stages };
+    }
     const rows = [];
     for (const [stage, label] of Object.entries(STAGES)) {
       const iso = state.stages?.[stage] || (stage === "sent" && state.status === "sent" ? state.at : null);
