@@ -12,18 +12,22 @@ $(PY):
 	$(PY) -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e .
+	$(PY) -m pip install --quiet .
 	touch $(STAMP)
 
 $(STAMP)-dev: pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet '.[dev]'
 	touch $(STAMP) $(STAMP)-dev
 
 install: $(STAMP)
 install-dev: $(STAMP)-dev
 
+# `make run PORT=8100` (and HOST=0.0.0.0): PUBLIC_BASE_URL follows, so provider callbacks
+# reach this server and ticks move (unless PUBLIC_BASE_URL is set explicitly).
+HOST ?= 127.0.0.1
+PORT ?= 8000
 run: $(STAMP)
-	$(PY) manage.py run_embedded
+	$(PY) manage.py run_embedded --addr $(HOST):$(PORT)
 
 test: $(STAMP)-dev
 	$(VENV)/bin/ruff check .

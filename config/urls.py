@@ -1,10 +1,21 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from config.health import healthz
 
+
+class FaviconRedirect(RedirectView):
+    # Resolved per request: static() needs the manifest, which may not exist at import time.
+    def get_redirect_url(self, *args: object, **kwargs: object) -> str:
+        return static("favicon.svg")
+
+
 urlpatterns = [
     path("healthz", healthz),
+    # Browsers ask for /favicon.ico on every page (admin, API docs): answer with the real icon.
+    path("favicon.ico", FaviconRedirect.as_view()),
     path("admin/", admin.site.urls),
     path("webhooks/", include("statuses.urls")),
     path("api/", include("inbox.api.urls")),

@@ -21,6 +21,7 @@ urlpatterns = [
     path("conversations/<int:pk>/read/", agent.conversation_mark_read, name="mark-read"),
     path("messages/<uuid:message_id>/events.json", agent.message_events_json, name="events"),
     path("messages/<uuid:message_id>/resend/", agent.message_resend, name="resend"),
+    path("widget-demo/", agent.widget_demo, name="widget-demo"),
     path("widget/<uuid:inbox_id>/", widget.widget_page, name="widget"),
     path("widget/<uuid:inbox_id>/start/", widget.widget_start, name="widget-start"),
     path("widget/<uuid:inbox_id>/messages/", widget.widget_messages, name="widget-messages"),

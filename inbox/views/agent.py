@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from inbox import services
 from inbox.exceptions import InboxError
 from inbox.forms import ComposeForm, StartConversationForm
-from inbox.models import Account, Conversation, Membership, Message
+from inbox.models import Account, Conversation, Inbox, Membership, Message
 from inbox.views import presenters
 from statuses.models import StatusEvent
 
@@ -143,6 +143,25 @@ def _page_context(request: HttpRequest, account: Account, **extra: Any) -> dict[
         "agent_config": presenters.agent_config(),
         **extra,
     }
+
+
+@require_GET
+@agent_view
+def widget_demo(request: HttpRequest, account: Account) -> HttpResponse:
+    """A page that embeds the account's web widget, as a customer's site would."""
+    widgets = list(
+        Inbox.objects.filter(account=account, channel_type="web_widget").order_by("name")
+    )
+    chosen = next((w for w in widgets if str(w.id) == request.GET.get("inbox")), None)
+    return render(
+        request,
+        "inbox/widget_demo.html",
+        {
+            "account": account,
+            "widgets": widgets,
+            "widget": chosen or (widgets[0] if widgets else None),
+        },
+    )
 
 
 @require_GET

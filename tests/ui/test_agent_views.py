@@ -248,3 +248,103 @@ def test_widget_endpoints_are_token_scoped(account, make_inbox):
     incoming = Message.objects.get(content="Alice here")
     assert incoming.direction == "incoming"
     assert incoming.conversation.contact.name == "Alice"
+
+
+def test_too_long_text_gets_one_clear_message(account, conversation):
+    client = _client_for(account)
+    response = client.post(
+        f"/conversations/{conversation.id}/send/",
+        {"content": "A" * 10_000},
+        HTTP_ACCEPT="application/json",
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == (
+        "Too long: 10,000 characters; this channel allows 4,096. "
+        "Shorten it or split it into several messages."
+    )
+    assert not Message.objects.filter(direction="outgoing").exists()
+
+
+def test_sms_limit_is_the_channels(account, make_inbox):
+    sms = make_inbox(account, "twilio_sms")
+    conversation = _inbound(sms, address="+14155550100")
+    client = _client_for(account)
+    url = f"/conversations/{conversation.id}/send/"
+    json = {"HTTP_ACCEPT": "application/json"}
+    assert client.post(url, {"content": "A" * 1601}, **json).status_code == 400
+    assert client.post(url, {"content": "A" * 1600}, **json).status_code == 201
+
+
+def test_start_conversation_checks_address_and_scopes_the_inbox(
+    account, other_account, inbox, make_inbox
+):
+    client = _client_for(account)
+    json = {"HTTP_ACCEPT": "application/json"}
+    template = {"template_name": "hello_world", "template_language": "en_US"}
+    response = client.post(
+        "/conversations/start/", {"inbox": inbox.id, "to": "12", **template}, **json
+    )
+    assert response.status_code == 400
+    assert "international format" in response.json()["error"]["message"]
+    # Free text to a contact who never wrote: WhatsApp's 24-hour window is closed.
+    response = client.post(
+        "/conversations/start/", {"inbox": inbox.id, "to": "+14155550123", "content": "Hi"}, **json
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "outside_customer_service_window"
+    # Another account's inbox is not a choice.
+    foreign = make_inbox(other_account)
+    response = client.post(
+        "/conversations/start/", {"inbox": foreign.id, "to": "+14155550123", **template}, **json
+    )
+    assert response.status_code == 400
+    assert not Message.objects.exists()
+
+    response = client.post(
+        "/conversations/start/", {"inbox": inbox.id, "to": "+14155550123", **template}, **json
+    )
+    assert response.status_code == 201
+    body = response.json()
+    assert body["url"] == f"/conversations/{body['conversation_id']}/"
+    message = Message.objects.get()
+    assert (message.to_address, message.conversation.account) == ("+14155550123", account)
+
+
+def test_list_filters(account, inbox, make_inbox, failed_message):
+    import re
+
+    client = _client_for(account)
+    sms = make_inbox(account, "twilio_sms")
+    invoice = _inbound(sms, address="+14155550100", text="invoice 42").id
+    grace = failed_message.conversation_id  # WhatsApp, "Grace", a failed message, unread
+
+    def ids(query):
+        html = client.get(f"/conversations/list/?{query}").content.decode()
+        return sorted(int(i) for i in re.findall(r'data-conversation-id="(\d+)"', html))
+
+    both = sorted([invoice, grace])
+    assert ids("") == both
+    assert ids("q=invoice") == [invoice]
+    assert ids("q=GRACE") == both  # both contacts are called Grace
+    assert ids("q=5550100") == [invoice]
+    assert ids("failed=1") == [grace]
+    assert ids("channel=sms") == [invoice]
+    assert ids("channel=whatsapp") == [grace]
+    assert ids("channel=bogus") == both  # unknown channel: no filter
+    assert ids("unread=1") == both
+    client.get(f"/conversations/{grace}/")  # opening it marks it read
+    assert ids("unread=1") == [invoice]
+    assert "No conversation matches." in client.get("/conversations/list/?q=zzz").content.decode()
+
+
+def test_widget_demo_page_and_favicon(account, make_inbox):
+    client = _client_for(account)
+    html = client.get("/widget-demo/").content.decode()
+    assert "no web widget inbox yet" in html
+    widget_inbox = make_inbox(account, "web_widget")
+    html = client.get("/widget-demo/").content.decode()
+    assert f'data-inbox="{widget_inbox.id}"' in html and "widget/embed.js" in html
+    assert "<script>" not in html  # no inline script (CSP)
+    response = client.get("/favicon.ico")
+    assert response.status_code in (301, 302) and response["Location"].endswith("favicon.svg")
+    assert 'rel="icon"' in client.get("/").content.decode()
