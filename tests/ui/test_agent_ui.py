@@ -437,6 +437,12 @@ def test_screenshots(page_for, inbox, make_inbox, account):
         inbox, address="+16505076520", name="Grace Hopper", text="Is my order on its way?"
     )
     shipped = _outgoing(grace, content="Yes! It left the warehouse this morning.", wamid="wamid.S1")
+    now = timezone.now()
+    for status, delay, key in (("read", 9, "r"), ("delivered", 2, "d"), ("delivered", 2, "d")):
+        services.status_updates_apply(
+            inbox=inbox,
+            updates=[StatusUpdate("wamid.S1", status, status, now + timedelta(seconds=delay), key)],
+        )
     _outgoing(grace, content="Tracking: https://example.com/track/" + "Z" * 80, error_code="131026")
     sms = make_inbox(account, "twilio_sms", account_sid="AC" + "0" * 32, auth_token="t" * 32)
     alan = _inbound(sms, address="+14155550002", name="Alan Turing", text="Can I move my booking?")
@@ -452,11 +458,13 @@ def test_screenshots(page_for, inbox, make_inbox, account):
     page.screenshot(path=str(ARTIFACTS / "history-dialog.png"))
     page.keyboard.press("Escape")
     page.goto("/")
+    expect(page.locator("[data-connection]")).to_have_attribute("data-connection", "live")
     page.screenshot(path=str(ARTIFACTS / "inbox-list.png"))
 
     phone = page_for("Europe/Paris", width=390, height=844, mobile=True)
     phone.goto(f"/conversations/{grace.id}/")
     expect(phone.locator("li.bubble--failed")).to_be_visible()
+    expect(phone.locator("[data-connection]")).to_have_attribute("data-connection", "live")
     phone.screenshot(path=str(ARTIFACTS / "mobile.png"))
 
     assert shots
