@@ -348,3 +348,17 @@ def test_widget_demo_page_and_favicon(account, make_inbox):
     response = client.get("/favicon.ico")
     assert response.status_code in (301, 302) and response["Location"].endswith("favicon.svg")
     assert 'rel="icon"' in client.get("/").content.decode()
+
+
+def test_contact_panel(account, conversation, make_inbox):
+    # The same address in a second inbox of the account: two conversations with this contact.
+    sms = make_inbox(account, "twilio_sms")
+    _inbound(sms, address=conversation.contact.address)
+    client = _client_for(account)
+    html = client.get(f"/conversations/{conversation.id}/").content.decode()
+    panel = html.split('class="contact-panel"')[1].split("</dl>")[0]
+    assert "<dd>Grace</dd>" in panel
+    assert f"<dd>{conversation.contact.address}</dd>" in panel
+    assert "WhatsApp Cloud API" in panel
+    assert 'data-clock="full"' in panel  # last seen, painted in the agent's local time
+    assert "<dt>Conversations</dt><dd>2</dd>" in panel
