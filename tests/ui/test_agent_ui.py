@@ -258,6 +258,7 @@ def test_start_a_conversation_from_the_ui(page_for, inbox, make_inbox, account):
     dialog.get_by_label("Template name").fill("hello_world")
     dialog.get_by_role("button", name="Start conversation").click()
     expect(dialog.get_by_role("alert")).to_contain_text("international format")
+    page.screenshot(path=str(ARTIFACTS / "start-conversation.png"))
     assert not Message.objects.exists()
 
     dialog.get_by_label("To").fill("+14155550123")
