@@ -6,6 +6,7 @@ conversation or message answers 404, exactly like a missing one.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from functools import wraps
@@ -25,6 +26,7 @@ from inbox.views import presenters
 from statuses.models import StatusEvent
 
 MESSAGES_SHOWN = 200
+CLIENT_KEY = re.compile(r"[A-Za-z0-9-]{16,64}")
 
 
 def agent_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -202,6 +204,7 @@ def message_send(request: HttpRequest, account: Account, pk: int) -> HttpRespons
             template=form.template,
             sender=request.user,
             conversation=conversation,
+            customer_message_id=_client_key(request),
         )
     except InboxError as exc:
         return _fail(request, conversation, exc.http_status, exc.code, exc.message)
@@ -267,6 +270,13 @@ def _fail(
 
     flash.error(request, message)
     return redirect("inbox:conversation", pk=conversation.id)
+
+
+def _client_key(request: HttpRequest) -> str | None:
+    """The page's key for one typed message: a Retry after a lost answer finds the message the
+    first try created instead of sending it twice."""
+    key = request.POST.get("client_key", "")
+    return f"agent-ui:{key}" if CLIENT_KEY.fullmatch(key) else None
 
 
 def _int(value: str | None) -> int | None:

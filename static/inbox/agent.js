@@ -536,6 +536,10 @@
     return !over;
   };
 
+  const clientKey = () =>
+    window.crypto?.randomUUID?.() ||
+    `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}-${Math.random().toString(36).slice(2)}`;
+
   let localCount = 0;
   // The request never reached Tickmark (offline, server down): keep the text in a bubble that
   // says so, with a Retry that sends it again.
@@ -709,6 +713,8 @@
       errorEl.hidden = true;
       const submit = form.querySelector("button[type=submit]");
       const values = new URLSearchParams(new FormData(form));
+      // One key per typed message: a Retry after a lost answer cannot send it twice.
+      values.set("client_key", clientKey());
       submit.disabled = true;
       try {
         const outcome = await sendFrom(form, values, errorEl);

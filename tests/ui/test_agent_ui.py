@@ -241,6 +241,31 @@ def test_a_send_that_cannot_reach_tickmark_says_so_and_retries(page_for, inbox):
     assert Message.objects.filter(content="Written on a train").count() == 1
 
 
+def test_a_retry_after_a_lost_answer_does_not_send_twice(page_for, inbox):
+    conversation = _inbound(inbox)
+    page = page_for()
+    page.goto(f"/conversations/{conversation.id}/")
+
+    def lose_the_answer(route):
+        route.fetch()  # the request reaches Tickmark and the message is created…
+        route.abort()  # …but the answer never reaches the browser
+
+    page.route("**/send/", lose_the_answer)
+    page.get_by_label("Message", exact=True).fill("Only once, please")
+    page.get_by_role("button", name="Send").click()
+    unsent = page.locator("li.bubble--unsent", has_text="Only once, please")
+    expect(unsent).to_be_visible()
+    assert Message.objects.filter(content="Only once, please").count() == 1
+
+    page.unroute("**/send/")
+    unsent.get_by_role("button", name="Retry").click()
+    expect(unsent).to_have_count(0)
+    message = Message.objects.get(content="Only once, please")
+    expect(page.locator(f'li.bubble[data-message-id="{message.id}"]')).to_have_count(1)
+    assert Message.objects.filter(content="Only once, please").count() == 1
+    assert message.customer_message_id.startswith("agent-ui:")
+
+
 # --- 9. start a conversation ----------------------------------------------------------------
 
 
