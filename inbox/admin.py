@@ -85,6 +85,14 @@ class InboxAdminForm(forms.ModelForm):
             return
         required, _, _ = CONFIG_KEYS[self.channel_type]
         current = {} if self.instance._state.adding else self.instance.config
+        # Just picked the channel type: ask for its credentials once, not field by field.
+        self.awaiting_credentials = (
+            self.is_bound
+            and self.instance._state.adding
+            and not any(name.startswith("config__") for name in self.data)
+        )
+        if self.awaiting_credentials:
+            required = ()
         for key in _config_fields(self.channel_type):
             label = key.replace("_", " ").capitalize()
             if key in SECRET_CONFIG_KEYS:
@@ -109,11 +117,13 @@ class InboxAdminForm(forms.ModelForm):
         data = super().clean()
         chosen = data.get("channel_type") or self.instance.channel_type
         if self.instance._state.adding and chosen and chosen != self.channel_type:
-            raise forms.ValidationError(
-                "Now fill in the credentials of this channel type (the fields below)."
-            )
+            raise forms.ValidationError("Pick the channel type again.")
         if not self.channel_type:
             return data
+        if getattr(self, "awaiting_credentials", False):
+            raise forms.ValidationError(
+                f"Now fill in the {ChannelType(self.channel_type).label} credentials below."
+            )
         from rest_framework import serializers as drf
 
         from inbox.api.serializers import validate_config
@@ -133,6 +143,8 @@ class InboxAdminForm(forms.ModelForm):
             detail = exc.detail.get("config", {}) if isinstance(exc.detail, dict) else {}
             for key, message in detail.items():
                 name = f"config__{key}"
+                if name in self.errors:
+                    continue  # already says "This field is required."
                 self.add_error(name if name in self.fields else None, str(message))
         return data
 

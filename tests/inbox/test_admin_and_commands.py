@@ -152,6 +152,8 @@ def test_add_inbox_asks_for_the_channels_credentials_and_masks_secrets(admin_cli
     )
     html = response.content.decode()
     assert response.status_code == 200 and 'name="config__bot_token"' in html
+    assert "Now fill in the Telegram credentials below." in html
+    assert "This field is required." not in html
     assert 'type="password" name="config__bot_token"' in html
     assert not Inbox.objects.filter(name="Support bot").exists()
     response = admin_client.post(
