@@ -396,6 +396,7 @@ def test_390_px_is_one_column_with_a_back_button_and_no_sideways_scroll(page_for
     expect(page.locator(".sidebar")).to_be_visible()
     expect(page.locator("main")).to_be_hidden()
     _no_horizontal_scroll(page)
+    page.screenshot(path=str(ARTIFACTS / "mobile-home.png"))
 
     page.locator("li.conv a").first.click()
     expect(page).to_have_url(
