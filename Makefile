@@ -14,18 +14,22 @@ $(PY):
 # constraints.txt pins every transitive dependency to the versions the tests ran with, so a
 # fresh machine installs exactly what was tested; `make lock` refreshes it after a change.
 $(STAMP): pyproject.toml constraints.txt | $(PY)
-	$(PY) -m pip install --quiet -c constraints.txt -e .
+	$(PY) -m pip install --quiet -c constraints.txt .
 	touch $(STAMP)
 
 $(STAMP)-dev: pyproject.toml constraints.txt | $(PY)
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install --quiet -c constraints.txt '.[dev]'
 	touch $(STAMP) $(STAMP)-dev
 
 install: $(STAMP)
 install-dev: $(STAMP)-dev
 
+# `make run PORT=8100` (and HOST=0.0.0.0): PUBLIC_BASE_URL follows, so provider callbacks
+# reach this server and ticks move (unless PUBLIC_BASE_URL is set explicitly).
+HOST ?= 127.0.0.1
+PORT ?= 8000
 run: $(STAMP)
-	$(PY) manage.py run_embedded
+	$(PY) manage.py run_embedded --addr $(HOST):$(PORT)
 
 test: $(STAMP)-dev
 	$(VENV)/bin/ruff check .

@@ -1,5 +1,7 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from config.health import healthz, healthz_worker
 from inbox.forms import ThrottledAdminAuthenticationForm
@@ -7,9 +9,18 @@ from inbox.forms import ThrottledAdminAuthenticationForm
 # The admin's password form is throttled like the agents' (issue #10 item 6).
 admin.site.login_form = ThrottledAdminAuthenticationForm
 
+
+class FaviconRedirect(RedirectView):
+    # Resolved per request: static() needs the manifest, which may not exist at import time.
+    def get_redirect_url(self, *args: object, **kwargs: object) -> str:
+        return static("favicon.svg")
+
+
 urlpatterns = [
     path("healthz", healthz),
     path("healthz/worker", healthz_worker),
+    # Browsers ask for /favicon.ico on every page (admin, API docs): answer with the real icon.
+    path("favicon.ico", FaviconRedirect.as_view()),
     path("admin/", admin.site.urls),
     path("webhooks/", include("statuses.urls")),
     path("api/", include("inbox.api.urls")),

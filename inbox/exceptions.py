@@ -29,6 +29,17 @@ class NotResendable(InboxError):
         super().__init__(f"Only failed or expired messages can be resent (this one is {status}).")
 
 
+class ResendWillNotHelp(InboxError):
+    code = "resend_will_not_help"
+    http_status = 422
+
+    def __init__(self, error_code: str, hint: str = ""):
+        super().__init__(
+            f"Resending will not help: error {error_code} fails the same way again."
+            + (f" {hint}" if hint else "")
+        )
+
+
 class WrongChannel(InboxError):
     code = "wrong_channel"
     http_status = 409

@@ -13,7 +13,7 @@ from inbox import ratelimit
 class ComposeForm(forms.Form):
     """An agent's reply: free text, or a WhatsApp template (name + language)."""
 
-    content = forms.CharField(required=False, max_length=4096, strip=True)
+    content = forms.CharField(required=False, strip=True)
     template_name = forms.RegexField(
         required=False, max_length=512, regex=r"^[a-z0-9_]+$", strip=True
     )
@@ -21,12 +21,26 @@ class ComposeForm(forms.Form):
         required=False, max_length=15, regex=r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})?$", strip=True
     )
 
+    def __init__(self, *args: Any, max_length: int = 4096, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_length = max_length
+
+    def clean_content(self) -> str:
+        content = self.cleaned_data.get("content", "")
+        if len(content) > self.max_length:
+            # One clear message (not Django's "Ensure this value…" plus "Type a message first").
+            raise forms.ValidationError(
+                f"Too long: {len(content):,} characters; this channel allows "
+                f"{self.max_length:,}. Shorten it or split it into several messages."
+            )
+        return content
+
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         if data.get("template_name"):
             if not data.get("template_language"):
                 self.add_error("template_language", "Give the template's language, e.g. en_US.")
-        elif not data.get("content"):
+        elif not data.get("content") and "content" not in self.errors:
             raise forms.ValidationError("Type a message first.")
         return data
 
@@ -36,6 +50,38 @@ class ComposeForm(forms.Form):
         if not name:
             return None
         return {"name": name, "language": self.cleaned_data["template_language"]}
+
+
+class StartConversationForm(ComposeForm):
+    """A new conversation from the agent UI: the inbox, the contact's address, a first message."""
+
+    inbox = forms.ModelChoiceField(queryset=None, empty_label=None)
+    to = forms.CharField(max_length=320, strip=True)
+
+    field_order = ["inbox", "to", "content", "template_name", "template_language"]
+
+    def __init__(self, *args: Any, account: Any, **kwargs: Any) -> None:
+        from inbox.models import Inbox
+
+        super().__init__(*args, **kwargs)
+        # Only the agent's own account's inboxes: another account's id is "not a valid choice".
+        self.fields["inbox"].queryset = Inbox.objects.filter(account=account)
+
+    def clean(self) -> dict[str, Any]:
+        from inbox.views.presenters import address_problem, max_length
+
+        inbox = self.cleaned_data.get("inbox")
+        if inbox is not None:
+            self.max_length = max_length(inbox)
+            if "content" in self.cleaned_data:
+                try:
+                    self.cleaned_data["content"] = self.clean_content()
+                except forms.ValidationError as exc:
+                    self.add_error("content", exc)
+            problem = address_problem(inbox, self.cleaned_data.get("to", ""))
+            if problem:
+                self.add_error("to", problem)
+        return super().clean()
 
 
 class WidgetStartForm(forms.Form):

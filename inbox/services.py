@@ -9,8 +9,9 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from inbox.exceptions import NotResendable, OutsideServiceWindow
+from inbox.exceptions import NotResendable, OutsideServiceWindow, ResendWillNotHelp
 from inbox.models import Account, Contact, Conversation, Inbox, Message, ParkedDeletion
+from statuses import providers
 from statuses.machine import Status
 from statuses.models import StatusEvent
 from statuses.providers.base import Deletion, InboundMessage
@@ -113,6 +114,9 @@ def message_resend(*, message: Message) -> Message:
         Status.EXPIRED,
     ):
         raise NotResendable(message.status)
+    if not providers.error_retryable(message.channel_type, message.error_code):
+        info = providers.REGISTRY[message.channel_type].ERRORS[message.error_code]
+        raise ResendWillNotHelp(message.error_code, info.hint)
     with transaction.atomic():
         message = services.message_start_attempt(message=message)
         if message.status != Status.QUEUED:

@@ -10,6 +10,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", agent.inbox_home, name="home"),
     path("conversations/list/", agent.conversation_list_fragment, name="conversation-list"),
+    path("conversations/start/", agent.conversation_start, name="start"),
     path("conversations/<int:pk>/", agent.conversation_detail, name="conversation"),
     path(
         "conversations/<int:pk>/messages.json",
@@ -20,6 +21,7 @@ urlpatterns = [
     path("conversations/<int:pk>/read/", agent.conversation_mark_read, name="mark-read"),
     path("messages/<uuid:message_id>/events.json", agent.message_events_json, name="events"),
     path("messages/<uuid:message_id>/resend/", agent.message_resend, name="resend"),
+    path("widget-demo/", agent.widget_demo, name="widget-demo"),
     path("widget/<uuid:inbox_id>/", widget.widget_page, name="widget"),
     path("widget/<uuid:inbox_id>/start/", widget.widget_start, name="widget-start"),
     path("widget/<uuid:inbox_id>/messages/", widget.widget_messages, name="widget-messages"),

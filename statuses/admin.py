@@ -1,6 +1,7 @@
 import json
 
 from django.contrib import admin
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from inbox.models import ParkedDeletion
@@ -28,7 +29,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class StatusEventAdmin(ReadOnlyAdmin):
     list_display = [
         "occurred_at",
-        "message_id",
+        "message_link",
         "status",
         "raw_status",
         "source",
@@ -40,6 +41,13 @@ class StatusEventAdmin(ReadOnlyAdmin):
     search_fields = ["=provider_message_id", "=message__id", "dedupe_key"]
     date_hierarchy = "occurred_at"
     show_full_result_count = False
+
+    @admin.display(description="Message", ordering="message_id")
+    def message_link(self, obj: StatusEvent) -> str:
+        if not obj.message_id:
+            return "—"
+        url = reverse("admin:inbox_message_change", args=[obj.message_id])
+        return format_html('<a href="{}"><code>{}</code></a>', url, str(obj.message_id)[:8])
 
 
 @admin.register(ParkedEvent)

@@ -336,6 +336,10 @@ class MessageResendView(MessageView):
         responses={
             202: serializers.MessageSerializer,
             409: OpenApiResponse(examples.ERROR_RESPONSE, description="not_resendable"),
+            422: OpenApiResponse(
+                examples.ERROR_RESPONSE,
+                description="resend_will_not_help: the error code is permanent in the catalogue",
+            ),
         },
         parameters=[RETRY_AFTER_HEADER],
     )

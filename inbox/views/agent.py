@@ -6,6 +6,7 @@ conversation or message answers 404, exactly like a missing one.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from functools import wraps
@@ -14,16 +15,18 @@ from typing import Any
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from inbox import services
 from inbox.exceptions import InboxError
-from inbox.forms import ComposeForm
-from inbox.models import Account, Conversation, Membership, Message
+from inbox.forms import ComposeForm, StartConversationForm
+from inbox.models import Account, Conversation, Inbox, Membership, Message
 from inbox.views import presenters
 from statuses.models import StatusEvent
 
 MESSAGES_SHOWN = 200
+CLIENT_KEY = re.compile(r"[A-Za-z0-9-]{16,64}")
 
 
 def agent_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -48,11 +51,7 @@ def agent_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
 @require_GET
 @agent_view
 def inbox_home(request: HttpRequest, account: Account) -> HttpResponse:
-    return render(
-        request,
-        "inbox/app.html",
-        {"account": account, "conversations": presenters.conversations_for(account)},
-    )
+    return render(request, "inbox/app.html", _page_context(request, account))
 
 
 @require_GET
@@ -63,15 +62,16 @@ def conversation_detail(request: HttpRequest, account: Account, pk: int) -> Http
     return render(
         request,
         "inbox/app.html",
-        {
-            "account": account,
-            "conversations": presenters.conversations_for(account),
-            "conversation": conversation,
-            "conversation_channel": presenters.conversation_view(conversation, None),
-            "bubbles": [presenters.message_view(m) for m in _recent_messages(conversation)],
-            "compose": presenters.compose_state(conversation),
-            "form": ComposeForm(),
-        },
+        _page_context(
+            request,
+            account,
+            conversation=conversation,
+            conversation_channel=presenters.conversation_view(conversation, None),
+            bubbles=[presenters.message_view(m) for m in _recent_messages(conversation)],
+            compose=presenters.compose_state(conversation),
+            contact_panel=presenters.contact_panel(conversation),
+            form=ComposeForm(),
+        ),
     )
 
 
@@ -79,12 +79,89 @@ def conversation_detail(request: HttpRequest, account: Account, pk: int) -> Http
 @agent_view
 def conversation_list_fragment(request: HttpRequest, account: Account) -> HttpResponse:
     """The conversation list as HTML, re-read by the page when something changes."""
+    filters = presenters.ListFilters.from_query(request.GET)
     return render(
         request,
         "inbox/_conversation_list.html",
         {
-            "conversations": presenters.conversations_for(account),
+            "conversations": presenters.conversations_for(account, filters=filters),
             "current_id": _int(request.GET.get("current")),
+            "filtering": filters.active,
+        },
+    )
+
+
+@require_POST
+@agent_view
+def conversation_start(request: HttpRequest, account: Account) -> HttpResponse:
+    """Start a conversation from the UI: an inbox, an address, a first message or template."""
+    form = StartConversationForm(request.POST, account=account)
+    if not form.is_valid():
+        message = " ".join(e for errors in form.errors.values() for e in errors)
+        return _start_failed(request, 400, "invalid", message)
+    inbox = form.cleaned_data["inbox"]
+    try:
+        message, _ = services.message_create_outgoing(
+            account=account,
+            inbox=inbox,
+            to=form.cleaned_data["to"],
+            content=form.cleaned_data.get("content", ""),
+            template=form.template,
+            sender=request.user,
+        )
+    except InboxError as exc:
+        return _start_failed(request, exc.http_status, exc.code, exc.message)
+    url = reverse("inbox:conversation", args=[message.conversation_id])
+    if _wants_json(request):
+        return JsonResponse(
+            {"conversation_id": message.conversation_id, "url": url, **_message_body(message)},
+            status=201,
+        )
+    return redirect(url)
+
+
+def _start_failed(request: HttpRequest, status: int, code: str, message: str) -> HttpResponse:
+    if _wants_json(request):
+        return _error(status, code, message)
+    from django.contrib import messages as flash
+
+    flash.error(request, message)
+    return redirect("inbox:home")
+
+
+def _message_body(message: Message) -> dict[str, Any]:
+    return {"message": presenters.message_json(message)}
+
+
+def _page_context(request: HttpRequest, account: Account, **extra: Any) -> dict[str, Any]:
+    filters = presenters.ListFilters.from_query(request.GET)
+    return {
+        "account": account,
+        "conversations": presenters.conversations_for(account, filters=filters),
+        "filters": filters,
+        "filtering": filters.active,
+        "filter_channels": presenters.FILTER_CHANNELS,
+        "start_inboxes": presenters.start_inboxes(account),
+        "agent_config": presenters.agent_config(),
+        **extra,
+    }
+
+
+@require_GET
+@agent_view
+def widget_demo(request: HttpRequest, account: Account) -> HttpResponse:
+    """A page that embeds the account's web widget, as a customer's site would."""
+    widgets = list(
+        Inbox.objects.filter(account=account, channel_type="web_widget").order_by("name")
+    )
+    chosen = next((w for w in widgets if str(w.id) == request.GET.get("inbox")), None)
+    return render(
+        request,
+        "inbox/widget_demo.html",
+        {
+            "account": account,
+            "widgets": widgets,
+            "widget": chosen or (widgets[0] if widgets else None),
         },
     )
 
@@ -114,7 +191,7 @@ def conversation_mark_read(request: HttpRequest, account: Account, pk: int) -> H
 @agent_view
 def message_send(request: HttpRequest, account: Account, pk: int) -> HttpResponse:
     conversation = _conversation(account, pk)
-    form = ComposeForm(request.POST)
+    form = ComposeForm(request.POST, max_length=presenters.max_length(conversation.inbox))
     if not form.is_valid():
         message = " ".join(e for errors in form.errors.values() for e in errors)
         return _fail(request, conversation, 400, "invalid", message)
@@ -127,6 +204,7 @@ def message_send(request: HttpRequest, account: Account, pk: int) -> HttpRespons
             template=form.template,
             sender=request.user,
             conversation=conversation,
+            customer_message_id=_client_key(request),
         )
     except InboxError as exc:
         return _fail(request, conversation, exc.http_status, exc.code, exc.message)
@@ -155,29 +233,11 @@ def message_events_json(
 ) -> HttpResponse:
     """The message's full status timeline, every attempt, oldest first."""
     message = get_object_or_404(Message, id=message_id, account=account)
-    events = StatusEvent.objects.filter(message=message).order_by("occurred_at", "id")
+    events = list(StatusEvent.objects.filter(message=message))
     return JsonResponse(
         {
             "message": presenters.message_json(message),
-            "events": [
-                {
-                    "occurred_at": e.occurred_at.isoformat(),
-                    "received_at": e.received_at.isoformat(),
-                    "attempt": e.attempt,
-                    "status": e.status,
-                    "raw_status": e.raw_status,
-                    "source": e.get_source_display(),
-                    "outcome": e.get_outcome_display(),
-                    "current": e.attempt == message.attempt,
-                    "error": (
-                        {"code": e.error_code, "title": e.error_title, "detail": e.error_detail}
-                        if e.error_code or e.error_title
-                        else None
-                    ),
-                    "duplicates": e.duplicate_count,
-                }
-                for e in events
-            ],
+            "events": presenters.timeline(message, events),
         }
     )
 
@@ -210,6 +270,13 @@ def _fail(
 
     flash.error(request, message)
     return redirect("inbox:conversation", pk=conversation.id)
+
+
+def _client_key(request: HttpRequest) -> str | None:
+    """The page's key for one typed message: a Retry after a lost answer finds the message the
+    first try created instead of sending it twice."""
+    key = request.POST.get("client_key", "")
+    return f"agent-ui:{key}" if CLIENT_KEY.fullmatch(key) else None
 
 
 def _int(value: str | None) -> int | None:

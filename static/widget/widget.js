@@ -55,7 +55,10 @@
     li.append(document.createTextNode(m.content || ""));
     const time = document.createElement("time");
     time.dateTime = m.created_at;
-    time.textContent = new Date(m.created_at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    // The same 24-hour local time as the agent's inbox; the full date on hover.
+    const date = new Date(m.created_at);
+    time.textContent = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+    time.title = date.toLocaleString([], { dateStyle: "full", timeStyle: "short" });
     li.append(time);
     list.append(li);
     li.scrollIntoView({ block: "end" });

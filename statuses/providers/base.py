@@ -211,6 +211,11 @@ class ErrorInfo:
     hint: str
     permanent: bool = True
 
+    @property
+    def retryable(self) -> bool:
+        """Whether sending the same message again can succeed (the agent UI offers Resend)."""
+        return not self.permanent
+
 
 class Provider(Protocol):
     """What each ``statuses/providers/<name>.py`` module provides (module-level functions)."""

@@ -234,10 +234,21 @@ def test_resend(client, inbox, make_message):
     response = client.post(f"/api/v1/messages/{message.id}/resend")
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "not_resendable"
-    report(message, "failed", error_code="131026")
+    report(message, "failed", error_code="131000")  # "Something went wrong": retryable
     response = client.post(f"/api/v1/messages/{message.id}/resend")
     assert response.status_code == 202
     assert response.json()["status"] == "QUEUED" and response.json()["attempt"] == 2
+
+
+def test_resend_of_a_permanent_failure_is_422(client, inbox, make_message):
+    message = make_message(inbox)
+    report(message, "failed", error_code="131026")  # not on WhatsApp: fails the same way again
+    response = client.post(f"/api/v1/messages/{message.id}/resend")
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "resend_will_not_help"
+    assert "Check the number with the contact" in response.json()["error"]["message"]
+    message.refresh_from_db()
+    assert message.attempt == 1
 
 
 def test_status_report_on_api_channel(client, api_inbox, make_message):

@@ -7,11 +7,13 @@ import base64
 import time
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from inbox import services as inbox_services
+from inbox.exceptions import ResendWillNotHelp
 from inbox.models import Inbox, Message
-from statuses import correlation
+from statuses import correlation, services, tasks
 from statuses.machine import Status
 from statuses.models import StatusEvent, WebhookDelivery
 from tests.e2e.conftest import wait_for
@@ -231,8 +233,13 @@ def test_resend_goes_out_again_with_a_fresh_provider_id(account, stack, simulato
     message.refresh_from_db()
     first_id = message.provider_message_id
 
-    # The contact fixed their WhatsApp: the same number now works in the simulator.
-    inbox_services.message_resend(message=message)
+    # 131026 is permanent, so the UI and API refuse a resend (it fails the same way, as below);
+    # the new-attempt mechanics are exercised directly.
+    with pytest.raises(ResendWillNotHelp):
+        inbox_services.message_resend(message=message)
+    with transaction.atomic():
+        message = services.message_start_attempt(message=message)
+        tasks.send_message.enqueue(str(message.id), message.attempt)
     wait_for(lambda: len(simulator.sends) == 2, message="second send")
     wait_for(lambda: status_of(message.id) == Status.FAILED and simulator.idle(), message="idle")
     message.refresh_from_db()

@@ -111,3 +111,72 @@ def test_create_agent_joins_one_account(db):
         call_command(
             "create_agent", account="Other", username="ana", password="x", stdout=io.StringIO()
         )
+
+
+def test_message_admin_is_read_only_with_text_contact_and_content_search(admin_client, demo):
+    changelist = reverse("admin:inbox_message_changelist")
+    html = admin_client.get(changelist).content.decode()
+    assert "Add message" not in html and reverse("admin:inbox_message_add") not in html
+    assert admin_client.get(reverse("admin:inbox_message_add")).status_code == 403
+    assert "column-text" in html and "column-contact" in html
+    outgoing = Message.objects.filter(direction="outgoing").exclude(content="").first()
+    word = outgoing.content.split()[0]
+    found = admin_client.get(changelist, {"q": word}).content.decode()
+    assert str(outgoing.id)[:8] in found  # search by content; the short id does not wrap
+    # The change page shows values, no inputs; POSTing a change is refused.
+    change = reverse("admin:inbox_message_change", args=[outgoing.pk])
+    page = admin_client.get(change).content.decode()
+    assert 'name="content"' not in page and "Delivered at" in page
+    assert admin_client.post(change, {"content": "rewritten"}).status_code == 403
+    outgoing.refresh_from_db()
+    assert outgoing.content != "rewritten"
+    incoming = Message.objects.filter(direction="incoming").first()
+    page = admin_client.get(reverse("admin:inbox_message_change", args=[incoming.pk]))
+    assert "Queued at" not in page.content.decode() and "Sent at" not in page.content.decode()
+
+
+def test_status_event_links_to_its_message(admin_client, demo):
+    event = StatusEvent.objects.exclude(message=None).first()
+    html = admin_client.get(reverse("admin:statuses_statusevent_changelist")).content.decode()
+    assert reverse("admin:inbox_message_change", args=[event.message_id]) in html
+
+
+def test_add_inbox_asks_for_the_channels_credentials_and_masks_secrets(admin_client, demo):
+    add = reverse("admin:inbox_inbox_add")
+    html = admin_client.get(add).content.decode()
+    assert "webhooks//" not in html
+    assert "Pick the channel type and save" in html
+    # Choosing Telegram: the form now asks for the bot token (a password field).
+    response = admin_client.post(
+        add, {"account": demo.id, "name": "Support bot", "channel_type": "telegram"}
+    )
+    html = response.content.decode()
+    assert response.status_code == 200 and 'name="config__bot_token"' in html
+    assert "Now fill in the Telegram credentials below." in html
+    assert "This field is required." not in html
+    assert 'type="password" name="config__bot_token"' in html
+    assert not Inbox.objects.filter(name="Support bot").exists()
+    response = admin_client.post(
+        add,
+        {
+            "account": demo.id,
+            "name": "Support bot",
+            "channel_type": "telegram",
+            "config__bot_token": "123:SECRET-BOT-TOKEN",
+            "config__secret_token": "hook-secret-value",
+        },
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    inbox = Inbox.objects.get(name="Support bot")
+    assert inbox.config["bot_token"] == "123:SECRET-BOT-TOKEN"
+    change = reverse("admin:inbox_inbox_change", args=[inbox.pk])
+    html = admin_client.get(change).content.decode()
+    assert "SECRET-BOT-TOKEN" not in html and "hook-secret-value" not in html
+    assert f"/webhooks/telegram/{inbox.id}/" in html
+    # Saving without retyping the secrets keeps them.
+    response = admin_client.post(
+        change, {"account": demo.id, "name": "Support bot 2", "channel_type": "telegram"}
+    )
+    assert response.status_code == 302
+    inbox.refresh_from_db()
+    assert (inbox.name, inbox.config["bot_token"]) == ("Support bot 2", "123:SECRET-BOT-TOKEN")

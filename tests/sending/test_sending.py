@@ -305,7 +305,8 @@ def test_web_widget_push_reaches_the_contact_socket_after_commit(account, make_i
 def test_resend_sends_again_with_a_new_attempt_and_provider_id(wa_inbox, provider, open_window):
     open_window(wa_inbox, WA_TO)
     message = create(wa_inbox)
-    provider.queue(Reply(400, {"error": {"code": 131026, "message": "Message undeliverable"}}))
+    # A code the catalogue does not know: a resend may help (a known permanent one is refused).
+    provider.queue(Reply(400, {"error": {"code": 131999, "message": "Something new"}}))
     send(message)
     assert message.status == Status.FAILED
 

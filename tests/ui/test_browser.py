@@ -213,20 +213,25 @@ def test_failed_message_explains_itself_and_resend_sends_it(
         )
         inbox = make_inbox(account, api_base_url=provider.url)
         conversation = _whatsapp_conversation(inbox)
-        message, _ = inbox_services.message_create_outgoing(
-            account=account,
-            inbox=inbox,
-            to=conversation.contact.address,
-            content="We could not reach you.",
-            conversation=conversation,
-        )
-        services.message_record_send_result(
-            message_id=message.id,
-            attempt=1,
-            result=SendResult(
-                SendOutcome.REJECTED, error_code="131026", error_title="Message undeliverable"
-            ),
-        )
+
+        def failed(content, code, title):
+            message, _ = inbox_services.message_create_outgoing(
+                account=account,
+                inbox=inbox,
+                to=conversation.contact.address,
+                content=content,
+                conversation=conversation,
+            )
+            services.message_record_send_result(
+                message_id=message.id,
+                attempt=1,
+                result=SendResult(SendOutcome.REJECTED, error_code=code, error_title=title),
+            )
+            return message
+
+        message = failed("We could not reach you.", "131026", "Message undeliverable")
+        # 131000 "Something went wrong" is marked retryable in the catalogue.
+        retryable = failed("Second try.", "131000", "Something went wrong")
 
         agent_page.goto(f"/conversations/{conversation.id}/")
         bubble = _bubble(agent_page, message.id)
@@ -237,16 +242,23 @@ def test_failed_message_explains_itself_and_resend_sends_it(
         expect(failure).to_contain_text("resending the same message will not help")
         expect(bubble.locator("button.tick")).to_have_attribute("data-tick", "failed")
         expect(bubble.get_by_role("img", name=re.compile("^Failed"))).to_be_visible()
+        # The catalogue says a resend fails the same way: no Resend button, what to do instead.
+        expect(bubble.get_by_role("button", name="Resend")).to_have_count(0)
+        expect(failure).to_contain_text("What to do instead:")
+        expect(failure).to_contain_text("Resending will not help with this error.")
         screenshot(agent_page, "failed-message")
 
+        bubble = _bubble(agent_page, retryable.id)
+        failure = bubble.get_by_role("alert")
         bubble.get_by_role("button", name="Resend").click()
         expect(bubble.locator("button.tick")).to_have_attribute("data-tick", "pending")
         expect(failure).to_have_count(0)
+        expect(bubble.locator("[data-attempt]")).to_have_text("attempt 2")
         run_tasks()
         expect(bubble.locator("button.tick")).to_have_attribute("data-tick", "single")
-        message.refresh_from_db()
-        assert (message.status, message.attempt) == ("sent", 2)
-        assert message.provider_message_id == "wamid.RESENT"
+        retryable.refresh_from_db()
+        assert (retryable.status, retryable.attempt) == ("sent", 2)
+        assert retryable.provider_message_id == "wamid.RESENT"
         assert len(provider.requests) == 1
 
 
