@@ -8,7 +8,6 @@ its cursor held ``updated_at`` and an offset capped at 1,000.
 import hashlib
 import hmac
 import json
-import time
 from datetime import timedelta
 
 import pytest
@@ -128,7 +127,6 @@ def test_one_webhook_updating_1100_messages_is_listed_exactly_once_per_page_size
     assert Message.objects.filter(inbox=inbox).values("updated_at").distinct().count() == 1
 
     since = before.isoformat().replace("+00:00", "Z")
-    started = time.monotonic()
     for page_size in PAGE_SIZES:
         url = f"/api/v1/messages?inbox={inbox.id}&updated_after={since}&page_size={page_size}"
         if page_size == 1:
@@ -148,7 +146,6 @@ def test_one_webhook_updating_1100_messages_is_listed_exactly_once_per_page_size
     first_url = last["previous"]
     backwards, _ = follow(client, first_url, link="previous")
     exactly_once(backwards + [r["id"] for r in last["results"]], ids)
-    assert time.monotonic() - started < 25
 
 
 def test_poll_after_the_tie_group_returns_only_later_changes(client, inbox):
