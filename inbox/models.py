@@ -231,8 +231,8 @@ class Message(models.Model):
     # The change feed's position (docs/change-feed.md). Set by a database trigger on every
     # insert and update, whatever the code path, so values written from Python are ignored:
     # the writing transaction's id (PostgreSQL; 0 on SQLite) and a per-change sequence number.
-    change_xid = models.BigIntegerField(default=0, editable=False)
-    change_seq = models.BigIntegerField(default=0, editable=False)
+    change_xid = models.BigIntegerField(default=0, db_default=0, editable=False)
+    change_seq = models.BigIntegerField(default=0, db_default=0, editable=False)
 
     class Meta:
         ordering = ["created_at"]

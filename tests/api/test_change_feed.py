@@ -276,3 +276,41 @@ def test_another_accounts_cursor_shows_nothing_of_theirs(client, other_account, 
     page = client.get("/api/v1/messages?page_size=1").json()
     seen, _ = follow(other, page["next"])
     assert set(seen) == theirs and not set(seen) & mine
+
+
+# --- every write path moves the message in the feed (the database stamps it) ------------------
+
+
+def test_every_kind_of_write_moves_the_message_to_the_end_of_the_feed(client, inbox):
+    from django.db import connection
+
+    from inbox import services as inbox_services_
+    from statuses import services
+
+    messages = sent_messages(inbox, 6)
+    start = client.get("/api/v1/messages?page_size=200").json()
+    assert len(start["results"]) == 6
+
+    def moved():
+        page = client.get(start["poll"]).json()
+        return [row["id"] for row in page["results"]]
+
+    services.message_status_report(message=messages[0], status=Status.FAILED, source="webhook")
+    assert moved() == [str(messages[0].id)]
+    inbox_services_.message_resend(message=Message.objects.get(id=messages[0].id))
+    assert moved() == [str(messages[0].id)]
+    message = Message.objects.get(id=messages[1].id)
+    message.content = "edited in the admin"
+    message.save()  # writes the stale change_seq it loaded: the trigger overrides it
+    assert moved() == [str(messages[0].id), str(messages[1].id)]
+    Message.objects.filter(id=messages[2].id).update(provider_message_id="wamid.adopted")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Message._meta.db_table} SET content = 'raw' WHERE id = %s",
+            [messages[3].id.hex if connection.vendor == "sqlite" else messages[3].id],
+        )
+    assert moved() == [str(m.id) for m in messages[:4]]
+    # An update that changes nothing does not move it (PostgreSQL compares the rows).
+    if connection.vendor == "postgresql":
+        Message.objects.filter(id=messages[4].id).update(content="hello 4")
+        assert moved() == [str(m.id) for m in messages[:4]]
