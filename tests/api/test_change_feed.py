@@ -314,3 +314,19 @@ def test_every_kind_of_write_moves_the_message_to_the_end_of_the_feed(client, in
     if connection.vendor == "postgresql":
         Message.objects.filter(id=messages[4].id).update(content="hello 4")
         assert moved() == [str(m.id) for m in messages[:4]]
+
+
+def test_the_openapi_description_states_the_feed_contract():
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    for path in ("/api/v1/messages", "/api/v1/{family}/messages"):
+        operation = schema["paths"][path]["get"]
+        assert "exactly once per pass" in operation["description"]
+        assert "delayed, never skipped" in operation["description"]
+        assert "at-least-once per message" in operation["description"]
+        parameters = {p["name"]: p for p in operation["parameters"]}
+        assert "starting point" in parameters["updated_after"]["description"]
+        assert "cursor" in parameters
+    conversations = schema["paths"]["/api/v1/conversations"]["get"]
+    assert "moves to the front" in conversations["description"]
