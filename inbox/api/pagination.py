@@ -23,7 +23,7 @@ from uuid import UUID
 from django.core.exceptions import ImproperlyConfigured
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection
-from django.db.models import F, Lookup, Model, QuerySet
+from django.db.models import F, Field, Lookup, Model, QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
 from rest_framework.exceptions import ValidationError
@@ -141,7 +141,7 @@ class Pagination(CursorPagination):
             raise ValidationError({self.cursor_query_param: [INVALID_CURSOR]}) from exc
         return position, reverse
 
-    def _field(self, term: str):
+    def _field(self, term: str) -> Field:
         return self.model._meta.get_field(term.lstrip("-"))
 
     def get_next_link(self) -> str | None:
