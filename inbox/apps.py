@@ -30,4 +30,4 @@ def _ensure_change_feed_triggers(using: str = "default", **kwargs: Any) -> None:
             for column in connection.introspection.get_table_description(cursor, change_feed.TABLE)
         }
     if {"change_xid", "change_seq"} <= columns:
-        change_feed.install(connection)
+        change_feed.ensure(connection)

@@ -5,8 +5,9 @@ number taken at the write) on every insert and update of a message, whatever wri
 status services, sends, resends, the admin, raw SQL. No write path can forget to move a message
 in the feed, and the status hot path keeps its statement count.
 
-``install`` is idempotent. The migration calls it once, and ``post_migrate`` calls it after every
-``migrate``: SQLite rebuilds a table to alter it (copy, drop, rename), which drops its triggers.
+``install`` is idempotent. The migration calls it once, and ``post_migrate`` calls ``ensure``
+after every ``migrate``: SQLite rebuilds a table to alter it (copy, drop, rename), which drops
+its triggers.
 """
 
 from __future__ import annotations
@@ -74,6 +75,20 @@ def install(connection: BaseDatabaseWrapper) -> None:
     with connection.cursor() as cursor:
         for statement in _statements(connection.vendor, install=True):
             cursor.execute(statement)
+
+
+def ensure(connection: BaseDatabaseWrapper) -> None:
+    """``install`` unless the triggers are there (after every ``migrate``). On PostgreSQL,
+    re-creating a trigger locks the table against writers for a moment: skip it when present."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'inbox_message'::regclass "
+                "AND tgname IN ('inbox_message_change_insert', 'inbox_message_change_update')"
+            )
+            if cursor.fetchone()[0] == 2:
+                return
+    install(connection)
 
 
 def remove(connection: BaseDatabaseWrapper) -> None:
