@@ -9,7 +9,6 @@ from django.db.models.signals import post_migrate
 
 class InboxConfig(AppConfig):
     name = "inbox"
-    default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
         post_migrate.connect(_ensure_change_feed_triggers, sender=self)
