@@ -246,6 +246,11 @@ class Message(models.Model):
     deleted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+    # The change feed's position (docs/change-feed.md). Set by a database trigger on every
+    # insert and update, whatever the code path, so values written from Python are ignored:
+    # the writing transaction's id (PostgreSQL; 0 on SQLite) and a per-change sequence number.
+    change_xid = models.BigIntegerField(default=0, db_default=0, editable=False)
+    change_seq = models.BigIntegerField(default=0, db_default=0, editable=False)
 
     class Meta:
         ordering = ["created_at"]
@@ -271,6 +276,9 @@ class Message(models.Model):
         ]
         indexes = [
             models.Index(fields=["account", "updated_at", "id"], name="message_account_updated"),
+            models.Index(
+                fields=["account", "change_xid", "change_seq"], name="message_account_change"
+            ),
             models.Index(fields=["account", "created_at", "id"], name="message_account_created"),
             models.Index(fields=["conversation", "created_at"], name="message_conversation"),
             models.Index(

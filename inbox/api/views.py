@@ -89,9 +89,28 @@ MESSAGE_FILTERS = [
     OpenApiParameter(
         "updated_after",
         OpenApiTypes.DATETIME,
-        description="Change feed: only messages changed after this instant (exclusive).",
+        description="Only messages whose last change was written after this instant "
+        "(exclusive). A starting point by the clock, to use once: then follow `next` and "
+        "`poll`, whose cursor is the exact way to receive every later change.",
     ),
 ]
+
+FEED_DESCRIPTION = (
+    "A change feed. Messages are ordered by their last change (a position the database "
+    "stamps on every write), never by a timestamp, and the cursor is that exact position: "
+    "no offset, no cut-off, any page size, any number of messages changed together.\n\n"
+    "**Contract.** Following `next` until it is null, then `poll` (present on every page) "
+    "again and again, a client receives every committed change: "
+    "each message is listed after its latest change, exactly once per pass over messages "
+    "that do not change meanwhile; a message that changes again is listed again, with its "
+    "new state (at-least-once per message, latest state wins — key your copy by `id`). "
+    "Changes are handed out only once no transaction that could commit an earlier position "
+    "is still in progress, so a write that commits late is delayed, never skipped; a page "
+    "may therefore end (`next` null) while changes are being committed: keep polling.\n\n"
+    "Filters (`status`, `inbox`, …) narrow what is listed and are kept in the links. A "
+    "message that changes so that it no longer matches a filter is simply not listed "
+    "again on that filtered feed; follow the unfiltered feed to see every change."
+)
 
 
 def retry_after(message: Message) -> int | None:
@@ -227,8 +246,7 @@ class MessageListView(MessageView):
 
     @extend_schema(
         summary="List messages (change feed)",
-        description="Ordered by `(updated_at, id)`: a message that changes moves to the end, "
-        "so paging never misses a change. Follow `poll` to keep receiving changes.",
+        description=FEED_DESCRIPTION,
         parameters=MESSAGE_FILTERS,
         responses=serializers.MessageSerializer(many=True),
     )
@@ -405,7 +423,8 @@ class ChannelMessageListView(MessageView):
     pagination_class = MessageFeedPagination
 
     @extend_schema(
-        summary="List one channel family's messages",
+        summary="List one channel family's messages (change feed)",
+        description=FEED_DESCRIPTION,
         operation_id="channel_messages_list",
         parameters=[p for p in MESSAGE_FILTERS if p.name not in ("channel",)],
         responses=serializers.ChannelMessageSerializer(many=True),
@@ -440,6 +459,10 @@ class ConversationListView(ApiView):
 
     @extend_schema(
         summary="List conversations, most recent activity first",
+        description="Paged by `(last_message_at, id)` exactly (no conversation twice or "
+        "skipped among those not changing meanwhile). A conversation with new activity moves "
+        "to the front, ahead of the pages already read: start again from the first page to "
+        "see it; `GET /api/v1/messages` is the feed of every change.",
         responses=serializers.ConversationSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
