@@ -18,7 +18,7 @@ def remove(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("inbox", "0001_initial"),
+        ('inbox', '0003_h10c_contact_never_wrote'),
     ]
 
     operations = [
