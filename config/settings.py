@@ -188,6 +188,9 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# A do-nothing view at /bench/noop, the ceiling the benchmarks compare with (bench/run.py).
+TICKMARK_BENCH_NOOP = env_bool("TICKMARK_BENCH_NOOP", False)
+
 # Provider HTTP calls.
 PROVIDER_HTTP_TIMEOUT = float(os.environ.get("PROVIDER_HTTP_TIMEOUT", "10"))
 
