@@ -8,13 +8,14 @@ from django.db import InterfaceError, OperationalError, connections
 from django.db.models import Max
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 
 DB_UNAVAILABLE = (OperationalError, InterfaceError)
 RETRY_AFTER = "5"
 
 
 def healthz(request: HttpRequest) -> HttpResponse:
-    """Liveness probe: answers without touching the database (also the benchmarks' baseline)."""
+    """Liveness probe: answers without touching the database."""
     return HttpResponse(b"ok", content_type="text/plain")
 
 
@@ -91,3 +92,17 @@ class DatabaseUnavailableMiddleware:
             content_type="text/plain; charset=utf-8",
             headers=headers,
         )
+
+
+@csrf_exempt
+def bench_noop(request: HttpRequest) -> HttpResponse:
+    """Do nothing, for GET and POST alike: the benchmarks' ceiling (mounted only when
+    ``TICKMARK_BENCH_NOOP`` is set). It reads the body, as every real view must."""
+    _ = request.body
+    return HttpResponse(b'{"ok":true}', content_type="application/json")
+
+
+def bench_urls() -> list:
+    from django.urls import path
+
+    return [path("bench/noop", bench_noop)] if settings.TICKMARK_BENCH_NOOP else []

@@ -254,6 +254,13 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# A do-nothing view at /bench/noop, the ceiling the benchmarks compare with (bench/run.py).
+TICKMARK_BENCH_NOOP = env_bool("TICKMARK_BENCH_NOOP", False)
+
+# Webhook batches applied at once by one web process (statuses.views._Batcher): on PostgreSQL
+# each lane has its own thread and connection; SQLite has one writer, so one lane.
+TICKMARK_WEBHOOK_LANES = int(os.environ.get("TICKMARK_WEBHOOK_LANES", "4" if DATABASE_URL else "1"))
+
 # Provider HTTP calls.
 PROVIDER_HTTP_TIMEOUT = float(os.environ.get("PROVIDER_HTTP_TIMEOUT", "10"))
 

@@ -55,24 +55,36 @@ async def provider_webhook(
         body=request.body,  # the raw bytes: signatures are over these exact bytes
         received_at=timezone.now(),
     )
-    return await _batcher().submit((channel_type, inbox_id, webhook_request))
+    return await submit((channel_type, inbox_id, webhook_request))
+
+
+async def submit(item: Item) -> HttpResponse:
+    """Hand a received webhook to this event loop's batcher and wait for its answer."""
+    return await _batcher().submit(item)
 
 
 class _Batcher:
     """Collects the webhooks that arrive while a batch is being applied into the next one."""
 
-    def __init__(self) -> None:
+    def __init__(self, lanes: int) -> None:
         self.pending: list[tuple[Item, asyncio.Future[HttpResponse]]] = []
-        self.draining = False
-        self.task: asyncio.Task[None] | None = None  # held so it is not garbage-collected
+        self.lanes = lanes
+        self.running = 0
+        self.tasks: set[asyncio.Task[None]] = set()  # held so they are not garbage-collected
+        # One lane runs in Django's thread-sensitive thread, like a sync view (and inside a
+        # test's transaction); more lanes each take a pool thread and connection of their own,
+        # so one batch's round trips to PostgreSQL overlap with the next one's.
+        self.apply = sync_to_async(_receive, thread_sensitive=lanes == 1)
 
     async def submit(self, item: Item) -> HttpResponse:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[HttpResponse] = loop.create_future()
         self.pending.append((item, future))
-        if not self.draining:
-            self.draining = True
-            self.task = loop.create_task(self._drain())
+        if self.running < self.lanes:
+            self.running += 1
+            task = loop.create_task(self._drain())
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
         return await future
 
     async def _drain(self) -> None:
@@ -80,9 +92,7 @@ class _Batcher:
             while self.pending:
                 batch, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
                 try:
-                    responses = await sync_to_async(_receive, thread_sensitive=True)(
-                        [item for item, _ in batch]
-                    )
+                    responses = await self.apply([item for item, _ in batch])
                 except Exception as exc:  # never leave a request hanging
                     log.exception("webhook batch failed")
                     for _, future in batch:
@@ -93,7 +103,7 @@ class _Batcher:
                     if not future.done():
                         future.set_result(response)
         finally:
-            self.draining = False
+            self.running -= 1
 
 
 _batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Batcher] = (
@@ -105,7 +115,7 @@ def _batcher() -> _Batcher:
     loop = asyncio.get_running_loop()
     batcher = _batchers.get(loop)
     if batcher is None:
-        batcher = _batchers[loop] = _Batcher()
+        batcher = _batchers[loop] = _Batcher(settings.TICKMARK_WEBHOOK_LANES)
     return batcher
 
 

@@ -111,3 +111,19 @@ def make_message(db):
         )
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _webhooks_applied_in_the_test_thread(request, settings):
+    """Apply webhooks in one lane (Django's thread-sensitive thread) unless the test commits.
+
+    A test's transaction is visible only to the connection that opened it; with several lanes a
+    webhook posted through the test client would be applied on another thread's connection.
+    Tests that commit (``transaction=True``) and the end-to-end tests run the production lanes.
+    """
+    marker = request.node.get_closest_marker("django_db")
+    commits = "transactional_db" in request.fixturenames or bool(
+        marker and marker.kwargs.get("transaction")
+    )
+    if not commits:
+        settings.TICKMARK_WEBHOOK_LANES = 1
