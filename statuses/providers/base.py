@@ -129,7 +129,15 @@ class ErrorInfo:
     title: str
     explanation: str
     hint: str
+    # False when the same message can succeed later: send() retries it, and a manual resend
+    # can help (see ``resend_helps``).
     permanent: bool = True
+
+    @property
+    def resend_helps(self) -> bool:
+        """Whether sending the same message again may succeed (the agent's Resend button, the
+        analytics bulk resend). One flag for both: ``statuses.errors.resend_helps``."""
+        return not self.permanent
 
 
 class Provider(Protocol):
