@@ -100,7 +100,7 @@ def failure_rate_over_time(groups: list[dict[str, Any]], hourly: bool) -> SafeSt
     Buckets with no message are drawn as a dot on the axis, so "nothing sent" never reads as
     "nothing failed".
     """
-    width, height, left, bottom, top = 640, 180, 40, 22, 10
+    width, height, left, bottom, top = 640, 180, 52, 22, 10
     plot_h = height - bottom - top
     n = max(1, len(groups))
     slot = (width - left) / n
