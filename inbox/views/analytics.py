@@ -105,7 +105,7 @@ def _panel_context(account: Account, filters: dict[str, Any]) -> dict[str, Any]:
     hourly = filters["until"] - filters["since"] <= HOURLY_UP_TO
     by_channel = analytics.delivery_stats(account=account, query=_query(filters, "channel"))
     over_time = analytics.delivery_stats(
-        account=account, query=_query(filters, "hour" if hourly else "day")
+        account=account, query=_query(filters, "hour" if hourly else "day"), counts_only=True
     )
     totals = by_channel["totals"]
     channels = []

@@ -151,3 +151,17 @@ def test_resend_never_redirects_off_site(account, data):
 def test_inbox_header_links_to_analytics(account, inbox):
     client = _client_for(account)
     assert 'href="/analytics/"' in client.get("/").content.decode()
+
+
+def test_page_query_count_does_not_grow_with_data(account, inbox, make_message):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = _client_for(account)
+    counts = []
+    for n in (2, 40):
+        _failed(make_message, inbox, "130429", n, to_prefix=f"+1{n:03d}")
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get("/analytics/").status_code == 200
+        counts.append(len(ctx.captured_queries))
+    assert counts[0] == counts[1]
