@@ -4,12 +4,13 @@ Outgoing messages created in ``[since, until)`` of one account, optionally narro
 a channel family or a WhatsApp template name, optionally grouped. Whatever the number of
 messages, one answer costs a fixed number of queries:
 
-1. the totals (``COUNT(*) FILTER (WHERE …)`` per status and per timestamp, and on PostgreSQL the
-   ``percentile_cont`` of ``delivered_at - sent_at`` and ``read_at - sent_at``),
-2. the same per group (only with ``group_by``),
+1. the counts per (group, status), with ``COUNT(delivered_at)`` and ``COUNT(read_at)`` — the
+   totals are their sums,
+2. on PostgreSQL, the ``percentile_cont`` of ``delivered_at - sent_at`` and ``read_at - sent_at``
+   over the delivered messages, for the totals and (with ``group_by``) once more per group,
 3. the failures per (group, channel type, error code) — few rows: one per distinct code,
-4. on SQLite only, which has no ``percentile_cont``: the two duration columns, sorted by the
-   database, from which the same linear-interpolation percentiles are read in Python.
+4. on SQLite instead of 2, which has no ``percentile_cont``: the two duration columns, sorted by
+   the database, from which the same linear-interpolation percentiles are read in Python.
 
 No per-message Python loop runs on PostgreSQL; the SQLite fallback (the embedded, small-data mode)
 reads one number per delivered message.
