@@ -286,6 +286,21 @@ class Message(models.Model):
                 condition=Q(status__in=["queued", "unknown", "sent", "received"]),
                 name="message_open_status",
             ),
+            # Delivery analytics (inbox/analytics.py): an index-only scan of a period's outgoing
+            # messages, and the failures alone for the top errors (bench/README.md).
+            models.Index(
+                fields=[
+                    *("account", "created_at", "status", "channel_type", "inbox"),
+                    *("sent_at", "delivered_at", "read_at"),
+                ],
+                condition=Q(direction="outgoing"),
+                name="message_outgoing_stats",
+            ),
+            models.Index(
+                fields=["account", "created_at"],
+                condition=Q(direction="outgoing", status__in=["failed", "expired"]),
+                name="message_outgoing_failed",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -51,7 +51,8 @@ class _SafeDateTimeField(django_filters.fields.IsoDateTimeField):
         result = super().to_python(value)
         if result is not None:
             try:
-                result.astimezone(UTC)
+                # Handed to the database in UTC: PostgreSQL refuses offsets beyond ±15:59.
+                result = result.astimezone(UTC)
             except OverflowError as exc:
                 raise forms.ValidationError("Date-time out of range.", code="invalid") from exc
         return result

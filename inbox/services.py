@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from inbox.exceptions import NotResendable, OutsideServiceWindow, ResendWillNotHelp
 from inbox.models import Account, Contact, Conversation, Inbox, Message, ParkedDeletion
-from statuses import providers
+from statuses import errors
 from statuses.machine import Status
 from statuses.models import StatusEvent
 from statuses.providers.base import Deletion, InboundMessage
@@ -114,9 +114,9 @@ def message_resend(*, message: Message) -> Message:
         Status.EXPIRED,
     ):
         raise NotResendable(message.status)
-    if not providers.error_retryable(message.channel_type, message.error_code):
-        info = providers.REGISTRY[message.channel_type].ERRORS[message.error_code]
-        raise ResendWillNotHelp(message.error_code, info.hint)
+    if not errors.resend_helps(message.channel_type, message.error_code, when_unknown=True):
+        info = errors.error_info(message.channel_type, message.error_code)
+        raise ResendWillNotHelp(message.error_code, info.hint if info else "")
     with transaction.atomic():
         message = services.message_start_attempt(message=message)
         if message.status != Status.QUEUED:

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from inbox.views import agent, login, widget
+from inbox.views import agent, analytics, login, widget
 
 app_name = "inbox"
 
@@ -22,6 +22,10 @@ urlpatterns = [
     path("messages/<uuid:message_id>/events.json", agent.message_events_json, name="events"),
     path("messages/<uuid:message_id>/resend/", agent.message_resend, name="resend"),
     path("widget-demo/", agent.widget_demo, name="widget-demo"),
+    path("analytics/", analytics.analytics_page, name="analytics"),
+    path("analytics/panel/", analytics.analytics_panel, name="analytics-panel"),
+    path("analytics/failed/", analytics.failed_messages, name="analytics-failed"),
+    path("analytics/failed/resend/", analytics.failed_messages_resend, name="analytics-resend"),
     path("widget/<uuid:inbox_id>/", widget.widget_page, name="widget"),
     path("widget/<uuid:inbox_id>/start/", widget.widget_start, name="widget-start"),
     path("widget/<uuid:inbox_id>/messages/", widget.widget_messages, name="widget-messages"),

@@ -3,7 +3,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny
 
-from inbox.api import views
+from inbox.api import analytics, views
 from inbox.api.errors import error_body
 
 
@@ -42,6 +42,11 @@ v1 = [
         "conversations/<str:conversation_id>/messages",
         views.ConversationMessagesView.as_view(),
         name="conversation-messages",
+    ),
+    path(
+        "analytics/delivery",
+        analytics.DeliveryAnalyticsView.as_view(),
+        name="analytics-delivery",
     ),
     path("webhooks", views.WebhookListView.as_view(), name="webhook-list"),
     path("webhooks/<str:webhook_id>", views.WebhookDetailView.as_view(), name="webhook-detail"),

@@ -12,7 +12,7 @@ from django.db.models import Exists, OuterRef, Q, Subquery
 from django.http import QueryDict
 
 from inbox.models import Account, Conversation, Inbox, Message
-from statuses import providers
+from statuses import errors
 from statuses.catalogue import CHANNELS, Family
 from statuses.machine import RESENDABLE, Status
 from statuses.models import StatusEvent
@@ -48,8 +48,9 @@ def error_info(message: Message) -> dict[str, str] | None:
     """The failure reason with the provider catalogue's plain-language explanation and hint."""
     if message.status not in (Status.FAILED, Status.EXPIRED):
         return None
-    catalogue = getattr(providers.REGISTRY.get(message.channel_type), "ERRORS", {})
-    known = catalogue.get(message.error_code) if message.error_code else None
+    known = (
+        errors.error_info(message.channel_type, message.error_code) if message.error_code else None
+    )
     if message.status == Status.EXPIRED and not message.error_code:
         title = "Not delivered in time"
         explanation = "The channel did not confirm delivery before the message expired."
@@ -59,7 +60,7 @@ def error_info(message: Message) -> dict[str, str] | None:
         title = _without_code(title, message.error_code)
         explanation = known.explanation if known else message.error_detail
         hint = known.hint if known else ""
-    retryable = providers.error_retryable(message.channel_type, message.error_code)
+    retryable = errors.resend_helps(message.channel_type, message.error_code, when_unknown=True)
     if not retryable and not hint:
         hint = "Resending the same message will fail the same way."
     return {
@@ -109,7 +110,7 @@ def message_view(message: Message) -> dict[str, Any]:
         "error": error_info(message),
         "resendable": message.direction == Message.Direction.OUTGOING
         and message.status in RESENDABLE
-        and providers.error_retryable(message.channel_type, message.error_code),
+        and errors.resend_helps(message.channel_type, message.error_code, when_unknown=True),
         # The contact deleted (unsent) this message: shown as "This message was deleted".
         "deleted": message.deleted_at is not None,
     }

@@ -43,17 +43,3 @@ REGISTRY: dict[str, ModuleType] = {
 
 def get(channel_type: str) -> ModuleType:
     return REGISTRY[channel_type]
-
-
-def error_retryable(channel_type: str, error_code: str) -> bool:
-    """Whether resending a message that failed with ``error_code`` can succeed.
-
-    The one place the agent UI, the resend service and bulk resend ask. A code the catalogue
-    marks permanent (number not on WhatsApp, unsubscribed, invalid number…) fails the same way
-    again; an unknown or empty code might not, so it stays retryable.
-    """
-    if not error_code:
-        return True
-    module = REGISTRY.get(channel_type)
-    info = getattr(module, "ERRORS", {}).get(error_code) if module else None
-    return info is None or info.retryable

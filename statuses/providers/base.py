@@ -209,11 +209,14 @@ class ErrorInfo:
     title: str
     explanation: str
     hint: str
+    # False when the same message can succeed later: send() retries it, and a manual resend
+    # can help (see ``resend_helps``).
     permanent: bool = True
 
     @property
-    def retryable(self) -> bool:
-        """Whether sending the same message again can succeed (the agent UI offers Resend)."""
+    def resend_helps(self) -> bool:
+        """Whether sending the same message again may succeed (the agent's Resend button, the
+        analytics bulk resend). One flag for both: ``statuses.errors.resend_helps``."""
         return not self.permanent
 
 

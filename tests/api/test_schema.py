@@ -35,6 +35,7 @@ EXPECTED_OPERATIONS = {
     ("get", "/api/v1/webhooks/{webhook_id}"),
     ("delete", "/api/v1/webhooks/{webhook_id}"),
     ("get", "/api/v1/webhooks/{webhook_id}/deliveries"),
+    ("get", "/api/v1/analytics/delivery"),
 }
 
 
