@@ -190,6 +190,9 @@ SPECTACULAR_SETTINGS = {
 
 # Provider HTTP calls.
 PROVIDER_HTTP_TIMEOUT = float(os.environ.get("PROVIDER_HTTP_TIMEOUT", "10"))
+# Outgoing connections to tenant-given URLs/hosts go to public addresses only (statuses.netguard);
+# on only for a local simulator or fakes (`make run`, the tests).
+TICKMARK_ALLOW_PRIVATE_URLS = env_bool("TICKMARK_ALLOW_PRIVATE_URLS", False)
 
 LOGGING = {
     "version": 1,

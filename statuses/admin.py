@@ -1,5 +1,7 @@
+from django import forms
 from django.contrib import admin
 
+from statuses import netguard
 from statuses.models import (
     OutgoingAttempt,
     OutgoingEvent,
@@ -68,14 +70,32 @@ class OutgoingAttemptInline(admin.TabularInline):
     model = OutgoingAttempt
     extra = 0
     can_delete = False
-    readonly_fields = ["attempted_at", "http_status", "error", "duration_ms", "response_body"]
+    readonly_fields = ["attempted_at", "http_status", "error", "duration_ms"]
+    exclude = ["response_body"]
 
     def has_add_permission(self, request, obj=None):
         return False
 
 
+class WebhookSubscriptionForm(forms.ModelForm):
+    url = forms.URLField(max_length=2000, assume_scheme="https")
+
+    class Meta:
+        model = WebhookSubscription
+        fields = ["account", "url", "events", "is_active", "disabled_reason", "failing_since"]
+
+    def clean_url(self) -> str:
+        url = self.cleaned_data["url"]
+        try:
+            netguard.check_url(url)
+        except netguard.BlockedAddress as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        return url
+
+
 @admin.register(WebhookSubscription)
 class WebhookSubscriptionAdmin(admin.ModelAdmin):
+    form = WebhookSubscriptionForm
     list_display = ["url", "account", "is_active", "disabled_reason", "created_at"]
     list_filter = ["is_active", "account"]
     exclude = ["secret"]

@@ -29,7 +29,7 @@ from django.db import transaction
 from django.db.models import Exists, Min, OuterRef
 from django.utils import timezone
 
-from statuses import signing
+from statuses import netguard, signing
 from statuses.models import OutgoingAttempt, OutgoingEvent, WebhookSubscription
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,6 @@ LEASE = timedelta(seconds=60)  # > the longest HTTP call; after it, a crashed cl
 RETRY_BASE = timedelta(seconds=10)
 RETRY_MAX = timedelta(hours=1)
 DISABLE_AFTER = timedelta(hours=24)
-RESPONSE_BODY_LIMIT = 2000
 USER_AGENT = "Tickmark-Webhooks/1.0"
 
 Pending = OutgoingEvent.State.PENDING
@@ -51,6 +50,21 @@ Pending = OutgoingEvent.State.PENDING
 class DeliveryRound:
     delivered: int = 0
     failed: int = 0
+
+
+def transport_reason(exc: httpx.HTTPError) -> str:
+    """A short reason for a failed request that says nothing about the network behind it.
+
+    A refused connection, an unreachable host and a refused (private) address all read
+    "connection failed", so delivery logs cannot be used to scan ports.
+    """
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.ProxyError):
+        return netguard.CONNECTION_FAILED
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out"
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+        return "invalid URL"
+    return "no valid HTTP answer"
 
 
 def backoff(attempts: int) -> timedelta:
@@ -66,7 +80,7 @@ def deliver_due(*, now: datetime | None = None, client: httpx.Client | None = No
     fixed_now = now
     delivered = 0
     own_client = client is None
-    client = client or httpx.Client(timeout=TIMEOUT, headers={"User-Agent": USER_AGENT})
+    client = client or netguard.http_client(timeout=TIMEOUT, headers={"User-Agent": USER_AGENT})
     try:
         for _ in range(MAX_ROUNDS):
             current = fixed_now or timezone.now()
@@ -124,15 +138,15 @@ def _deliver_one(client: httpx.Client, event: OutgoingEvent, fixed_now: datetime
     started = time.monotonic()
     http_status: int | None = None
     error = ""
-    response_body = ""
     try:
-        response = client.post(subscription.url, content=body, headers=headers)
-        http_status = response.status_code
-        response_body = response.text[:RESPONSE_BODY_LIMIT]
+        # The receiver's body is never read, kept nor shown: a URL pointing at an internal
+        # service would otherwise read that service's answer back (SSRF, issue #10).
+        with client.stream("POST", subscription.url, content=body, headers=headers) as response:
+            http_status = response.status_code
         if not 200 <= http_status < 300:
             error = f"HTTP {http_status}"
     except httpx.HTTPError as exc:
-        error = f"{type(exc).__name__}: {exc}"[:RESPONSE_BODY_LIMIT] or type(exc).__name__
+        error = transport_reason(exc)
     duration_ms = int((time.monotonic() - started) * 1000)
     done_at = fixed_now or timezone.now()
     ok = not error
@@ -143,7 +157,7 @@ def _deliver_one(client: httpx.Client, event: OutgoingEvent, fixed_now: datetime
             http_status=http_status,
             error=error,
             duration_ms=duration_ms,
-            response_body=response_body,
+            response_body="",
         )
         attempts = event.attempts + 1
         if ok:

@@ -24,6 +24,8 @@ class Command(BaseCommand):
         from statuses.management.commands.worker import InProcessWorker
         from statuses.simulator import ProviderSimulator, Scenario
 
+        # The simulator listens on 127.0.0.1: the embedded mode talks to a private address.
+        settings.TICKMARK_ALLOW_PRIVATE_URLS = True
         call_command("migrate", interactive=False, verbosity=0)
         simulator_url = urlsplit(settings.SIMULATOR_URL)
         simulator = ProviderSimulator(
