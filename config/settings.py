@@ -216,6 +216,14 @@ SEND_RETRY_MAX_DELAY = float(os.environ.get("SEND_RETRY_MAX_DELAY", "1200"))
 SEND_IN_FLIGHT_STALE_AFTER = float(os.environ.get("SEND_IN_FLIGHT_STALE_AFTER", "120"))
 # A queued message with no pending send task after this many seconds is enqueued again.
 SEND_REQUEUE_AFTER = float(os.environ.get("SEND_REQUEUE_AFTER", "60"))
+# Provider webhook records (statuses.sweeps.deliveries_prune): accepted calls are kept this many
+# days, rejected ones (bad signature; their body is never stored) this many.
+TICKMARK_KEEP_ACCEPTED_DAYS = float(os.environ.get("TICKMARK_KEEP_ACCEPTED_DAYS", "14"))
+TICKMARK_KEEP_REJECTED_DAYS = float(os.environ.get("TICKMARK_KEEP_REJECTED_DAYS", "2"))
+# Rejected webhook calls per inbox and source address per minute before answering 429.
+TICKMARK_REJECTED_WEBHOOKS_PER_MINUTE = int(
+    os.environ.get("TICKMARK_REJECTED_WEBHOOKS_PER_MINUTE", "30")
+)
 # How often `manage.py worker` runs the sweeps (seconds; 0 disables them in that worker).
 SWEEP_INTERVAL = float(os.environ.get("SWEEP_INTERVAL", "30"))
 # The embedded provider simulator (`make run`); empty outside the embedded mode.

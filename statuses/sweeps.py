@@ -22,6 +22,9 @@ run a given sweep while the others skip it, and every status a sweep writes has 
    become ``expired`` — only on channels that report delivery (elsewhere silence is normal).
 5. ``parked_expire``: status events parked for a provider id we never learned become
    ``unmatched`` once the provider has stopped retrying (browsable in the admin).
+6. ``deliveries_prune``: recorded provider webhook calls are deleted after
+   ``TICKMARK_KEEP_ACCEPTED_DAYS`` (rejected ones after ``TICKMARK_KEEP_REJECTED_DAYS``), in
+   batches of ``PRUNE_BATCH`` ids, each its own short transaction.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from datetime import datetime, timedelta
 import httpx
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django_tasks_db.compat import TaskResultStatus
 from django_tasks_db.models import DBTaskResult, get_date_max
@@ -45,7 +49,7 @@ from inbox.models import Inbox, Message
 from statuses import correlation, services, tasks
 from statuses.catalogue import CHANNELS, ChannelType
 from statuses.machine import BELOW_DELIVERED, UNRECOGNIZED, Status
-from statuses.models import SendTry, StatusEvent
+from statuses.models import SendTry, StatusEvent, WebhookDelivery
 from statuses.providers import twilio
 from statuses.providers.base import StatusUpdate
 from statuses.sending import IDEMPOTENT_CHANNELS, http_client
@@ -76,6 +80,7 @@ def run_all(now: datetime | None = None) -> dict[str, int]:
         unknown_reconcile,
         messages_expire,
         parked_expire,
+        deliveries_prune,
     ):
         try:
             results[sweep.__name__] = sweep(now=now)
@@ -347,6 +352,54 @@ def parked_expire(now: datetime | None = None) -> int:
                 received_at__lt=now - window,
                 inbox__channel_type__in=channel_types,
             ).update(outcome=StatusEvent.Outcome.UNMATCHED)
+    return total
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. Retention of recorded webhook calls
+
+PRUNE_BATCH = 1000
+PRUNE_MAX_BATCHES = 20  # per run; the next run (SWEEP_INTERVAL later) goes on
+
+
+def deliveries_prune(
+    now: datetime | None = None,
+    *,
+    batch: int = PRUNE_BATCH,
+    max_batches: int = PRUNE_MAX_BATCHES,
+) -> int:
+    """Delete recorded webhook calls past their retention; return how many were deleted.
+
+    Status events keep everything they need (status, times, error, raw status), so an old
+    delivery goes entirely and its events' ``delivery`` link becomes null (the FK is SET_NULL).
+    A delivery that an event still *parked* refers to is kept, body included, until that
+    event is applied or given up (``parked_expire``): it is what explains a status waiting for
+    its message. Each batch is one short transaction (no long locks); one worker at a time.
+    """
+    now = now or timezone.now()
+    forbidden = WebhookDelivery.Verdict.FORBIDDEN
+    rejected_before = now - timedelta(days=settings.TICKMARK_KEEP_REJECTED_DAYS)
+    accepted_before = now - timedelta(days=settings.TICKMARK_KEEP_ACCEPTED_DAYS)
+    still_parked = StatusEvent.objects.filter(
+        delivery_id=OuterRef("id"), outcome=StatusEvent.Outcome.PARKED
+    )
+    expired = WebhookDelivery.objects.filter(
+        Q(verdict=forbidden, received_at__lt=rejected_before)
+        | (~Q(verdict=forbidden) & Q(received_at__lt=accepted_before))
+    ).exclude(Exists(still_parked))
+    total = 0
+    for _ in range(max_batches):
+        with _exclusive("deliveries_prune") as mine:
+            if not mine:
+                break
+            ids = list(expired.order_by("received_at").values_list("id", flat=True)[:batch])
+            if ids:
+                StatusEvent.objects.filter(delivery_id__in=ids).update(delivery=None)
+                # only("id"): never load the bodies just to delete them.
+                WebhookDelivery.objects.filter(id__in=ids).only("id").delete()
+        total += len(ids)
+        if len(ids) < batch:
+            break
     return total
 
 

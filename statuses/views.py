@@ -54,6 +54,7 @@ async def provider_webhook(
         headers={k.lower(): v for k, v in request.headers.items()},
         body=request.body,  # the raw bytes: signatures are over these exact bytes
         received_at=timezone.now(),
+        remote_addr=request.META.get("REMOTE_ADDR", ""),
     )
     return await _batcher().submit((channel_type, inbox_id, webhook_request))
 
@@ -141,7 +142,10 @@ def _receive_batch(items: list[Item]) -> list[HttpResponse]:
         return [_unavailable() for _ in items]
     for (index, _, _), outcome in zip(known, outcomes, strict=True):
         responses[index] = HttpResponse(
-            outcome.body, status=outcome.http_status, content_type=outcome.content_type
+            outcome.body,
+            status=outcome.http_status,
+            content_type=outcome.content_type,
+            headers=outcome.headers,
         )
     return responses  # type: ignore[return-value]
 
