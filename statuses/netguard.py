@@ -26,6 +26,7 @@ simulator and fakes listen on 127.0.0.1) switches both checks off.
 from __future__ import annotations
 
 import ipaddress
+import re
 import smtplib
 import socket
 from collections.abc import Iterable
@@ -114,6 +115,16 @@ def public_addresses(host: str, port: int) -> list[str]:
     if not addresses:
         raise Unresolvable(f"{host} does not resolve")
     return addresses
+
+
+_HOST_NAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_-]{1,63})*\.?$"
+)
+
+
+def is_host(value: str) -> bool:
+    """A bare host name or IP address (no scheme, port, path or spaces)."""
+    return _literal(value) is not None or bool(_HOST_NAME.match(value))
 
 
 # --- when saving ------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ because of the limiter).
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
 import uuid
@@ -32,7 +33,7 @@ def over_limit(inbox_id: uuid.UUID, source: str, *, now: float | None = None) ->
         return None
     current = time.time() if now is None else now
     window = int(current // WINDOW)
-    key = f"tickmark:rejected-webhooks:{inbox_id}:{source or '-'}:{window}"
+    key = f"tickmark:rejected-webhooks:{inbox_id}:{_bucket(source)}:{window}"
     try:
         cache.add(key, 0, timeout=WINDOW * 2)
         count = cache.incr(key)
@@ -42,3 +43,17 @@ def over_limit(inbox_id: uuid.UUID, source: str, *, now: float | None = None) ->
     if count <= limit:
         return None
     return max(1, (window + 1) * WINDOW - int(current))
+
+
+def _bucket(source: str) -> str:
+    """The address counted against: an IPv6 client is counted per /64, which one subscriber
+    usually holds whole (rotating addresses inside it must not reset the count)."""
+    try:
+        ip = ipaddress.ip_address(source)
+    except ValueError:
+        return source[:100] or "-"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network(f"{ip}/64", strict=False))
+    return str(ip)

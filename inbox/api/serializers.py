@@ -162,7 +162,10 @@ def validate_config(channel_type: str, config: dict[str, Any]) -> dict[str, Any]
             else:
                 errors.update(_refused_target(key, value, netguard.check_url))
         elif key == "smtp_host":
-            errors.update(_refused_target(key, value, netguard.check_host))
+            if not netguard.is_host(value):
+                errors[key] = "A host name or IP address (the port goes in smtp_port)."
+            else:
+                errors.update(_refused_target(key, value, netguard.check_host))
     if errors:
         raise serializers.ValidationError({"config": errors})
     return config

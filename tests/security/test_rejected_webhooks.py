@@ -177,3 +177,12 @@ def test_the_worker_sweeps_run_the_retention_sweep(inbox):
     make_delivery(inbox, "forbidden", timedelta(days=30), now)
     assert sweeps.run_all(now=now)["deliveries_prune"] == 1
     assert not WebhookDelivery.objects.exists()
+
+
+def test_rotating_ipv6_addresses_in_one_64_share_a_count(client, inbox, settings):
+    settings.TICKMARK_REJECTED_WEBHOOKS_PER_MINUTE = 2
+    codes = [
+        post(client, inbox, body(), addr=f"2001:db8:1:2::{n:x}").status_code for n in range(1, 5)
+    ]
+    assert codes == [403, 403, 429, 429]
+    assert post(client, inbox, body(), addr="2001:db8:1:3::1").status_code == 403

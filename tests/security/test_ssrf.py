@@ -209,6 +209,25 @@ def test_smtp_host_internal_is_refused(guard_on, client, host):
     assert "smtp_host" in json.dumps(response.json())
 
 
+def test_smtp_host_with_a_port_is_refused(client):
+    response = client.post(
+        "/api/v1/inboxes",
+        {
+            "name": "Mail",
+            "channel_type": "email",
+            "config": {
+                "smtp_host": "127.0.0.1:6379",
+                "smtp_port": 25,
+                "from_address": "a@acme.example",
+                "webhook_token": "t",
+            },
+        },
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "smtp_port" in json.dumps(response.json())
+
+
 def test_admin_form_refuses_an_internal_webhook_url(guard_on, account):
     form = WebhookSubscriptionForm(
         data={"account": account.pk, "url": "http://[::ffff:127.0.0.1]/", "events": "[]"}

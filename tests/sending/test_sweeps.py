@@ -271,4 +271,5 @@ def test_run_all_reports_each_sweep(inbox):
         "unknown_reconcile": 0,
         "messages_expire": 0,
         "parked_expire": 0,
+        "deliveries_prune": 0,
     }
