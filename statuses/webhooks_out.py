@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from statuses import netguard, signing
 from statuses.models import OutgoingAttempt, OutgoingEvent, WebhookSubscription
+from statuses.providers import _http
 
 log = logging.getLogger(__name__)
 
@@ -50,21 +51,6 @@ Pending = OutgoingEvent.State.PENDING
 class DeliveryRound:
     delivered: int = 0
     failed: int = 0
-
-
-def transport_reason(exc: httpx.HTTPError) -> str:
-    """A short reason for a failed request that says nothing about the network behind it.
-
-    A refused connection, an unreachable host and a refused (private) address all read
-    "connection failed", so delivery logs cannot be used to scan ports.
-    """
-    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.ProxyError):
-        return netguard.CONNECTION_FAILED
-    if isinstance(exc, httpx.TimeoutException):
-        return "timed out"
-    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
-        return "invalid URL"
-    return "no valid HTTP answer"
 
 
 def backoff(attempts: int) -> timedelta:
@@ -146,7 +132,8 @@ def _deliver_one(client: httpx.Client, event: OutgoingEvent, fixed_now: datetime
         if not 200 <= http_status < 300:
             error = f"HTTP {http_status}"
     except httpx.HTTPError as exc:
-        error = transport_reason(exc)
+        # A generic reason ("connection failed" …), never the exception text (no port scans).
+        error = _http.describe(exc)
     duration_ms = int((time.monotonic() - started) * 1000)
     done_at = fixed_now or timezone.now()
     ok = not error

@@ -23,10 +23,10 @@ from typing import Any
 
 import httpx
 
+from statuses import netguard
 from statuses.providers.base import ErrorInfo, SendOutcome, SendResult
 
 RETRIES = "Tickmark retries automatically."
-CONNECTION_FAILED = "connection failed"  # the same words as statuses.netguard
 
 # Nothing reached the provider: retrying cannot send the message twice.
 CONNECT_ERRORS: tuple[type[Exception], ...] = (
@@ -44,7 +44,7 @@ def describe(exc: BaseException) -> str:
     (issue #10). A refused connection and a refused address both read "connection failed".
     """
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.ProxyError):
-        return CONNECTION_FAILED
+        return netguard.CONNECTION_FAILED
     if isinstance(exc, httpx.TimeoutException):
         return "timed out"
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL | httpx.LocalProtocolError):
