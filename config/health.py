@@ -4,7 +4,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connections
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, connections
 from django.db.models import Max
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
@@ -106,3 +106,17 @@ def bench_urls() -> list:
     from django.urls import path
 
     return [path("bench/noop", bench_noop)] if settings.TICKMARK_BENCH_NOOP else []
+
+
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Readiness probe: 200 when the database answers, else 503 (take this process out of the
+    load balancer until it does). ``/healthz`` stays the database-free liveness probe."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except DatabaseError:
+        response = JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
+        response["Retry-After"] = "5"
+        return response
+    return JsonResponse({"status": "ok", "database": "ok"})

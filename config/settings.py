@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -35,6 +36,32 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
 PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 CSRF_TRUSTED_ORIGINS = [PUBLIC_BASE_URL]
+if "*" in ALLOWED_HOSTS and not DEBUG and not env_bool("TICKMARK_ALLOW_ANY_HOST", False):
+    # Any Host header would be believed: password-reset links, absolute URLs, WebSocket origins.
+    raise ImproperlyConfigured(
+        "ALLOWED_HOSTS='*' with DEBUG=0: list the host names Tickmark is served under "
+        "(or set TICKMARK_ALLOW_ANY_HOST=1 if a proxy in front already checks the Host)."
+    )
+
+# Production over HTTPS (issue #10 item 9; `check --deploy` clean): when PUBLIC_BASE_URL is
+# https and DEBUG is off, cookies are Secure, plain HTTP is redirected and HSTS is sent.
+# Behind a TLS-terminating proxy set TICKMARK_BEHIND_TLS_PROXY=1, so the proxy's
+# X-Forwarded-Proto tells Django the request was HTTPS (only set it if the proxy overwrites that
+# header: otherwise a client could claim HTTPS).
+if env_bool("TICKMARK_BEHIND_TLS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+HTTPS = PUBLIC_BASE_URL.startswith("https://") and not DEBUG
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_SSL_REDIRECT = HTTPS and env_bool("SECURE_SSL_REDIRECT", True)
+# Health probes from a local load balancer may come over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000")) if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+# Preload is opt-in: once browsers ship a domain in their preload list it is hard to undo, so
+# `check --deploy`'s reminder about it (W021) is silenced unless the operator opts in.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 
 INSTALLED_APPS = [
     "daphne",
@@ -58,6 +85,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.static.StaticFilesMiddleware",
+    "config.security.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -200,7 +229,14 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "var" / "staticfiles"))
+# Served by the app itself with DEBUG=0 (WhiteNoise, config.static): hashed and compressed after
+# `manage.py collectstatic`, plain names from the app directories before it.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "config.static.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
 
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
@@ -263,6 +299,9 @@ TICKMARK_WEBHOOK_LANES = int(os.environ.get("TICKMARK_WEBHOOK_LANES", "4" if DAT
 
 # Provider HTTP calls.
 PROVIDER_HTTP_TIMEOUT = float(os.environ.get("PROVIDER_HTTP_TIMEOUT", "10"))
+# Outgoing connections to tenant-given URLs/hosts go to public addresses only (statuses.netguard);
+# on only for a local simulator or fakes (`make run`, the tests).
+TICKMARK_ALLOW_PRIVATE_URLS = env_bool("TICKMARK_ALLOW_PRIVATE_URLS", False)
 
 LOGGING = {
     "version": 1,
@@ -286,6 +325,14 @@ SEND_RETRY_MAX_DELAY = float(os.environ.get("SEND_RETRY_MAX_DELAY", "1200"))
 SEND_IN_FLIGHT_STALE_AFTER = float(os.environ.get("SEND_IN_FLIGHT_STALE_AFTER", "120"))
 # A queued message with no pending send task after this many seconds is enqueued again.
 SEND_REQUEUE_AFTER = float(os.environ.get("SEND_REQUEUE_AFTER", "60"))
+# Provider webhook records (statuses.sweeps.deliveries_prune): accepted calls are kept this many
+# days, rejected ones (bad signature; their body is never stored) this many.
+TICKMARK_KEEP_ACCEPTED_DAYS = float(os.environ.get("TICKMARK_KEEP_ACCEPTED_DAYS", "14"))
+TICKMARK_KEEP_REJECTED_DAYS = float(os.environ.get("TICKMARK_KEEP_REJECTED_DAYS", "2"))
+# Rejected webhook calls per inbox and source address per minute before answering 429.
+TICKMARK_REJECTED_WEBHOOKS_PER_MINUTE = int(
+    os.environ.get("TICKMARK_REJECTED_WEBHOOKS_PER_MINUTE", "30")
+)
 # How often `manage.py worker` runs the sweeps (seconds; 0 disables them in that worker).
 SWEEP_INTERVAL = float(os.environ.get("SWEEP_INTERVAL", "30"))
 # The embedded provider simulator (`make run`); empty outside the embedded mode.

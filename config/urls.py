@@ -3,7 +3,7 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from config.health import bench_urls, healthz, healthz_worker
+from config.health import bench_urls, healthz, healthz_worker, readyz
 from inbox.forms import ThrottledAdminAuthenticationForm
 
 # The admin's password form is throttled like the agents' (issue #10 item 6).
@@ -22,6 +22,7 @@ urlpatterns = [
     path("healthz/worker", healthz_worker),
     # Browsers ask for /favicon.ico on every page (admin, API docs): answer with the real icon.
     path("favicon.ico", FaviconRedirect.as_view()),
+    path("readyz", readyz),
     path("admin/", admin.site.urls),
     path("webhooks/", include("statuses.urls")),
     path("api/", include("inbox.api.urls")),

@@ -1,11 +1,12 @@
 import json
 
+from django import forms
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from inbox.models import ParkedDeletion
-from statuses import outgoing
+from statuses import netguard, outgoing
 from statuses.models import (
     OutgoingAttempt,
     OutgoingEvent,
@@ -112,14 +113,32 @@ class OutgoingAttemptInline(admin.TabularInline):
     model = OutgoingAttempt
     extra = 0
     can_delete = False
-    readonly_fields = ["attempted_at", "http_status", "error", "duration_ms", "response_body"]
+    readonly_fields = ["attempted_at", "http_status", "error", "duration_ms"]
+    exclude = ["response_body"]
 
     def has_add_permission(self, request, obj=None):
         return False
 
 
+class WebhookSubscriptionForm(forms.ModelForm):
+    url = forms.URLField(max_length=2000, assume_scheme="https")
+
+    class Meta:
+        model = WebhookSubscription
+        fields = ["account", "url", "events", "is_active", "disabled_reason", "failing_since"]
+
+    def clean_url(self) -> str:
+        url = self.cleaned_data["url"]
+        try:
+            netguard.check_url(url)
+        except netguard.BlockedAddress as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        return url
+
+
 @admin.register(WebhookSubscription)
 class WebhookSubscriptionAdmin(admin.ModelAdmin):
+    form = WebhookSubscriptionForm
     list_display = ["url", "account", "is_active", "disabled_reason", "created_at"]
     list_filter = ["is_active", "account"]
     exclude = ["secret"]

@@ -24,6 +24,7 @@ from django.conf import settings
 from django.http import HttpResponse
 from django.utils import timezone
 
+from inbox import ratelimit
 from statuses import providers
 from statuses.providers.base import WebhookRequest
 from statuses.views import submit
@@ -68,6 +69,7 @@ async def webhook_app(scope: Scope, receive: Receive, send: Send) -> None:
         },
         body=body,
         received_at=timezone.now(),
+        remote_addr=ratelimit.scope_client(scope),
     )
     await _send_response(send, await submit((channel_type, inbox_id, request)))
 

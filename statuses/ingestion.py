@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import math
@@ -15,7 +16,7 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 from inbox.models import Inbox
-from statuses import providers, services
+from statuses import providers, rejections, services
 from statuses.models import WebhookDelivery
 from statuses.providers.base import MalformedPayload, ParseResult, SkipKind, WebhookRequest
 
@@ -44,6 +45,7 @@ class Outcome:
     http_status: int
     body: bytes = b""
     content_type: str = "application/json"
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 OK = Outcome(200, b'{"ok":true}')
@@ -105,16 +107,18 @@ def _check(inbox: Inbox, request: WebhookRequest) -> tuple[Outcome | None, Parse
     handshake = getattr(provider, "handshake", None)
     reply = handshake(request, config) if handshake else None
     if reply is not None:
-        verdict = Verdict.HANDSHAKE if reply.status_code < 400 else Verdict.FORBIDDEN
-        _record(inbox, request, verdict, reply.status_code, "handshake")
-        return Outcome(reply.status_code, reply.body, reply.content_type), nothing
+        outcome = Outcome(reply.status_code, reply.body, reply.content_type)
+        if reply.status_code >= 400:
+            return _rejected(inbox, request, outcome, "handshake refused"), nothing
+        _record(inbox, request, Verdict.HANDSHAKE, reply.status_code, "handshake")
+        return outcome, nothing
 
     if request.method != "POST":
         return _json(405, "method_not_allowed", "Use POST."), nothing
 
     if not provider.verify(request, config):
-        _record(inbox, request, Verdict.FORBIDDEN, 403, "signature invalid or missing")
-        return _json(403, "forbidden", "Signature invalid or missing."), nothing
+        forbidden = _json(403, "forbidden", "Signature invalid or missing.")
+        return _rejected(inbox, request, forbidden, "signature invalid or missing"), nothing
 
     try:
         parsed = provider.parse(request, config)
@@ -267,6 +271,17 @@ def _without_nul(parsed: ParseResult) -> ParseResult:
     )
 
 
+def _rejected(inbox: Inbox, request: WebhookRequest, outcome: Outcome, detail: str) -> Outcome:
+    """Record a rejected call (without its body), or answer 429 unrecorded once its source
+    is over the limit for this inbox (``statuses.rejections``)."""
+    wait = rejections.over_limit(inbox.id, request.remote_addr)
+    if wait is not None:
+        limited = _json(429, "rate_limited", "Too many rejected requests; slow down.")
+        return dataclasses.replace(limited, headers={"Retry-After": str(wait)})
+    _record(inbox, request, Verdict.FORBIDDEN, outcome.http_status, detail)
+    return outcome
+
+
 def _record(
     inbox: Inbox, request: WebhookRequest, verdict: str, http_status: int, detail: str = ""
 ) -> WebhookDelivery:
@@ -289,7 +304,10 @@ def _delivery(
         method=request.method,
         path=request.path[:500],
         headers={k: v for k, v in request.headers.items() if k in KEPT_HEADERS},
-        body=request.body,
+        # A rejected call comes from anyone: its size and hash are kept, never its bytes.
+        body=b"" if verdict == Verdict.FORBIDDEN else request.body,
+        body_size=len(request.body),
+        body_sha256=hashlib.sha256(request.body).hexdigest(),
         verdict=verdict,
         http_status=http_status,
         detail=detail,

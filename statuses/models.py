@@ -87,7 +87,13 @@ class ParkedEvent(StatusEvent):
 
 
 class WebhookDelivery(models.Model):
-    """Every provider webhook call, recorded before parsing, kept for inspection."""
+    """Every provider webhook call, recorded before parsing, kept for inspection.
+
+    A rejected call (bad or missing signature) keeps its size, hash, selected headers and the
+    verdict but not its body: strangers must not be able to fill the disk (issue #10). Rows
+    are deleted after TICKMARK_KEEP_ACCEPTED_DAYS / TICKMARK_KEEP_REJECTED_DAYS
+    (``statuses.sweeps.deliveries_prune``).
+    """
 
     class Verdict(models.TextChoices):
         ACCEPTED = "accepted", "Accepted"
@@ -108,6 +114,8 @@ class WebhookDelivery(models.Model):
     path = models.CharField(max_length=500)
     headers = models.JSONField(default=dict)
     body = models.BinaryField()
+    body_size = models.PositiveIntegerField(default=0)
+    body_sha256 = models.CharField(max_length=64, blank=True)
     verdict = models.CharField(max_length=10, choices=Verdict.choices)
     http_status = models.PositiveSmallIntegerField()
     detail = models.TextField(blank=True)
@@ -120,7 +128,10 @@ class WebhookDelivery(models.Model):
     class Meta:
         ordering = ["-received_at"]
         verbose_name_plural = "webhook deliveries"
-        indexes = [models.Index(fields=["inbox", "-received_at"], name="delivery_inbox_time")]
+        indexes = [
+            models.Index(fields=["inbox", "-received_at"], name="delivery_inbox_time"),
+            models.Index(fields=["received_at"], name="delivery_received"),  # retention sweep
+        ]
 
     def __str__(self) -> str:
         return f"{self.channel_type} {self.verdict} at {self.received_at:%Y-%m-%d %H:%M:%S}"

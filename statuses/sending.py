@@ -34,7 +34,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from inbox.models import Message
-from statuses import correlation, providers, services
+from statuses import correlation, netguard, providers, services
 from statuses.catalogue import ChannelType
 from statuses.lanes import retry_db
 from statuses.machine import Status
@@ -58,10 +58,9 @@ def http_client() -> httpx.Client:
     global _client
     with _client_lock:
         if _client is None:
-            _client = httpx.Client(
-                timeout=settings.PROVIDER_HTTP_TIMEOUT,
-                headers={"User-Agent": "Tickmark/1.0"},
-                follow_redirects=False,
+            # Provider base URLs are tenant-given: only public addresses (issue #10).
+            _client = netguard.http_client(
+                timeout=settings.PROVIDER_HTTP_TIMEOUT, headers={"User-Agent": "Tickmark/1.0"}
             )
         return _client
 

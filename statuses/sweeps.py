@@ -25,6 +25,9 @@ run a given sweep while the others skip it, and every status a sweep writes has 
 6. ``widget_contacts_expire``: anyone may start a web-widget chat, so contacts that never wrote
    (and were never written to) are deleted with their empty conversations after
    ``TICKMARK_WIDGET_IDLE_CONTACT_HOURS``.
+7. ``deliveries_prune``: recorded provider webhook calls are deleted after
+   ``TICKMARK_KEEP_ACCEPTED_DAYS`` (rejected ones after ``TICKMARK_KEEP_REJECTED_DAYS``), in
+   batches of ``PRUNE_BATCH`` ids, each its own short transaction.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from datetime import datetime, timedelta
 import httpx
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django_tasks_db.compat import TaskResultStatus
 from django_tasks_db.models import DBTaskResult, get_date_max
@@ -49,7 +52,7 @@ from inbox.models import Contact, Conversation, Inbox, Message
 from statuses import correlation, services, tasks
 from statuses.catalogue import CHANNELS, ChannelType
 from statuses.machine import BELOW_DELIVERED, UNRECOGNIZED, Status
-from statuses.models import SendTry, StatusEvent
+from statuses.models import SendTry, StatusEvent, WebhookDelivery
 from statuses.providers import twilio
 from statuses.providers.base import StatusUpdate
 from statuses.sending import IDEMPOTENT_CHANNELS, http_client
@@ -81,6 +84,7 @@ def run_all(now: datetime | None = None) -> dict[str, int]:
         messages_expire,
         parked_expire,
         widget_contacts_expire,
+        deliveries_prune,
     ):
         try:
             results[sweep.__name__] = sweep(now=now)
@@ -408,6 +412,53 @@ def _idle_contacts_delete(idle: QuerySet[Contact]) -> tuple[int, bool]:
         still_idle = list(idle.filter(id__in=batch).values_list("id", flat=True))
         _, deleted = Contact.objects.filter(id__in=still_idle).delete()
     return deleted.get("inbox.Contact", 0), len(batch) == BATCH
+
+
+# 7. Retention of recorded webhook calls
+
+PRUNE_BATCH = 1000
+PRUNE_MAX_BATCHES = 20  # per run; the next run (SWEEP_INTERVAL later) goes on
+
+
+def deliveries_prune(
+    now: datetime | None = None,
+    *,
+    batch: int = PRUNE_BATCH,
+    max_batches: int = PRUNE_MAX_BATCHES,
+) -> int:
+    """Delete recorded webhook calls past their retention; return how many were deleted.
+
+    Status events keep everything they need (status, times, error, raw status), so an old
+    delivery goes entirely and its events' ``delivery`` link becomes null (the FK is SET_NULL).
+    A delivery that an event still *parked* refers to is kept, body included, until that
+    event is applied or given up (``parked_expire``): it is what explains a status waiting for
+    its message. Each batch is one short transaction (no long locks); one worker at a time.
+    """
+    now = now or timezone.now()
+    forbidden = WebhookDelivery.Verdict.FORBIDDEN
+    rejected_before = now - timedelta(days=settings.TICKMARK_KEEP_REJECTED_DAYS)
+    accepted_before = now - timedelta(days=settings.TICKMARK_KEEP_ACCEPTED_DAYS)
+    still_parked = StatusEvent.objects.filter(
+        delivery_id=OuterRef("id"), outcome=StatusEvent.Outcome.PARKED
+    )
+    expired = WebhookDelivery.objects.filter(
+        Q(verdict=forbidden, received_at__lt=rejected_before)
+        | (~Q(verdict=forbidden) & Q(received_at__lt=accepted_before))
+    ).exclude(Exists(still_parked))
+    total = 0
+    for _ in range(max_batches):
+        with _exclusive("deliveries_prune") as mine:
+            if not mine:
+                break
+            ids = list(expired.order_by("received_at").values_list("id", flat=True)[:batch])
+            if ids:
+                StatusEvent.objects.filter(delivery_id__in=ids).update(delivery=None)
+                # only("id"): never load the bodies just to delete them.
+                WebhookDelivery.objects.filter(id__in=ids).only("id").delete()
+        total += len(ids)
+        if len(ids) < batch:
+            break
+    return total
 
 
 # ---------------------------------------------------------------------------------------------

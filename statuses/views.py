@@ -26,6 +26,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from inbox import ratelimit
 from inbox.models import Inbox
 from statuses import ingestion, providers
 from statuses.providers.base import WebhookRequest
@@ -54,6 +55,7 @@ async def provider_webhook(
         headers={k.lower(): v for k, v in request.headers.items()},
         body=request.body,  # the raw bytes: signatures are over these exact bytes
         received_at=timezone.now(),
+        remote_addr=ratelimit.request_client(request),
     )
     return await submit((channel_type, inbox_id, webhook_request))
 
@@ -151,7 +153,10 @@ def _receive_batch(items: list[Item]) -> list[HttpResponse]:
         return [_unavailable() for _ in items]
     for (index, _, _), outcome in zip(known, outcomes, strict=True):
         responses[index] = HttpResponse(
-            outcome.body, status=outcome.http_status, content_type=outcome.content_type
+            outcome.body,
+            status=outcome.http_status,
+            content_type=outcome.content_type,
+            headers=outcome.headers,
         )
     return responses  # type: ignore[return-value]
 

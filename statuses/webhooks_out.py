@@ -40,8 +40,9 @@ from django.db.models import Exists, F, Min, OuterRef, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
-from statuses import outgoing, signing
+from statuses import netguard, outgoing, signing
 from statuses.models import OutgoingAttempt, OutgoingEvent, WebhookSubscription
+from statuses.providers import _http
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,6 @@ LEASE = timedelta(seconds=60)  # > the longest HTTP call; after it, a crashed cl
 RETRY_BASE = timedelta(seconds=10)
 RETRY_MAX = timedelta(hours=1)
 DISABLE_AFTER = timedelta(hours=24)
-RESPONSE_BODY_LIMIT = 2000
 USER_AGENT = "Tickmark-Webhooks/1.0"
 
 Pending = OutgoingEvent.State.PENDING
@@ -82,9 +82,7 @@ def deliver_due(*, now: datetime | None = None, client: httpx.Client | None = No
     delivered = 0
     claimed_total = 0
     own_client = client is None
-    client = client or httpx.Client(
-        timeout=timeout(), headers={"User-Agent": USER_AGENT}, follow_redirects=False
-    )
+    client = client or netguard.http_client(timeout=timeout(), headers={"User-Agent": USER_AGENT})
     slots = max(settings.WEBHOOK_CONCURRENCY, 1)
     pool = ThreadPoolExecutor(slots, thread_name_prefix="tickmark-hook")
     in_flight: dict[Future[Answer], OutgoingEvent] = {}
@@ -195,7 +193,6 @@ def _claim(
 class Answer:
     http_status: int | None
     error: str
-    response_body: str
     duration_ms: int
     done_at: datetime
 
@@ -212,37 +209,27 @@ def _post(client: httpx.Client, event: OutgoingEvent, fixed_now: datetime | None
         "X-Tickmark-Event-Id": str(event.payload.get("id", "")),
     }
     started = time.monotonic()
-    deadline = started + settings.WEBHOOK_TIMEOUT
     http_status: int | None = None
     error = ""
-    response_body = ""
     try:
+        # The receiver's body is never read, kept nor shown: a URL pointing at an internal
+        # service would otherwise read that service's answer back (SSRF, issue #10).
         with client.stream("POST", subscription.url, content=body, headers=headers) as response:
             http_status = response.status_code
-            response_body = _read_some(response, deadline)
         if not 200 <= http_status < 300:
             error = f"HTTP {http_status}"
-    except Exception as exc:  # network errors, and anything else: a failed try, not a crash
-        error = f"{type(exc).__name__}: {exc}"[:RESPONSE_BODY_LIMIT] or type(exc).__name__
+    except httpx.HTTPError as exc:
+        # A generic reason ("connection failed" …), never the exception text (no port scans).
+        error = _http.describe(exc)
+    except Exception:  # anything else: a failed try, not a crash of the delivery lane
+        log.exception("webhook delivery to subscription %s failed", subscription.id)
+        error = "delivery failed"
     return Answer(
         http_status=http_status,
         error=error,
-        response_body=response_body,
         duration_ms=int((time.monotonic() - started) * 1000),
         done_at=fixed_now or timezone.now(),
     )
-
-
-def _read_some(response: httpx.Response, deadline: float) -> str:
-    """At most RESPONSE_BODY_LIMIT bytes of the answer, and nothing after the deadline."""
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in response.iter_bytes():
-        chunks.append(chunk)
-        size += len(chunk)
-        if size >= RESPONSE_BODY_LIMIT or time.monotonic() > deadline:
-            break
-    return b"".join(chunks)[:RESPONSE_BODY_LIMIT].decode(errors="replace")
 
 
 def _record(event: OutgoingEvent, answer: Answer, fixed_now: datetime | None) -> int:
@@ -259,7 +246,7 @@ def _record(event: OutgoingEvent, answer: Answer, fixed_now: datetime | None) ->
             http_status=answer.http_status,
             error=answer.error,
             duration_ms=answer.duration_ms,
-            response_body=answer.response_body,
+            response_body="",
         )
         attempts = event.attempts + 1
         if ok:

@@ -3,6 +3,11 @@ import os
 import pytest
 from django.conf import settings
 
+# Provider fakes, the simulator and webhook receivers listen on 127.0.0.1: the SSRF guard is off
+# for the suite (and for the servers and workers it starts); tests/security turns it back on.
+os.environ["TICKMARK_ALLOW_PRIVATE_URLS"] = "1"
+settings.TICKMARK_ALLOW_PRIVATE_URLS = True
+
 
 def pytest_report_header(config):
     db = settings.DATABASES["default"]

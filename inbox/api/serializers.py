@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC
 from typing import Any
 
@@ -12,7 +13,7 @@ from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
 from inbox.models import SECRET_CONFIG_KEYS, Conversation, Inbox, Message
-from statuses import providers
+from statuses import netguard, providers
 from statuses.catalogue import CHANNELS, ChannelType, Family
 from statuses.machine import Status, Tick
 from statuses.models import OutgoingAttempt, StatusEvent, WebhookSubscription
@@ -158,9 +159,25 @@ def validate_config(channel_type: str, config: dict[str, Any]) -> dict[str, Any]
                 _URL(value)
             except Exception:
                 errors[key] = "An http(s) URL."
+            else:
+                errors.update(_refused_target(key, value, netguard.check_url))
+        elif key == "smtp_host":
+            if not netguard.is_host(value):
+                errors[key] = "A host name or IP address (the port goes in smtp_port)."
+            else:
+                errors.update(_refused_target(key, value, netguard.check_host))
     if errors:
         raise serializers.ValidationError({"config": errors})
     return config
+
+
+def _refused_target(key: str, value: str, check: Callable[[str], None]) -> dict[str, str]:
+    """``{key: reason}`` when ``value`` points at an address Tickmark must not connect to."""
+    try:
+        check(value)
+    except netguard.BlockedAddress as exc:
+        return {key: str(exc)}
+    return {}
 
 
 class InboxSerializer(serializers.ModelSerializer):
@@ -503,6 +520,10 @@ class WebhookCreateSerializer(serializers.Serializer):
     def validate_url(self, value: str) -> str:
         if not value.lower().startswith(("http://", "https://")):
             raise serializers.ValidationError("An http(s) URL.")
+        try:
+            netguard.check_url(value)
+        except netguard.BlockedAddress as exc:
+            raise serializers.ValidationError(str(exc)) from exc
         return value
 
     def validate_events(self, value: list[str]) -> list[str]:
@@ -517,6 +538,10 @@ class WebhookAttemptSerializer(serializers.ModelSerializer):
         source="event.state", choices=["pending", "delivered", "failed"], read_only=True
     )
     next_attempt_at = serializers.DateTimeField(source="event.next_attempt_at", read_only=True)
+    response_body = serializers.SerializerMethodField(
+        help_text="Always empty: the receiver's answer is never stored nor shown (only its "
+        "`http_status` and a short `error`), so a URL cannot be used to read other services."
+    )
 
     class Meta:
         model = OutgoingAttempt
@@ -534,3 +559,6 @@ class WebhookAttemptSerializer(serializers.ModelSerializer):
             "next_attempt_at",
         ]
         read_only_fields = fields
+
+    def get_response_body(self, attempt: OutgoingAttempt) -> str:
+        return ""

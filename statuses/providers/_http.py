@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 
+from statuses import netguard
 from statuses.providers.base import ErrorInfo, SendOutcome, SendResult
 
 RETRIES = "Tickmark retries automatically."
@@ -36,8 +37,19 @@ CONNECT_ERRORS: tuple[type[Exception], ...] = (
 
 
 def describe(exc: BaseException) -> str:
-    """``ExceptionName: text`` (just the name when the text is empty)."""
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    """A short reason for a failed request, without the exception's text.
+
+    The text (``[Errno 111] Connection refused``, a resolver error, a blocked address) would tell
+    whoever reads the message's error what lies behind the URL they configured — a port scanner
+    (issue #10). A refused connection and a refused address both read "connection failed".
+    """
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.ProxyError):
+        return netguard.CONNECTION_FAILED
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out"
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL | httpx.LocalProtocolError):
+        return "invalid request"
+    return "no valid HTTP answer"
 
 
 def exception_name(exc: BaseException) -> str:
@@ -139,7 +151,8 @@ def response_json(response: httpx.Response, *, keep_other: bool = True) -> dict[
     """Return the response's JSON object.
 
     Anything else is ``{"body": …}`` (the JSON value, or up to 2000 characters of text; ``{}``
-    for an empty body), or ``{}`` with ``keep_other=False``.
+    for an empty body), or ``{}`` with ``keep_other=False``. (``raw`` is for parsing only; it
+    is never stored nor shown.)
     """
     try:
         body = response.json()
@@ -239,7 +252,8 @@ def unexpected_answer(
         body,
         "http_error",
         catalogue["http_error"].title,
-        f"HTTP {response.status_code}: {response.text[:500]}",
+        # Never the body: it would read an internal service's answer back (issue #10).
+        f"HTTP {response.status_code}",
         transient=False,
     )
 

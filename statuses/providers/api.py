@@ -134,4 +134,15 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
     code, title = _http.status_error(
         response, ERRORS, f"Integrator answered HTTP {response.status_code}"
     )
-    return _http.refused(response, answer, code, title, response.text[:500])
+    return _http.refused(response, answer, code, title, _error_text(answer, response))
+
+
+def _error_text(answer: dict[str, Any], response: httpx.Response) -> str:
+    """The integrator's JSON ``error`` (a string, or an object's ``message``), at most 200
+    characters; otherwise just the status. Never the raw body (issue #10)."""
+    error = answer.get("error")
+    if isinstance(error, dict):
+        error = error.get("message")
+    if isinstance(error, str) and error.strip():
+        return error.strip()[:200]
+    return f"HTTP {response.status_code}"

@@ -36,6 +36,7 @@ class WebhookRequest:
     headers: dict[str, str]
     body: bytes
     received_at: datetime
+    remote_addr: str = ""  # the caller's address (rate limit of rejected calls)
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,7 @@ from typing import Any
 
 import httpx
 
-from statuses import correlation
+from statuses import correlation, netguard
 from statuses.machine import UNRECOGNIZED, Status
 from statuses.providers import _http
 from statuses.providers.base import (
@@ -396,16 +396,18 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
     port = int(config.get("smtp_port") or 25)
     timeout = float(config.get("smtp_timeout") or DEFAULT_TIMEOUT)
     try:
+        # Only public addresses, checked on the resolved address (issue #10).
         if port == IMPLICIT_TLS_PORT:
-            smtp: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=timeout)
+            smtp: smtplib.SMTP = netguard.SMTP_SSL(host, port, timeout=timeout)
         else:
-            smtp = smtplib.SMTP(host, port, timeout=timeout)
+            smtp = netguard.SMTP(host, port, timeout=timeout)
     except smtplib.SMTPConnectError as exc:
         return _reply_failure(exc.smtp_code, exc.smtp_error)
     except (ssl.SSLError, ssl.CertificateError) as exc:
         return _result(SendOutcome.REJECTED, "tls_failed", str(exc))
-    except OSError as exc:
-        return _result(SendOutcome.TRANSIENT, "connection_failed", f"{type(exc).__name__}: {exc}")
+    except OSError:
+        # Refused, unreachable or a blocked address: the same words, no errno (issue #10).
+        return _result(SendOutcome.TRANSIENT, "connection_failed", netguard.CONNECTION_FAILED)
 
     try:
         return _transaction(smtp, config, message, mail, recipients)
@@ -487,20 +489,24 @@ def _transaction(
     except smtplib.SMTPNotSupportedError as exc:
         raise _Stop(_result(SendOutcome.REJECTED, "tls_failed", str(exc))) from exc
     except smtplib.SMTPServerDisconnected as exc:
-        raise _Stop(_result(SendOutcome.TRANSIENT, "connection_failed", str(exc))) from exc
+        raise _Stop(
+            _result(SendOutcome.TRANSIENT, "connection_failed", netguard.CONNECTION_FAILED)
+        ) from exc
     except smtplib.SMTPResponseException as exc:  # HELO refused, STARTTLS refused …
         raise _Stop(_reply_failure(exc.smtp_code, exc.smtp_error)) from exc
     except ssl.SSLCertVerificationError as exc:
         raise _Stop(_result(SendOutcome.REJECTED, "tls_failed", str(exc))) from exc
     except OSError as exc:
-        raise _Stop(_result(SendOutcome.TRANSIENT, "connection_failed", str(exc))) from exc
+        raise _Stop(
+            _result(SendOutcome.TRANSIENT, "connection_failed", netguard.CONNECTION_FAILED)
+        ) from exc
 
     try:
         code, reply = smtp.data(mail.as_bytes(policy=SMTP))
     except smtplib.SMTPDataError as exc:  # DATA itself refused: nothing was transmitted
         raise _Stop(_reply_failure(exc.smtp_code, exc.smtp_error)) from exc
     except OSError as exc:  # includes SMTPServerDisconnected and timeouts
-        raise _Stop(_result(SendOutcome.UNKNOWN, "no_response", str(exc))) from exc
+        raise _Stop(_result(SendOutcome.UNKNOWN, "no_response", "no answer after DATA")) from exc
     if code != 250:
         raise _Stop(_reply_failure(code, reply))
     return SendResult(

@@ -272,4 +272,5 @@ def test_run_all_reports_each_sweep(inbox):
         "messages_expire": 0,
         "parked_expire": 0,
         "widget_contacts_expire": 0,
+        "deliveries_prune": 0,
     }

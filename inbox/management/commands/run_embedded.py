@@ -28,6 +28,8 @@ class Command(BaseCommand):
 
         addr = addr if ":" in addr else f"127.0.0.1:{addr}"
         self._public_base_url(addr)
+        # The simulator listens on 127.0.0.1: the embedded mode talks to a private address.
+        settings.TICKMARK_ALLOW_PRIVATE_URLS = True
         call_command("migrate", interactive=False, verbosity=0)
         simulator_url = urlsplit(settings.SIMULATOR_URL)
         simulator = ProviderSimulator(
