@@ -6,7 +6,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection, connections
+from django.db import connections
 
 from statuses import machine, services
 from statuses.models import StatusEvent
@@ -17,7 +17,7 @@ THREADS = 16
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL"),
+    pytest.mark.requires_postgres("row locks (SELECT … FOR UPDATE) and concurrent writers"),
 ]
 
 
