@@ -122,15 +122,17 @@ def message_resend(*, message: Message) -> Message:
 def inbound_messages_store(*, inbox: Inbox, inbound: Sequence[InboundMessage]) -> list[Message]:
     """Store messages the contact sent (and echoes of ours sent from other tools).
 
-    Idempotent: a redelivered inbound message (same provider id) is stored once.
+    Idempotent: a redelivered inbound message (same provider id) is stored once. Provider ids
+    are unique per direction: an inbound message whose id equals an outgoing one's is stored.
     """
     from channels_app import broadcast
 
     created: list[Message] = []
     with transaction.atomic():
         for item in inbound:
+            direction = Message.Direction.OUTGOING if item.is_echo else Message.Direction.INCOMING
             if Message.objects.filter(
-                inbox=inbox, provider_message_id=item.provider_message_id
+                inbox=inbox, direction=direction, provider_message_id=item.provider_message_id
             ).exists():
                 continue
             contact = contact_get_or_create(
@@ -138,7 +140,6 @@ def inbound_messages_store(*, inbox: Inbox, inbound: Sequence[InboundMessage]) -
             )
             conversation = conversation_get_or_create(inbox=inbox, contact=contact)
             now = timezone.now()
-            direction = Message.Direction.OUTGOING if item.is_echo else Message.Direction.INCOMING
             message = Message.objects.create(
                 account_id=inbox.account_id,
                 inbox=inbox,
