@@ -175,6 +175,26 @@ def _apply(accepted: list[_Accepted]) -> None:
                 inbox_services.inbound_messages_store(inbox=inbox, inbound=inbound)
 
 
+def too_large_record(
+    *, channel_type: str, inbox_id: uuid.UUID, request: WebhookRequest, detail: str
+) -> None:
+    """Record a webhook refused for its size: who sent what, how big — without the body."""
+    inbox = Inbox.objects.filter(id=inbox_id, channel_type=channel_type).first()
+    WebhookDelivery.objects.create(
+        inbox=inbox,
+        channel_type=channel_type,
+        method=request.method,
+        path=request.path[:500],
+        headers={k: v for k, v in request.headers.items() if k in KEPT_HEADERS},
+        body=b"",
+        verdict=Verdict.TOO_LARGE,
+        http_status=413,
+        detail=detail,
+        received_at=request.received_at,
+    )
+    log.warning("webhook for %s %s refused: %s", channel_type, inbox_id, detail)
+
+
 def raw_email_receive(*, inbox: Inbox, raw: bytes) -> tuple[Outcome, WebhookRequest]:
     """Feed one raw mail (e.g. a bounce piped in by the MTA) through the email webhook path.
 
