@@ -9,12 +9,13 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 from inbox.models import Inbox
-from statuses import providers, services
+from statuses import machine, providers, services
 from statuses.models import WebhookDelivery
 from statuses.providers.base import MalformedPayload, ParseResult, WebhookRequest
 
@@ -127,7 +128,7 @@ def _check(inbox: Inbox, request: WebhookRequest) -> tuple[Outcome | None, Parse
             _json(500, "parser_error", "The payload could not be processed; kept for replay."),
             nothing,
         )
-    return None, _without_nul(parsed)
+    return None, _inbound_not_ahead(_without_nul(parsed), request.received_at)
 
 
 def _apply(accepted: list[_Accepted]) -> None:
@@ -235,6 +236,21 @@ def _without_nul(parsed: ParseResult) -> ParseResult:
         watermarks=[clean(item) for item in parsed.watermarks],
         inbound=[clean(item) for item in parsed.inbound],
     )
+
+
+def _inbound_not_ahead(parsed: ParseResult, received_at: datetime) -> ParseResult:
+    """An inbound message's time becomes its created/sent/delivered times: a provider clock
+    more than 5 minutes ahead of ours gives way to the time received (DESIGN §5.1), or the
+    message would sort below everything newer and stretch the service window. (Statuses keep
+    their raw time; the merge clamps them.)"""
+    latest = received_at + machine.FUTURE_TOLERANCE
+    if all(item.occurred_at <= latest for item in parsed.inbound):
+        return parsed
+    inbound = [
+        dataclasses.replace(item, occurred_at=received_at) if item.occurred_at > latest else item
+        for item in parsed.inbound
+    ]
+    return dataclasses.replace(parsed, inbound=inbound)
 
 
 def _record(

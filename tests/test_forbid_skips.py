@@ -38,8 +38,9 @@ def run(pytester: pytest.Pytester, monkeypatch, source: str, forbid: str | None)
         monkeypatch.delenv("TICKMARK_FORBID_SKIPS", raising=False)
     else:
         monkeypatch.setenv("TICKMARK_FORBID_SKIPS", forbid)
-    # Only the guard: not Django's plugin (the tiny files need no database).
-    return pytester.runpytest_subprocess("-p", "tests.forbid_skips", "-p", "no:django", "-rs")
+    # Only the guard: not Django's plugin (the tiny files need no database), nor the heavy ones.
+    quiet = [f"-pno:{name}" for name in ("django", "schemathesis", "hypothesispytest", "anyio")]
+    return pytester.runpytest_subprocess("-p", "tests.forbid_skips", *quiet, "-rs")
 
 
 def test_a_skip_fails_the_run_when_skips_are_forbidden(pytester, monkeypatch):

@@ -14,8 +14,9 @@ from urllib.parse import urlencode
 import pytest
 from django.utils import timezone
 
+from inbox.models import Message
 from statuses.machine import Status
-from statuses.models import StatusEvent
+from statuses.models import StatusEvent, WebhookDelivery
 from tests.webhooks.conftest import CONTACTS, post_signed, record_send
 
 pytestmark = pytest.mark.django_db
@@ -174,3 +175,53 @@ def test_twilio_minute_precision_delivery_never_precedes_the_accepted_send(
     assert message.delivered_at == accepted  # not 18:35:00, above "send accepted 18:35:31"
     event = StatusEvent.objects.get(inbox=inbox, raw_status="delivered")
     assert event.occurred_at == datetime(2026, 11, 3, 18, 35, tzinfo=UTC)
+
+
+def test_an_inbound_message_dated_hours_ahead_takes_the_time_received(client, inbox):
+    ahead = timezone.now() + timedelta(hours=2)
+    within = timezone.now() + timedelta(minutes=3)
+    messages = [
+        {
+            "from": "16505076520",
+            "id": f"wamid.HBgLMTY1MDUwNzY1MjAVAgASGBQzQUFIRUFE{n}AA==",
+            "timestamp": str(int(moment.timestamp())),
+            "type": "text",
+            "text": {"body": f"Hello World {n}"},
+        }
+        for n, moment in enumerate((ahead, within))
+    ]
+    body = {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": "102290129340398",
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {
+                                "display_phone_number": "15550783881",
+                                "phone_number_id": "106540352242922",
+                            },
+                            "contacts": [{"profile": {"name": "Ada"}, "wa_id": "16505076520"}],
+                            "messages": messages,
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+    raw = json.dumps(body).encode()
+    signature = "sha256=" + hmac.new(b"test_app_secret", raw, hashlib.sha256).hexdigest()
+    response = client.post(
+        inbox.webhook_path, raw, content_type="application/json", HTTP_X_HUB_SIGNATURE_256=signature
+    )
+    assert response.status_code == 200, response.content
+
+    received = WebhookDelivery.objects.get(inbox=inbox).received_at
+    ahead_message = Message.objects.get(content="Hello World 0")
+    assert ahead_message.created_at == ahead_message.delivered_at == received
+    assert ahead_message.conversation.last_inbound_at <= received + timedelta(minutes=5)
+    within_message = Message.objects.get(content="Hello World 1")
+    assert within_message.created_at == within.replace(microsecond=0)  # a fine clock: kept
