@@ -31,6 +31,7 @@ pytestmark = pytest.mark.django_db
 WA_SECRET = "test_app_secret"  # the whatsapp_cloud inbox of tests/conftest.py
 WA_CONTACT = "16505076520"
 T0 = 1767225600  # 2026-01-01T00:00:00Z
+T0_DT = datetime.fromtimestamp(T0, tz=UTC)
 
 
 # --- WhatsApp Cloud bodies (Meta's webhook reference: messages[] and statuses[]) -------------
@@ -376,3 +377,62 @@ def test_no_interleaving_of_inbound_messages_and_statuses_changes_an_inbound_mes
         at = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=1)
         events = [machine.Event(Status.SENT, at)] + [machine.Event(s, at) for s in posted[k]]
         assert message.status == machine.merge(events).status, (k, posted[k])
+
+
+# --- Watermarks -------------------------------------------------------------------------------
+
+
+def test_instagram_read_naming_an_inbound_mid_marks_nothing_read(
+    client, instagram_inbox, make_message
+):
+    """``read.mid`` names the newest of *our* messages read; one naming the contact's own
+    message is no evidence that anything of ours was read."""
+    inbox = instagram_inbox
+    contact, ig_user = CONTACTS["instagram"], inbox.config["ig_user_id"]
+    ours = make_message(
+        inbox, to=contact, provider_message_id="aWdfZAG1faXRlbToxOk9VUlMA", created_at=T0_DT
+    )
+    record_send(ours, "aWdfZAG1faXRlbToxOk9VUlMA", occurred_at=T0_DT)
+    inbound_mid = "aWdfZAG1faXRlbToxOkNPTlRBQ1QA"
+    inbound = {
+        "object": "instagram",
+        "entry": [
+            {
+                "id": ig_user,
+                "time": (T0 + 600) * 1000,
+                "messaging": [
+                    {
+                        "sender": {"id": contact},
+                        "recipient": {"id": ig_user},
+                        "timestamp": (T0 + 600) * 1000,
+                        "message": {"mid": inbound_mid, "text": "Hello World"},
+                    }
+                ],
+            }
+        ],
+    }
+    assert post_signed(client, inbox, inbound).status_code == 200
+    hello = incoming(inbox, inbound_mid)
+    before_hello, before_ours = snapshot(hello), snapshot(ours)
+    seen = {
+        "object": "instagram",
+        "entry": [
+            {
+                "id": ig_user,
+                "time": (T0 + 700) * 1000,
+                "messaging": [
+                    {
+                        "sender": {"id": contact},
+                        "recipient": {"id": ig_user},
+                        "timestamp": (T0 + 700) * 1000,
+                        "read": {"mid": inbound_mid},
+                    }
+                ],
+            }
+        ],
+    }
+
+    assert post_signed(client, inbox, seen).status_code == 200
+
+    assert snapshot(hello) == before_hello
+    assert snapshot(ours) == before_ours and before_ours[0] == Status.SENT
