@@ -63,7 +63,9 @@ async def provider_webhook(
         received_at=received_at,
     )
     if declared > limit or len(body) > limit:
-        size = f"{declared:,} bytes" if declared > limit else "more bytes than declared"
+        size = (
+            f"{declared:,} bytes" if declared > limit else "unknown size (chunked, or understated)"
+        )
         await sync_to_async(ingestion.too_large_record, thread_sensitive=True)(
             channel_type=channel_type,
             inbox_id=inbox_id,
