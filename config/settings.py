@@ -87,6 +87,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "config.static.StaticFilesMiddleware",
     "config.security.ContentSecurityPolicyMiddleware",
+    "config.errors.BodyLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -97,6 +98,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+# Under /api/ and /webhooks/ a CSRF refusal is JSON like every other error (config/errors.py).
+CSRF_FAILURE_VIEW = "config.errors.csrf_failure"
 ASGI_APPLICATION = "config.asgi.application"
 WSGI_APPLICATION = None
 
@@ -296,6 +299,11 @@ TICKMARK_BENCH_NOOP = env_bool("TICKMARK_BENCH_NOOP", False)
 # Webhook batches applied at once by one web process (statuses.views._Batcher): on PostgreSQL
 # each lane has its own thread and connection; SQLite has one writer, so one lane.
 TICKMARK_WEBHOOK_LANES = int(os.environ.get("TICKMARK_WEBHOOK_LANES", "4" if DATABASE_URL else "1"))
+
+# Webhook bodies up to this size are accepted (a bounce carries the original mail; Meta batches
+# up to 1,000 statuses); larger → 413, recorded without the body. API bodies keep Django's
+# DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB).
+TICKMARK_WEBHOOK_MAX_BYTES = int(os.environ.get("TICKMARK_WEBHOOK_MAX_BYTES", 20 * 1024 * 1024))
 
 # Provider HTTP calls.
 PROVIDER_HTTP_TIMEOUT = float(os.environ.get("PROVIDER_HTTP_TIMEOUT", "10"))

@@ -28,3 +28,9 @@ urlpatterns = [
     path("api/", include("inbox.api.urls")),
     path("", include("inbox.urls")),
 ]
+
+# JSON under /api/ and /webhooks/, Django's pages elsewhere (config/errors.py).
+handler400 = "config.errors.bad_request"
+handler403 = "config.errors.permission_denied"
+handler404 = "config.errors.not_found"
+handler500 = "config.errors.server_error"

@@ -260,10 +260,12 @@ class Message(models.Model):
                 condition=Q(customer_message_id__isnull=False),
                 name="message_unique_customer_id",
             ),
+            # Per direction: a provider may number a contact's messages and ours in one space
+            # or in two, so an inbound id can equal an outgoing one (DESIGN §5.1).
             models.UniqueConstraint(
-                fields=["inbox", "provider_message_id"],
+                fields=["inbox", "direction", "provider_message_id"],
                 condition=Q(provider_message_id__isnull=False),
-                name="message_unique_provider_id",
+                name="message_unique_provider_id_per_direction",
             ),
             models.CheckConstraint(
                 condition=Q(status__in=Status.values), name="message_status_valid"

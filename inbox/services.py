@@ -128,7 +128,8 @@ def message_resend(*, message: Message) -> Message:
 def inbound_messages_store(*, inbox: Inbox, inbound: Sequence[InboundMessage]) -> list[Message]:
     """Store messages the contact sent (and echoes of ours sent from other tools).
 
-    Idempotent: a redelivered inbound message (same provider id) is stored once.
+    Idempotent: a redelivered inbound message (same provider id) is stored once. Provider ids
+    are unique per direction: an inbound message whose id equals an outgoing one's is stored.
     """
     from channels_app import broadcast
 
@@ -142,8 +143,9 @@ def inbound_messages_store(*, inbox: Inbox, inbound: Sequence[InboundMessage]) -
     )
     with transaction.atomic():
         for item in inbound:
+            direction = Message.Direction.OUTGOING if item.is_echo else Message.Direction.INCOMING
             if Message.objects.filter(
-                inbox=inbox, provider_message_id=item.provider_message_id
+                inbox=inbox, direction=direction, provider_message_id=item.provider_message_id
             ).exists():
                 continue
             contact = contact_get_or_create(

@@ -27,7 +27,7 @@ from django.utils import timezone
 from inbox import ratelimit
 from statuses import providers
 from statuses.providers.base import WebhookRequest
-from statuses.views import submit
+from statuses.views import accept, oversize
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,11 @@ async def webhook_app(scope: Scope, receive: Receive, send: Send) -> None:
         )
     if channel_type not in providers.REGISTRY:
         return await _send_error(send, 404, "unknown_channel", "No such channel type.")
-    body = await _read_body(receive)
+    # Refuse an oversized body as it streams in (no buffering past the limit), as the Django
+    # view does: 413 with the JSON shape, recorded without the body.
+    limit = settings.TICKMARK_WEBHOOK_MAX_BYTES
+    declared = _declared_length(scope)
+    body = b"" if declared > limit else await _read_body(receive, limit + 1)
     query_string = scope.get("query_string", b"").decode("latin-1")
     request = WebhookRequest(
         method=method,
@@ -71,19 +75,34 @@ async def webhook_app(scope: Scope, receive: Receive, send: Send) -> None:
         received_at=timezone.now(),
         remote_addr=ratelimit.scope_client(scope),
     )
-    await _send_response(send, await submit((channel_type, inbox_id, request)))
+    too_large = oversize(declared, len(body), limit)
+    await _send_response(send, await accept((channel_type, inbox_id, request), too_large=too_large))
 
 
-async def _read_body(receive: Receive) -> bytes:
+def _declared_length(scope: Scope) -> int:
+    for name, value in scope["headers"]:
+        if name.lower() == b"content-length":
+            try:
+                return max(int(value), 0)
+            except ValueError:
+                return 0
+    return 0
+
+
+async def _read_body(receive: Receive, at_most: int) -> bytes:
+    """The body, or its first ``at_most`` bytes (the rest is not buffered)."""
     chunks = []
-    while True:
+    size = 0
+    while size < at_most:
         message = await receive()
         if message["type"] == "http.disconnect":
             break
-        chunks.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
         if not message.get("more_body"):
             break
-    return b"".join(chunks)
+    return b"".join(chunks)[:at_most]
 
 
 async def _send_response(send: Send, response: HttpResponse) -> None:

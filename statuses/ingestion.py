@@ -11,12 +11,13 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 from inbox.models import Inbox
-from statuses import providers, rejections, services
+from statuses import machine, providers, rejections, services
 from statuses.models import WebhookDelivery
 from statuses.providers.base import MalformedPayload, ParseResult, SkipKind, WebhookRequest
 
@@ -134,7 +135,7 @@ def _check(inbox: Inbox, request: WebhookRequest) -> tuple[Outcome | None, Parse
             _json(500, "parser_error", "The payload could not be processed; kept for replay."),
             nothing,
         )
-    return None, _without_nul(parsed)
+    return None, _inbound_not_ahead(_without_nul(parsed), request.received_at)
 
 
 def _apply(accepted: list[_Accepted]) -> None:
@@ -227,6 +228,26 @@ def _json_safe(value: object) -> object:
     return value
 
 
+def too_large_record(
+    *, channel_type: str, inbox_id: uuid.UUID, request: WebhookRequest, detail: str
+) -> None:
+    """Record a webhook refused for its size: who sent what, how big — without the body."""
+    inbox = Inbox.objects.filter(id=inbox_id, channel_type=channel_type).first()
+    WebhookDelivery.objects.create(
+        inbox=inbox,
+        channel_type=channel_type,
+        method=request.method,
+        path=request.path[:500],
+        headers={k: v for k, v in request.headers.items() if k in KEPT_HEADERS},
+        body=b"",
+        verdict=Verdict.TOO_LARGE,
+        http_status=413,
+        detail=detail,
+        received_at=request.received_at,
+    )
+    log.warning("webhook for %s %s refused: %s", channel_type, inbox_id, detail)
+
+
 def raw_email_receive(*, inbox: Inbox, raw: bytes) -> tuple[Outcome, WebhookRequest]:
     """Feed one raw mail (e.g. a bounce piped in by the MTA) through the email webhook path.
 
@@ -280,6 +301,21 @@ def _rejected(inbox: Inbox, request: WebhookRequest, outcome: Outcome, detail: s
         return dataclasses.replace(limited, headers={"Retry-After": str(wait)})
     _record(inbox, request, Verdict.FORBIDDEN, outcome.http_status, detail)
     return outcome
+
+
+def _inbound_not_ahead(parsed: ParseResult, received_at: datetime) -> ParseResult:
+    """An inbound message's time becomes its created/sent/delivered times: a provider clock
+    more than 5 minutes ahead of ours gives way to the time received (DESIGN §5.1), or the
+    message would sort below everything newer and stretch the service window. (Statuses keep
+    their raw time; the merge clamps them.)"""
+    latest = received_at + machine.FUTURE_TOLERANCE
+    if all(item.occurred_at <= latest for item in parsed.inbound):
+        return parsed
+    inbound = [
+        dataclasses.replace(item, occurred_at=received_at) if item.occurred_at > latest else item
+        for item in parsed.inbound
+    ]
+    return dataclasses.replace(parsed, inbound=inbound)
 
 
 def _record(

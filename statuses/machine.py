@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import models
 
@@ -64,6 +64,10 @@ RESENDABLE = frozenset({Status.FAILED, Status.EXPIRED})
 # Statuses a later event can still move a message out of (used by sweeps and watermarks).
 BELOW_DELIVERED = frozenset({Status.QUEUED, Status.UNKNOWN, Status.SENT, Status.RECEIVED})
 
+# A provider time further ahead of when we received the event than this is a wrong clock: the
+# time received stands in for it (DESIGN §5.1). The event itself keeps the provider's raw time.
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
 
 @dataclass(frozen=True, slots=True)
 class Event:
@@ -74,6 +78,8 @@ class Event:
     error_code: str = ""
     error_title: str = ""
     error_detail: str = ""
+    # When Tickmark received it (None: trust ``occurred_at`` as is).
+    received_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,11 +98,43 @@ def tick_for(status: str) -> str:
     return TICKS[status]
 
 
-def merge(events: Iterable[Event]) -> Merged:
+def event_time(event: Event) -> datetime:
+    """The provider's time of an event, or when we received it if the provider's clock runs
+    more than ``FUTURE_TOLERANCE`` ahead of ours."""
+    received = event.received_at
+    if received is not None and event.occurred_at > received + FUTURE_TOLERANCE:
+        return received
+    return event.occurred_at
+
+
+def not_before(moment: datetime | None, floor: datetime | None) -> datetime | None:
+    """``moment`` raised to ``floor`` (a stage never happens before the stage it follows)."""
+    if moment is None or floor is None:
+        return moment
+    return max(moment, floor)
+
+
+def stage_floor(stamp: str, merged: Merged, created_at: datetime | None) -> datetime | None:
+    """The time the lifecycle stamp ``stamp`` of ``merged`` may not precede."""
+    previous = {
+        "sent_at": (),
+        "delivered_at": (merged.sent_at,),
+        "read_at": (merged.delivered_at, merged.sent_at),
+        "failed_at": (merged.sent_at,),
+    }[stamp]
+    return next((moment for moment in previous if moment is not None), created_at)
+
+
+def merge(events: Iterable[Event], created_at: datetime | None = None) -> Merged:
     """Return the status, per-status timestamps and error defined by a set of events.
 
     Order-independent and duplicate-proof: every quantity is a max/min over the set, and the
     error comes from the earliest failure (ties broken by the error fields themselves).
+
+    Lifecycle timestamps are monotonic (DESIGN §5.1): ``created_at ≤ sent_at ≤ delivered_at ≤
+    read_at`` (and a failure not before the send), each the later of the provider's earliest
+    time for that stage and the previous stage's time — provider clocks drift and some report
+    to the minute. Still a pure function of the event set and ``created_at``.
     """
     best_progress = Status.QUEUED
     best_rank = 0
@@ -121,8 +159,9 @@ def merge(events: Iterable[Event]) -> Merged:
         # "sent" evidence also comes from anything further along the way (received counts).
         key = Status.SENT if status == Status.RECEIVED else status
         previous = earliest.get(key)
-        if previous is None or event.occurred_at < previous:
-            earliest[key] = event.occurred_at
+        moment = event_time(event)
+        if previous is None or moment < previous:
+            earliest[key] = moment
 
     if deleted:
         status = Status.DELETED
@@ -147,11 +186,17 @@ def merge(events: Iterable[Event]) -> Merged:
         delivered_at = read_at  # read implies delivered (Meta skips "delivered" on a quick read)
     failed_at = None
     if status in (Status.FAILED, Status.EXPIRED) and error_source is not None:
-        failed_at = error_source.occurred_at
+        failed_at = event_time(error_source)
+
+    sent_at = not_before(earliest.get(Status.SENT), created_at)
+    floor = sent_at or created_at
+    delivered_at = not_before(delivered_at, floor)
+    read_at = not_before(read_at, delivered_at or floor)
+    failed_at = not_before(failed_at, floor)
 
     return Merged(
         status=status,
-        sent_at=earliest.get(Status.SENT),
+        sent_at=sent_at,
         delivered_at=delivered_at,
         read_at=read_at,
         failed_at=failed_at,
@@ -162,4 +207,4 @@ def merge(events: Iterable[Event]) -> Merged:
 
 
 def _failure_order(event: Event) -> tuple:
-    return (event.occurred_at, event.error_code, event.error_title, event.error_detail)
+    return (event_time(event), event.error_code, event.error_title, event.error_detail)

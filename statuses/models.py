@@ -105,6 +105,7 @@ class WebhookDelivery(models.Model):
         FORBIDDEN = "forbidden", "Signature invalid or missing"
         MALFORMED = "malformed", "Malformed body"
         ERROR = "error", "Processing error"
+        TOO_LARGE = "too_large", "Body too large (not kept)"
 
     inbox = models.ForeignKey(
         Inbox, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"

@@ -36,6 +36,10 @@ _HAS_WEBHOOKS = Exists(
     WebhookSubscription.objects.filter(account_id=OuterRef("account_id"), is_active=True)
 )
 Outcome = StatusEvent.Outcome
+# Provider statuses describe messages we sent: every look-up by provider id, correlation id or
+# watermark, and every row lock, is limited to outgoing messages. An inbound message whose
+# provider id equals the one a status names never takes that status (DESIGN §5.1).
+_OUTGOING = Message.Direction.OUTGOING
 
 # What a merge reads and writes on a message row.
 MERGED_FIELDS = (
@@ -58,6 +62,7 @@ LOCKED_FIELDS = (
     "provider_message_id",
     "version",
     "status_updated_at",
+    "created_at",  # the floor of the lifecycle timestamps (machine.merge)
     *MERGED_FIELDS,
 )
 
@@ -320,7 +325,11 @@ def message_record_send_result(
     if status is None:
         raise ValueError("a transient send outcome is retried, not recorded")
     with transaction.atomic(savepoint=False):
-        inbox_id = Message.objects.filter(id=message_id).values_list("inbox_id", flat=True).first()
+        inbox_id = (
+            Message.objects.filter(id=message_id, direction=Message.Direction.OUTGOING)
+            .values_list("inbox_id", flat=True)
+            .first()
+        )
         if inbox_id is None:
             return ApplyResult()
         _advisory_lock(inbox_id, [provider_id] if provider_id else [])
@@ -412,6 +421,7 @@ def _store_and_merge(
     message), the merge is redone from the database.
     """
     result = ApplyResult()
+    received_at = timezone.now()  # stored with the new events, and merged with them
     stored = _attempt_events(locked)
     merged_new: dict[str, _NewEvent] = {}
     for event in events:
@@ -425,7 +435,7 @@ def _store_and_merge(
     for message_id, rows in stored.items():
         by_message[message_id].extend(rows.values())
     for event in merged_new.values():
-        by_message[event.message_id].append(_as_machine_event(event))
+        by_message[event.message_id].append(_as_machine_event(event, received_at))
 
     updates = _merge_locked(locked, by_message)
     changed_ids = {current["id"] for current, _, _ in updates}
@@ -433,10 +443,10 @@ def _store_and_merge(
     for event in merged_new.values():
         if event.message_id in changed_ids:
             current, merged = merged_by_id[event.message_id]
-            if _contributed(_as_machine_event(event), current, merged):
+            if _contributed(_as_machine_event(event, received_at), current, merged):
                 event.outcome = Outcome.APPLIED
 
-    inserted_ids, result.duplicates = _insert_events(inbox_id, events)
+    inserted_ids, result.duplicates = _insert_events(inbox_id, events, received_at)
     result.stored = len(inserted_ids)
     result.parked = sum(
         1 for e in events if e.outcome == Outcome.PARKED and e.dedupe_key in inserted_ids
@@ -470,9 +480,14 @@ def _store_and_merge(
     return result
 
 
-def _as_machine_event(event: _NewEvent) -> machine.Event:
+def _as_machine_event(event: _NewEvent, received_at: datetime) -> machine.Event:
     return machine.Event(
-        event.status, event.occurred_at, event.error_code, event.error_title, event.error_detail
+        event.status,
+        event.occurred_at,
+        event.error_code,
+        event.error_title,
+        event.error_detail,
+        received_at,
     )
 
 
@@ -492,11 +507,12 @@ def _attempt_events(locked: dict[uuid.UUID, dict]) -> dict[uuid.UUID, dict[str, 
             "error_code",
             "error_title",
             "error_detail",
+            "received_at",
         )
         .order_by()
     )
-    for message_id, key, status, occurred_at, code, title, detail in rows:
-        stored[message_id][key] = machine.Event(status, occurred_at, code, title, detail)
+    for message_id, key, status, occurred_at, code, title, detail, received in rows:
+        stored[message_id][key] = machine.Event(status, occurred_at, code, title, detail, received)
     return stored
 
 
@@ -505,7 +521,7 @@ def _merge_locked(
 ) -> list[tuple[dict, machine.Merged, bool]]:
     updates = []
     for message_id, current in locked.items():
-        merged = machine.merge(by_message.get(message_id, []))
+        merged = machine.merge(by_message.get(message_id, []), created_at=current["created_at"])
         if any(current[name] != getattr(merged, name) for name in MERGED_FIELDS):
             updates.append((current, merged, current["status"] != merged.status))
     return updates
@@ -519,14 +535,21 @@ def _merge_from_database(
         StatusEvent.objects.filter(message_id__in=list(locked), attempt=F("message__attempt"))
         .exclude(outcome=Outcome.STALE)
         .values_list(
-            "id", "message_id", "status", "occurred_at", "error_code", "error_title", "error_detail"
+            "id",
+            "message_id",
+            "status",
+            "occurred_at",
+            "error_code",
+            "error_title",
+            "error_detail",
+            "received_at",
         )
         .order_by()
     )
     by_message: dict[uuid.UUID, list[tuple[int, machine.Event]]] = defaultdict(list)
-    for event_id, message_id, status, occurred_at, code, title, detail in rows:
+    for event_id, message_id, status, occurred_at, code, title, detail, received in rows:
         by_message[message_id].append(
-            (event_id, machine.Event(status, occurred_at, code, title, detail))
+            (event_id, machine.Event(status, occurred_at, code, title, detail, received))
         )
     updates = _merge_locked(
         locked, {mid: [event for _, event in pairs] for mid, pairs in by_message.items()}
@@ -551,11 +574,13 @@ def _contributed(event: machine.Event, before: dict, after: machine.Merged) -> b
     if event.status == after.status and before["status"] != after.status:
         return True
     stamp = _TIMESTAMP_OF.get(event.status)
-    return (
-        stamp is not None
-        and getattr(after, stamp) == event.occurred_at
-        and before[stamp] != event.occurred_at
+    if stamp is None:
+        return False
+    # The stamp is this event's time, raised to the previous stage's (machine.merge).
+    moment = machine.not_before(
+        machine.event_time(event), machine.stage_floor(stamp, after, before["created_at"])
     )
+    return getattr(after, stamp) == moment and before[stamp] != moment
 
 
 _TIMESTAMP_OF = {
@@ -624,7 +649,9 @@ def _messages_by_provider_id(
     if not provider_ids:
         return {}
     rows = (
-        Message.objects.filter(inbox_id=inbox_id, provider_message_id__in=provider_ids)
+        Message.objects.filter(
+            inbox_id=inbox_id, direction=_OUTGOING, provider_message_id__in=provider_ids
+        )
         .values_list("provider_message_id", "id", "attempt")
         .order_by()
     )
@@ -638,7 +665,7 @@ def _messages_by_correlation(
     if not ids:
         return {}
     rows = (
-        Message.objects.filter(inbox_id=inbox_id, id__in=ids)
+        Message.objects.filter(inbox_id=inbox_id, direction=_OUTGOING, id__in=ids)
         .values_list("id", "attempt", "provider_message_id")
         .order_by()
     )
@@ -661,8 +688,11 @@ def _old_attempts_by_provider_id(
     if not provider_ids:
         return {}
     rows = (
-        StatusEvent.objects.filter(inbox_id=inbox_id, provider_message_id__in=provider_ids)
-        .exclude(message__isnull=True)
+        StatusEvent.objects.filter(
+            inbox_id=inbox_id,
+            provider_message_id__in=provider_ids,
+            message__direction=_OUTGOING,
+        )
         .values_list("provider_message_id", "message_id", "attempt")
         .order_by()
     )
@@ -675,7 +705,7 @@ def _lock_messages(message_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, dict]:
     if not ids:
         return {}
     rows = (
-        Message.objects.filter(id__in=ids)
+        Message.objects.filter(id__in=ids, direction=_OUTGOING)
         .annotate(has_webhooks=_HAS_WEBHOOKS)
         .order_by("id")
         .select_for_update(of=("self",))
@@ -717,7 +747,9 @@ def _watermark_bounds(inbox_id: uuid.UUID, provider_ids: list[str]) -> dict[str,
     if not provider_ids:
         return {}
     return dict(
-        Message.objects.filter(inbox_id=inbox_id, provider_message_id__in=provider_ids)
+        Message.objects.filter(
+            inbox_id=inbox_id, direction=_OUTGOING, provider_message_id__in=provider_ids
+        )
         .annotate(provider_time=_provider_time())
         .values_list("provider_message_id", "provider_time")
         .order_by()
@@ -795,7 +827,9 @@ _EVENT_COLUMNS = (
 )
 
 
-def _insert_events(inbox_id: uuid.UUID, events: list[_NewEvent]) -> tuple[dict[str, int], int]:
+def _insert_events(
+    inbox_id: uuid.UUID, events: list[_NewEvent], now: datetime
+) -> tuple[dict[str, int], int]:
     """Insert each event once; a known dedupe key only bumps its ``duplicate_count``.
 
     Returns ({dedupe_key: id} of newly stored events, number of duplicates). Rows go in in
@@ -809,7 +843,6 @@ def _insert_events(inbox_id: uuid.UUID, events: list[_NewEvent]) -> tuple[dict[s
         first_of_key.setdefault(event.dedupe_key, event)  # the one the merge counted
     unique = sorted(first_of_key.values(), key=lambda e: e.dedupe_key)
     within_batch = sum(repeats.values()) - len(repeats)
-    now = timezone.now()
     rows = [
         (
             inbox_id,

@@ -227,6 +227,7 @@ def unknown_reconcile(now: datetime | None = None, client: httpx.Client | None =
     client = client or http_client()
     rows = list(
         Message.objects.filter(
+            direction=Message.Direction.OUTGOING,
             status=Status.UNKNOWN,
             channel_type__in=list(RECONCILERS),
             provider_message_id__isnull=False,

@@ -26,6 +26,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from config import errors
 from inbox import ratelimit
 from inbox.models import Inbox
 from statuses import ingestion, providers
@@ -47,21 +48,44 @@ async def provider_webhook(
         return HttpResponse(status=405)
     if channel_type not in providers.REGISTRY:
         return _error(404, "unknown_channel", "No such channel type.")
+    received_at = timezone.now()
+    # Not request.body: that obeys the API's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) and answers
+    # an HTML 400 above it; webhooks have their own limit (a bounce carries the whole mail).
+    limit = settings.TICKMARK_WEBHOOK_MAX_BYTES
+    declared = errors.declared_length(request)
+    body = b"" if declared > limit else request.read(limit + 1)
     webhook_request = WebhookRequest(
         method=request.method,
         url=settings.PUBLIC_BASE_URL + request.get_full_path(),
         path=request.path,
         query={k: request.GET.get(k, "") for k in request.GET},
         headers={k.lower(): v for k, v in request.headers.items()},
-        body=request.body,  # the raw bytes: signatures are over these exact bytes
-        received_at=timezone.now(),
+        body=body,  # the raw bytes: signatures are over these exact bytes
+        received_at=received_at,
         remote_addr=ratelimit.request_client(request),
     )
-    return await submit((channel_type, inbox_id, webhook_request))
+    too_large = oversize(declared, len(body), limit)
+    return await accept((channel_type, inbox_id, webhook_request), too_large=too_large)
 
 
-async def submit(item: Item) -> HttpResponse:
-    """Hand a received webhook to this event loop's batcher and wait for its answer."""
+def oversize(declared: int, received: int, limit: int) -> str | None:
+    """Why a body is refused as too large, or None when it is within ``limit``."""
+    if declared <= limit and received <= limit:
+        return None
+    size = f"{declared:,} bytes" if declared > limit else "unknown size (chunked, or understated)"
+    return f"body of {size} refused: the limit is {limit:,} bytes"
+
+
+async def accept(item: Item, *, too_large: str | None = None) -> HttpResponse:
+    """The one way in for a received webhook, whichever door it came through (this view, or
+    ``statuses.asgi``): refuse an oversized body (413, recorded without it), else hand it to
+    this event loop's batcher and wait for its answer."""
+    if too_large is not None:
+        channel_type, inbox_id, webhook_request = item
+        await sync_to_async(ingestion.too_large_record, thread_sensitive=True)(
+            channel_type=channel_type, inbox_id=inbox_id, request=webhook_request, detail=too_large
+        )
+        return errors.payload_too_large(settings.TICKMARK_WEBHOOK_MAX_BYTES)
     return await _batcher().submit(item)
 
 

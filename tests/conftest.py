@@ -8,6 +8,9 @@ from django.conf import settings
 os.environ["TICKMARK_ALLOW_PRIVATE_URLS"] = "1"
 settings.TICKMARK_ALLOW_PRIVATE_URLS = True
 
+# ``pytester`` tests the skip guard itself (tests/test_forbid_skips.py).
+pytest_plugins = ["pytester", "tests.forbid_skips"]
+
 
 def pytest_report_header(config):
     db = settings.DATABASES["default"]
@@ -47,6 +50,31 @@ def _fresh_cache():
     clear_cache()
     yield
     clear_cache()
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "requires_postgres(reason): needs PostgreSQL; skipped with the reason on SQLite "
+        "(a skip fails the run in CI, see tests/forbid_skips.py)",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    """``@pytest.mark.requires_postgres("why")``: the one way a test says it needs PostgreSQL.
+
+    ``make test`` with no environment runs on SQLite; such tests are skipped with their reason
+    there, and run (never skipped) in CI on PostgreSQL.
+    """
+    if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        return
+    for item in items:
+        marker = item.get_closest_marker("requires_postgres")
+        if marker is None:
+            continue
+        why = marker.args[0] if marker.args else marker.kwargs.get("reason", "")
+        reason = f"needs PostgreSQL: {why}" if why else "needs PostgreSQL"
+        item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture

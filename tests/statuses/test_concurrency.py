@@ -6,7 +6,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection, connections
+from django.db import connections
 
 from statuses import machine, services
 from statuses.models import StatusEvent
@@ -17,7 +17,7 @@ THREADS = 16
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL"),
+    pytest.mark.requires_postgres("row locks (SELECT … FOR UPDATE) and concurrent writers"),
 ]
 
 
@@ -41,7 +41,7 @@ def _events_for(pid, rng):
 
 def test_sixteen_writers_converge_on_the_merge_rule(inbox, make_message):
     rng = random.Random(20261123)
-    messages = [make_message(inbox, to=f"+1555000{i:04d}") for i in range(4)]
+    messages = [make_message(inbox, to=f"+1555000{i:04d}", created_at=T0) for i in range(4)]
     pids = [f"wamid.c{i}" for i in range(len(messages))]
     # Half the messages get their provider id from a concurrent send response, so statuses
     # race ahead of it and must be parked, then applied.
@@ -114,7 +114,7 @@ def test_sixteen_writers_converge_on_the_merge_rule(inbox, make_message):
         ]
         if message in messages[2:]:
             expected_events.append(machine.Event("sent", T0))
-        expected = machine.merge(expected_events)
+        expected = machine.merge(expected_events, created_at=message.created_at)
         assert message.provider_message_id == pid
         assert (message.status, message.sent_at, message.delivered_at, message.read_at) == (
             expected.status,

@@ -157,9 +157,14 @@ events_strategy = st.lists(
 )
 
 
-def definition(events):
-    """DESIGN §3.2 written over the *set* of events, independently of machine.merge."""
+def definition(events, created_at=None):
+    """DESIGN §3.2 and §5.1 written over the *set* of events, independently of machine.merge."""
     distinct = set(events)
+
+    def time(e):  # a provider clock > 5 min ahead of our receipt: the time received
+        late = e.received_at is not None and e.occurred_at - e.received_at > timedelta(minutes=5)
+        return e.received_at if late else e.occurred_at
+
     statuses = {e.status for e in distinct}
     progress = [s for s in statuses if s in RANK]
     best = max(progress, key=RANK.get, default="queued")
@@ -175,22 +180,29 @@ def definition(events):
         status = best
 
     def earliest(*names):
-        times = [e.occurred_at for e in distinct if e.status in names]
+        times = [time(e) for e in distinct if e.status in names]
         return min(times) if times else None
+
+    def after(moment, *floors):  # monotonic: never before the previous stage
+        floor = next((f for f in floors if f is not None), None)
+        return moment if moment is None or floor is None else max(moment, floor)
 
     source = None
     if status in ("failed", "expired"):
         source = min(
             (e for e in distinct if e.status == status),
-            key=lambda e: (e.occurred_at, e.error_code, e.error_title, e.error_detail),
+            key=lambda e: (time(e), e.error_code, e.error_title, e.error_detail),
         )
-    delivered = earliest("delivered") or earliest("read")
+    sent = after(earliest("sent", "received"), created_at)
+    delivered = after(earliest("delivered") or earliest("read"), sent, created_at)
+    read = after(earliest("read"), delivered, sent, created_at)
+    failed = after(time(source), sent, created_at) if source else None
     return (
         status,
-        earliest("sent", "received"),
+        sent,
         delivered,
-        earliest("read"),
-        source.occurred_at if source else None,
+        read,
+        failed,
         source.error_code if source else "",
         source.error_title if source else "",
     )
@@ -216,3 +228,80 @@ def test_any_permutation_with_duplicates_matches_the_definition(events, data):
     )
     shuffled = data.draw(st.permutations(duplicated))
     assert observed(merge(shuffled)) == definition(events)
+
+
+# --- monotonic lifecycle timestamps (DESIGN §5.1) ---------------------------------------------
+
+CREATED = T0 + timedelta(minutes=20)
+
+timed_events = st.lists(
+    st.builds(
+        Event,
+        status=st.sampled_from(ALL_STATUSES),
+        occurred_at=st.integers(-60 * 24 * 365 * 10, 60).map(lambda m: T0 + timedelta(minutes=m)),
+        error_code=st.sampled_from(["", "131026"]),
+        received_at=st.one_of(
+            st.none(), st.integers(0, 40).map(lambda m: T0 + timedelta(minutes=m))
+        ),
+    ),
+    max_size=10,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(events=timed_events, created=st.sampled_from([None, T0, CREATED]), data=st.data())
+def test_timestamps_are_monotonic_and_order_independent(events, created, data):
+    duplicated = events + data.draw(
+        st.lists(st.sampled_from(events), max_size=4) if events else st.just([])
+    )
+    merged = merge(data.draw(st.permutations(duplicated)), created_at=created)
+    assert observed(merged) == definition(events, created_at=created)
+    chain = [created, merged.sent_at, merged.delivered_at, merged.read_at]
+    present = [moment for moment in chain if moment is not None]
+    assert present == sorted(present)
+    floor = merged.sent_at or created
+    if merged.failed_at is not None and floor is not None:
+        assert merged.failed_at >= floor
+    if events and all(e.received_at for e in events):
+        # Every time came from a clock no more than 5 minutes ahead of our own (or is a floor).
+        bound = max(e.received_at for e in events) + timedelta(minutes=5)
+        bound = max(bound, created) if created else bound
+        stamps = (merged.sent_at, merged.delivered_at, merged.read_at, merged.failed_at)
+        assert all(moment <= bound for moment in stamps if moment is not None)
+
+
+def test_a_2016_provider_time_on_a_2026_message_is_the_creation_time():
+    created = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+    merged = merge([Event("sent", datetime(2016, 3, 1, 9, 0, tzinfo=UTC))], created_at=created)
+    assert merged.sent_at == created
+
+
+def test_delivered_before_sent_is_delivered_when_sent():
+    sent = datetime(2026, 8, 12, 15, 30, tzinfo=UTC)
+    merged = merge(
+        [Event("sent", sent), Event("delivered", sent - timedelta(days=4 * 365))],
+        created_at=sent - timedelta(seconds=1),
+    )
+    assert (merged.sent_at, merged.delivered_at) == (sent, sent)
+
+
+def test_read_never_precedes_delivered_and_failure_never_precedes_the_send():
+    sent = T0 + timedelta(minutes=10)
+    merged = merge([ev("sent", 10), ev("delivered", 12), ev("read", 11)], created_at=T0)
+    assert (merged.sent_at, merged.delivered_at, merged.read_at) == (
+        sent,
+        T0 + timedelta(minutes=12),
+        T0 + timedelta(minutes=12),
+    )
+    failed = merge([ev("sent", 10), ev("failed", 5, code="30003")], created_at=T0)
+    assert failed.failed_at == sent
+
+
+def test_a_provider_time_more_than_five_minutes_ahead_is_the_time_received():
+    received = T0 + timedelta(minutes=1)
+    ahead = Event("delivered", received + timedelta(minutes=5, seconds=1), received_at=received)
+    within = Event("read", received + timedelta(minutes=5), received_at=received)
+    merged = merge([Event("sent", T0), ahead, within], created_at=T0)
+    assert merged.delivered_at == received  # the wrong clock's time replaced
+    assert merged.read_at == received + timedelta(minutes=5)  # within tolerance: kept
+    assert ahead.occurred_at == received + timedelta(minutes=5, seconds=1)  # the event is raw

@@ -294,7 +294,7 @@ api_inbox = _fixture("api")
 web_widget_inbox = _fixture("web_widget")
 
 
-def record_send(message, provider_message_id: str, attempt: int = 1):
+def record_send(message, provider_message_id: str, attempt: int = 1, occurred_at=None):
     """The send response arrives: record it the way the sending pipeline does."""
     from statuses import services
     from statuses.providers.base import SendOutcome, SendResult
@@ -303,4 +303,5 @@ def record_send(message, provider_message_id: str, attempt: int = 1):
         message_id=message.id,
         attempt=attempt,
         result=SendResult(SendOutcome.ACCEPTED, provider_message_id=provider_message_id),
+        occurred_at=occurred_at,
     )

@@ -2,6 +2,7 @@
 
 import base64
 import json
+from datetime import UTC, datetime
 
 import pytest
 
@@ -22,6 +23,10 @@ from tests.webhooks.conftest import (
 )
 
 pytestmark = pytest.mark.django_db
+
+# Our messages were created before the provider times these bodies carry: lifecycle timestamps
+# never precede the creation (DESIGN §5.1).
+CREATED = datetime(2026, 1, 1, tzinfo=UTC)
 TO = CONTACTS["bandwidth_sms"]
 
 
@@ -48,8 +53,8 @@ def event(kind, message_id, time="2026-08-12T15:30:16Z", tag="", **extra):
 
 
 def test_array_with_several_statuses_applies_every_one(client, bandwidth_inbox, make_message):
-    a = make_message(bandwidth_inbox, to=TO, provider_message_id="bw-A")
-    b = make_message(bandwidth_inbox, to=TO, provider_message_id="bw-B")
+    a = make_message(bandwidth_inbox, to=TO, provider_message_id="bw-A", created_at=CREATED)
+    b = make_message(bandwidth_inbox, to=TO, provider_message_id="bw-B", created_at=CREATED)
     body = [
         event("message-sending", "bw-A", "2026-08-12T15:30:15Z"),
         event("message-delivered", "bw-A", "2026-08-12T15:30:20Z"),
@@ -94,7 +99,7 @@ def test_duplicate_is_one_event(client, bandwidth_inbox, make_message):
 
 
 def test_out_of_order_converges(client, bandwidth_inbox, make_message):
-    message = make_message(bandwidth_inbox, to=TO, provider_message_id="bw-O")
+    message = make_message(bandwidth_inbox, to=TO, provider_message_id="bw-O", created_at=CREATED)
     post_signed(
         client, bandwidth_inbox, [event("message-delivered", "bw-O", "2026-08-12T15:30:20Z")]
     )

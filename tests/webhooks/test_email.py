@@ -3,6 +3,7 @@
 ``<correlation@tickmark>`` or the ``X-Tickmark-Correlation`` header."""
 
 import io
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -76,12 +77,19 @@ def dsn(
 @pytest.fixture
 def sent_mail(email_inbox, make_message):
     """An email that went out: its provider id is our Message-ID ``<correlation@tickmark>``."""
-    return _send(make_message(email_inbox, to=TO))
+    return _send(make_message(email_inbox, to=TO, created_at=QUEUED))
+
+
+# Sent just before the bounces below were written (a bounce never precedes its send).
+QUEUED = datetime(2025, 12, 31, 23, 59, 58, tzinfo=UTC)
 
 
 def _send(message):
     corr = correlation.make(message.id, 1)
-    record_send(message, email_provider.message_id_for(corr))  # as the SMTP sender records it
+    # as the SMTP sender records it
+    record_send(
+        message, email_provider.message_id_for(corr), occurred_at=QUEUED + timedelta(seconds=1)
+    )
     message.refresh_from_db()
     message.correlation = corr
     return message

@@ -1,6 +1,7 @@
 """Twilio status callbacks (SMS and WhatsApp) through the real endpoint, signed with Twilio's own
 ``RequestValidator`` over the public URL (PUBLIC_BASE_URL + path + query, incl. ``tm``)."""
 
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 import pytest
@@ -25,6 +26,10 @@ from tests.webhooks.conftest import (
 )
 
 pytestmark = pytest.mark.django_db
+
+# Our messages were created before the provider times these bodies carry: lifecycle timestamps
+# never precede the creation (DESIGN §5.1).
+CREATED = datetime(2026, 1, 1, tzinfo=UTC)
 SID = "SM1342fe1b2c904d1ab04f0fc7a58abca9"
 TO = CONTACTS["twilio_sms"]
 
@@ -131,7 +136,7 @@ def test_the_public_https_url_is_what_is_signed(client, settings, twilio_sms_inb
 
 
 def test_sms_sent_then_delivered(client, twilio_sms_inbox, make_message):
-    message = make_message(twilio_sms_inbox, to=TO, provider_message_id=SID)
+    message = make_message(twilio_sms_inbox, to=TO, provider_message_id=SID, created_at=CREATED)
     assert (
         post_signed(client, twilio_sms_inbox, callback(twilio_sms_inbox, status="sent")).status_code
         == 200
@@ -144,7 +149,11 @@ def test_sms_sent_then_delivered(client, twilio_sms_inbox, make_message):
     assert response.status_code == 200
     message.refresh_from_db()
     assert (message.status, message.tick) == (Status.DELIVERED, "double")
-    assert message.delivered_at.isoformat() == "2026-08-12T15:30:00+00:00"  # the carrier's time
+    # The carrier's time (minute precision) precedes when the "sent" callback, which carries no
+    # time, reached us: delivered_at never precedes sent_at; the event keeps the carrier's time.
+    assert message.delivered_at == message.sent_at
+    delivered = StatusEvent.objects.get(inbox=twilio_sms_inbox, status="delivered")
+    assert delivered.occurred_at.isoformat() == "2026-08-12T15:30:00+00:00"
     assert WebhookDelivery.objects.filter(inbox=twilio_sms_inbox, verdict="accepted").count() == 2
 
 
@@ -199,8 +208,8 @@ def test_out_of_order_callbacks_converge(client, twilio_whatsapp_inbox, make_mes
         ("delivered", {"RawDlrDoneDate": "2608121530"}),
         ("read", {"EventType": "READ"}),
     ]
-    forward = make_message(inbox, to=TO, provider_message_id="SMforward")
-    backward = make_message(inbox, to=TO, provider_message_id="SMbackward")
+    forward = make_message(inbox, to=TO, provider_message_id="SMforward", created_at=CREATED)
+    backward = make_message(inbox, to=TO, provider_message_id="SMbackward", created_at=CREATED)
     for status, extra in sequence:
         assert (
             post_signed(client, inbox, callback(inbox, "SMforward", status, **extra)).status_code
@@ -214,7 +223,9 @@ def test_out_of_order_callbacks_converge(client, twilio_whatsapp_inbox, make_mes
     forward.refresh_from_db()
     backward.refresh_from_db()
     assert forward.status == backward.status == Status.READ
-    assert forward.delivered_at == backward.delivered_at
+    for message in (forward, backward):  # sent_at: when each "sent" arrived (it has no time)
+        assert message.sent_at <= message.delivered_at <= message.read_at
+        assert message.delivered_at == message.sent_at  # the carrier's 15:30 is earlier
 
 
 def test_status_before_the_send_response_is_parked_then_applied(

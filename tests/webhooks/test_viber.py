@@ -2,6 +2,7 @@
 that must stay exact (it is larger than 2**53: a float would merge neighbouring tokens)."""
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
@@ -21,6 +22,10 @@ from tests.webhooks.conftest import (
 )
 
 pytestmark = pytest.mark.django_db
+
+# Our messages were created before the provider times these bodies carry: lifecycle timestamps
+# never precede the creation (DESIGN §5.1).
+CREATED = datetime(2026, 1, 1, tzinfo=UTC)
 USER = CONTACTS["viber"]
 TOKEN = 4912661846655238145  # > 2**53
 NEIGHBOUR = TOKEN - 1  # float(TOKEN) == float(NEIGHBOUR)
@@ -107,7 +112,7 @@ def test_duplicate_is_one_event(client, viber_inbox, make_message):
 
 
 def test_seen_before_delivered_converges_on_read(client, viber_inbox, make_message):
-    message = make_message(viber_inbox, to=USER, provider_message_id=str(TOKEN))
+    message = make_message(viber_inbox, to=USER, provider_message_id=str(TOKEN), created_at=CREATED)
     post_signed(client, viber_inbox, callback("seen", timestamp=1767225610000))
     post_signed(client, viber_inbox, callback("delivered", timestamp=1767225606000))
     message.refresh_from_db()

@@ -1,6 +1,7 @@
 """WhatsApp through 360dialog: Meta's webhook JSON, authenticated by ``X-Webhook-Token``."""
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
@@ -21,6 +22,10 @@ from tests.webhooks.conftest import (
 )
 
 pytestmark = pytest.mark.django_db
+
+# Our messages were created before the provider times these bodies carry: lifecycle timestamps
+# never precede the creation (DESIGN §5.1).
+CREATED = datetime(2026, 1, 1, tzinfo=UTC)
 TO = CONTACTS["whatsapp_360dialog"]
 
 
@@ -30,7 +35,7 @@ def statuses(*items):
 
 def test_statuses_move_the_message(client, whatsapp_360dialog_inbox, make_message):
     inbox = whatsapp_360dialog_inbox
-    message = make_message(inbox, to=TO, provider_message_id="wamid.A")
+    message = make_message(inbox, to=TO, provider_message_id="wamid.A", created_at=CREATED)
     assert (
         post_signed(client, inbox, statuses(wa_status("wamid.A", "sent", "1767225600"))).status_code
         == 200
@@ -105,8 +110,8 @@ def test_duplicate_webhook_is_one_event(client, whatsapp_360dialog_inbox, make_m
 
 def test_out_of_order_converges(client, whatsapp_360dialog_inbox, make_message):
     inbox = whatsapp_360dialog_inbox
-    a = make_message(inbox, to=TO, provider_message_id="wamid.O1")
-    b = make_message(inbox, to=TO, provider_message_id="wamid.O2")
+    a = make_message(inbox, to=TO, provider_message_id="wamid.O1", created_at=CREATED)
+    b = make_message(inbox, to=TO, provider_message_id="wamid.O2", created_at=CREATED)
     seq = [("sent", "1767225600"), ("delivered", "1767225610"), ("read", "1767225620")]
     for value, ts in seq:
         post_signed(client, inbox, statuses(wa_status("wamid.O1", value, ts)))
