@@ -47,7 +47,7 @@ SEED_SQL = """
 INSERT INTO inbox_message (id, account_id, inbox_id, conversation_id, channel_type, direction,
     to_address, content, provider_message_id, attempt, status, error_code, error_title,
     error_detail, queued_at, sent_at, delivered_at, read_at, failed_at, status_updated_at,
-    version, created_at, updated_at)
+    version, created_at, updated_at, origin)
 SELECT gen_random_uuid(), %(account)s, %(inbox)s, %(conversation)s, %(channel_type)s,
     CASE WHEN g %% 10 = 0 AND %(incoming)s THEN 'incoming' ELSE 'outgoing' END,
     '+15550001111', 'bench ' || g, NULL, 1, s.status,
@@ -55,7 +55,7 @@ SELECT gen_random_uuid(), %(account)s, %(inbox)s, %(conversation)s, %(channel_ty
         [1 + floor(s.r2 * 5)::int] WHEN s.status = 'expired' THEN 'expired' ELSE '' END,
     '', '', s.created, s.sent, s.delivered, s.read,
     CASE WHEN s.status IN ('failed', 'expired') THEN s.sent + interval '3 seconds' END,
-    s.created, 1, s.created, s.created
+    s.created, 1, s.created, s.created, 'tickmark'
 FROM (
     SELECT g, t.r, t.r2, t.created,
         CASE WHEN t.r < 0.42 THEN 'read' WHEN t.r < 0.80 THEN 'delivered'

@@ -113,12 +113,12 @@ def seed(messages: int) -> dict:
             INSERT INTO inbox_message (id, account_id, inbox_id, conversation_id, channel_type,
                 direction, to_address, content, provider_message_id, attempt, status,
                 error_code, error_title, error_detail, queued_at, sent_at, status_updated_at,
-                version, created_at, updated_at)
+                version, created_at, updated_at, origin)
             SELECT gen_random_uuid(), %s, %s, %s, 'whatsapp_cloud', 'outgoing', '+15550001111',
                 'bench ' || g, 'wamid.bench.' || g, 1, 'sent', '', '', '',
                 now() - interval '2 days', now() - interval '2 days', now() - interval '2 days',
                 1, now() - interval '2 days' - (g || ' seconds')::interval,
-                now() - interval '2 days'
+                now() - interval '2 days', 'tickmark'
             FROM generate_series(1, %s) AS g
             """,
             [account.id, inbox.id, conversation.id, messages],
