@@ -107,7 +107,8 @@ def test_filters_live_refresh_and_triage(agent_page, account, make_inbox, make_m
 
     # Live: a delivery report arrives; the page re-reads its numbers by itself.
     services.message_status_report(message=pending, status="delivered", source="webhook")
-    expect(_kpi(page, "delivered_rate")).to_have_text("100.0 %")
+    # the page waits 1.5 s for more events before it re-reads (debounce); allow a loaded machine
+    expect(_kpi(page, "delivered_rate")).to_have_text("100.0 %", timeout=15_000)
 
     # Triage: from the top error to its messages, and a bulk resend.
     _filter(page, "period").select_option("7d")

@@ -16,9 +16,12 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from config.asgi import application
+from inbox.models import Inbox
 from statuses.models import WebhookDelivery
-from tests.webhooks.conftest import Signed, forged, sign
+from tests.webhooks.conftest import CONFIGS, Signed, forged, sign
 
+# In tests/statuses, not tests/webhooks: async tests must run before the browser tests, whose
+# session-wide Playwright keeps an event loop running in the main thread.
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -58,8 +61,10 @@ async def test_meta_handshake_reads_the_query(inbox):
     assert refused.status_code == 403
 
 
-async def test_twilio_signature_over_url_and_query_verifies(provider_inbox, make_message):
-    inbox = await sync_to_async(provider_inbox)("twilio_sms")
+async def test_twilio_signature_over_url_and_query_verifies(account, make_message):
+    inbox = await Inbox.objects.acreate(
+        account=account, name="sms", channel_type="twilio_sms", config=CONFIGS["twilio_sms"]
+    )
     message = await sync_to_async(make_message)(
         inbox, to="+15558675310", provider_message_id="SM" + "a" * 32
     )
