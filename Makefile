@@ -41,9 +41,9 @@ format: $(STAMP)-dev
 	$(VENV)/bin/ruff format .
 
 lock: $(STAMP)-dev
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet '.[dev]'
 	{ echo "# Every installed package, pinned (make lock). Used as pip constraints by make install."; \
-	  $(PY) -m pip freeze --exclude-editable; } > constraints.txt
+	  $(PY) -m pip freeze --exclude-editable | grep -v '^tickmark'; } > constraints.txt
 
 bench: $(STAMP)-dev
 	$(PY) bench/run.py
