@@ -10,12 +10,13 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from channels_app.routing import websocket_urlpatterns  # noqa: E402
+from config.health import with_bench_noop  # noqa: E402
 from statuses.asgi import with_webhooks  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         # Provider webhooks skip Django's middleware and handler (statuses.asgi).
-        "http": with_webhooks(django_asgi_app),
+        "http": with_bench_noop(with_webhooks(django_asgi_app)),
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),

@@ -120,3 +120,24 @@ def readyz(request: HttpRequest) -> JsonResponse:
         response["Retry-After"] = "5"
         return response
     return JsonResponse({"status": "ok", "database": "ok"})
+
+
+def with_bench_noop(app: Callable) -> Callable:
+    """Put a do-nothing bare ASGI endpoint at ``/bench/asgi-noop`` in front of ``app`` when
+    ``TICKMARK_BENCH_NOOP`` is set: the ceiling of the webhook door (``statuses.asgi``), which
+    skips Django's handler, as ``/bench/noop`` is the ceiling of a Django view."""
+    if not settings.TICKMARK_BENCH_NOOP:
+        return app
+
+    async def bench(scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http" or scope["path"] != "/bench/asgi-noop":
+            return await app(scope, receive, send)
+        more = True
+        while more:  # read the body, as the webhook door must
+            message = await receive()
+            more = message.get("more_body", False) and message["type"] == "http.request"
+        headers = [(b"content-type", b"application/json")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b'{"ok":true}'})
+
+    return bench
