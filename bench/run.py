@@ -53,7 +53,7 @@ SEP = "\x1f"
 
 # Where each phase's messages (wamid.bench.<n>) start, as a share of those stored: every status
 # replayed changes a message no earlier phase touched.
-RANGES = {"single": 0.0, "batch100": 0.1, "tick-load": 0.6, "tick-probe": 0.9}
+RANGES = {"single": 0.0, "batch100": 0.1, "scale": 0.4, "tick-load": 0.6, "tick-probe": 0.9}
 
 
 # --- setup ----------------------------------------------------------------------------------
@@ -145,13 +145,14 @@ def context() -> dict:
     }
 
 
-def start_daphne() -> subprocess.Popen:
+def start_daphne(port: int = PORT) -> subprocess.Popen:
+    base = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
         "DATABASE_URL": DB_URL,
         "REDIS_URL": REDIS_URL,
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "PUBLIC_BASE_URL": BASE,
+        "PUBLIC_BASE_URL": BASE,  # what providers sign (Twilio); the same for every process
         "LOG_LEVEL": "WARNING",
         "TICKMARK_BENCH_NOOP": "1",
     }
@@ -163,25 +164,27 @@ def start_daphne() -> subprocess.Popen:
             "-b",
             "127.0.0.1",
             "-p",
-            str(PORT),
+            str(port),
             "config.asgi:application",
         ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
         # A file, not a pipe: a pipe nobody drains fills up and then blocks the server.
-        stderr=DAPHNE_LOG.open("wb"),
+        stderr=DAPHNE_LOG.with_suffix(f".{port}.log").open("wb"),
     )
     import httpx
 
     for _ in range(150):
         try:
-            if httpx.get(f"{BASE}/bench/noop", timeout=1).status_code == 200:
+            if httpx.get(f"{base}/bench/noop", timeout=1).status_code == 200:
                 return process
         except httpx.HTTPError:
             time.sleep(0.1)
     process.kill()
-    raise SystemExit("daphne did not start: " + DAPHNE_LOG.read_text()[-2000:])
+    raise SystemExit(
+        "daphne did not start: " + DAPHNE_LOG.with_suffix(f".{port}.log").read_text()[-2000:]
+    )
 
 
 # --- precomputed requests -------------------------------------------------------------------
@@ -226,12 +229,15 @@ def number(ctx: dict, phase: str, offset: int) -> int:
     return (int(RANGES[phase] * ctx["messages"]) + offset) % ctx["messages"] + 1
 
 
-def single_requests(ctx: dict, phase: str, count: int, path: str | None = None) -> list:
+def single_requests(
+    ctx: dict, phase: str, count: int, path: str | None = None, offset: int = 0
+) -> list:
     """``count`` single-status webhooks: delivered, then read, message after message."""
     path = path or f"/webhooks/whatsapp_cloud/{ctx['inbox_id']}/"
     requests = []
     for i in range(count):
-        body = whatsapp_body([(number(ctx, phase, i // 2), ("delivered", "read")[i % 2], T0 + i)])
+        message = number(ctx, phase, (offset + i) // 2)
+        body = whatsapp_body([(message, ("delivered", "read")[i % 2], T0 + i)])
         requests.append(("POST", path, signed_headers(body), body))
     return requests
 
@@ -291,7 +297,15 @@ def wrk(
     connections = connections or args.connections
     threads = min(args.threads, connections)
     duration = duration or args.duration
-    command = [
+    command = wrk_command(file, threads, connections, duration, pause_ms)
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return wrk_result(name, output, connections, units)
+
+
+def wrk_command(
+    file: Path, threads: int, connections: int, duration: float, pause_ms: float = 0, base=BASE
+) -> list[str]:
+    return [
         "wrk",
         f"-t{threads}",
         f"-c{connections}",
@@ -300,13 +314,15 @@ def wrk(
         "30s",
         "-s",
         str(LUA),
-        BASE,
+        base,
         "--",
         str(file),
         str(threads),
         str(int(pause_ms)),
     ]
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+
+def wrk_result(name: str, output: str, connections: int, units: int = 1) -> dict:
     match = re.search(r"BENCH_JSON (\{.*\})", output)
     if not match:
         raise SystemExit(f"wrk printed no result for {name}:\n{output}")
@@ -336,6 +352,50 @@ def wrk(
         flush=True,
     )
     return result
+
+
+def wrk_side_by_side(name: str, runs: list[tuple[Path, str]], args) -> dict:
+    """Several wrk processes at once (one thread each, the connections shared out), e.g. one per
+    daphne process; their requests are added up (p99: the worst of them)."""
+    connections = max(1, args.connections // len(runs))
+    processes = [
+        subprocess.Popen(
+            wrk_command(file, 1, connections, args.duration, base=base),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for file, base in runs
+    ]
+    parts = [
+        wrk_result(f"{name}[{i}]", p.communicate()[0], connections) for i, p in enumerate(processes)
+    ]
+    result = {**parts[0], "phase": name, "connections": connections * len(runs)}
+    for key in ("requests", "req_per_s", "units_per_s", "non2xx", "socket_errors", "wrapped"):
+        result[key] = sum(part[key] for part in parts)
+    for key in ("p50_ms", "p90_ms", "p99_ms"):
+        result[key] = max(part[key] for part in parts)
+    print(f"  {name:12} {result['req_per_s']:8.1f} req/s (together)", flush=True)
+    return result
+
+
+def scale_phase(ctx: dict, args) -> list[dict]:
+    """The one experiment this machine allows for docs/scaling.md: single-status webhooks
+    through one daphne process, then through two (same driver: two wrk processes either way)."""
+    per = int(1500 * args.duration)
+    files = [
+        write_requests(f"scale-{i}", single_requests(ctx, "scale", per, offset=i * per))
+        for i in range(4)
+    ]
+    second = start_daphne(PORT + 1)
+    try:
+        one = wrk_side_by_side("1 daphne", [(files[0], BASE), (files[1], BASE)], args)
+        two = wrk_side_by_side(
+            "2 daphnes", [(files[2], BASE), (files[3], f"http://127.0.0.1:{PORT + 1}")], args
+        )
+    finally:
+        second.send_signal(signal.SIGINT)
+        second.wait(timeout=10)
+    return [one, two]
 
 
 # --- tick latency ---------------------------------------------------------------------------
@@ -489,8 +549,8 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="reuse the seeded bench database")
     parser.add_argument(
         "--phases",
-        default="noop,single,batch100,lookup,create,tick",
-        help="comma-separated subset of: noop,single,batch100,lookup,create,tick",
+        default="noop,single,batch100,lookup,create,tick,scale",
+        help="comma-separated subset of: noop,single,batch100,lookup,create,tick,scale",
     )
     parser.add_argument("--output", default=str(WORK / "bench.json"))
     args = parser.parse_args()
@@ -548,6 +608,8 @@ def main() -> None:
             results.append(wrk("create", files["create"], args))
         if "tick" in phases:
             results.append(tick_phase(ctx, args, single["req_per_s"]))
+        if "scale" in phases:
+            results.extend(scale_phase(ctx, args))
     finally:
         daphne.send_signal(signal.SIGINT)
         try:
@@ -556,7 +618,8 @@ def main() -> None:
             daphne.kill()
         problems = [
             line
-            for line in DAPHNE_LOG.read_text(errors="replace").splitlines()
+            for log in WORK.glob("daphne.*.log")
+            for line in log.read_text(errors="replace").splitlines()
             if "ERROR" in line or "Traceback" in line
         ]
         if problems:
@@ -615,12 +678,21 @@ def report(args, ctx: dict, results: list[dict]) -> None:
             lookup["p99_ms"] <= 10,
             f"p99 {lookup['p99_ms']:.1f} ms (p50 {lookup['p50_ms']:.1f})",
         )
+    if "2 daphnes" in by_phase:
+        ratio = by_phase["2 daphnes"][0]["req_per_s"] / by_phase["1 daphne"][0]["req_per_s"]
+        verdicts["two daphne processes vs one (docs/scaling.md)"] = (
+            ratio,
+            True,
+            f"× {ratio:.2f} ({by_phase['2 daphnes'][0]['req_per_s']:.0f} vs "
+            f"{by_phase['1 daphne'][0]['req_per_s']:.0f} req/s)",
+        )
     if "create" in by_phase:
         rate = by_phase["create"][0]["req_per_s"]
         verdicts["POST /api/v1/messages ≥ 300/s"] = (rate, rate >= 300, f"{rate:.0f}/s")
     print()
     for name, (_, met, text) in verdicts.items():
-        print(f"{'met    ' if met else 'NOT met'}  {name}: {text}")
+        label = "measured" if name.startswith("two daphne") else ("met" if met else "NOT met")
+        print(f"{label:8} {name}: {text}")
     Path(args.output).write_text(
         json.dumps(
             {
