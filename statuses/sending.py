@@ -244,12 +244,8 @@ def _explained(result: SendResult, catalogue: dict) -> SendResult:
 
 def _push_to_widget(message: Message) -> None:
     from channels_app import broadcast
+    from channels_app.events import WidgetMessage
 
     contact_id = message.conversation.contact_id
-    payload = {
-        "type": "message",
-        "message_id": str(message.id),
-        "content": message.content,
-        "created_at": message.created_at.isoformat(),
-    }
-    transaction.on_commit(lambda: broadcast.widget_event(contact_id, payload))
+    event = WidgetMessage.from_message(message)
+    transaction.on_commit(lambda: broadcast.widget_event(contact_id, event))
