@@ -17,7 +17,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from channels_app import groups
-from channels_app.events import AgentEvents, MessageCreated, MessageStatus, WidgetMessage
+from channels_app.events import MessageCreated, MessageStatus, WidgetMessage
 
 if TYPE_CHECKING:
     from statuses.services import StatusChange
@@ -44,9 +44,9 @@ def widget_event(contact_id: int, event: WidgetMessage) -> None:
 
 
 def _agent_events(account_id: int, events: list[MessageStatus | MessageCreated]) -> None:
-    # The layer carries plain dicts; the consumer forwards them as ``AgentEvents`` frames.
-    payload = AgentEvents(events=list(events)).as_payload()
-    _group_send(groups.account(account_id), {"type": "agent.events", "events": payload["events"]})
+    # The layer carries plain dicts; the consumer forwards them as an ``AgentEvents`` frame.
+    payloads = [event.as_payload() for event in events]
+    _group_send(groups.account(account_id), {"type": "agent.events", "events": payloads})
 
 
 def _group_send(group: str, message: dict[str, Any]) -> None:

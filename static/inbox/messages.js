@@ -35,15 +35,20 @@ export const renderDays = () => {
 export const scrollToEnd = () => messagesEl?.lastElementChild?.scrollIntoView({ block: "end" });
 
 // Take a server-rendered bubble into the page's state: local times, its tick, its version.
+// Return false when a live event already showed a newer state than the bubble's.
 export const adopt = (li) => {
   clock.paint(li);
-  versions.set(li.dataset.messageId, Number(li.dataset.version));
+  const id = li.dataset.messageId;
+  const version = Number(li.dataset.version);
+  if (version < shownVersion(id)) return false;
+  versions.set(id, version);
   const tick = li.querySelector("button.tick");
   if (tick) {
     const state = stateOfTick(tick);
     remember(state);
     paintTick(tick, state);
   }
+  return true;
 };
 
 // Apply a status; return false when it is not newer than what the page shows.
@@ -92,8 +97,8 @@ const fetchBubbles = async (ids) => {
     } else {
       messagesEl.querySelector("[data-empty]")?.remove();
       messagesEl.append(li);
-      adopt(li);
       appended = true;
+      if (!adopt(li)) showBubbles([id]); // rendered before the newest status: read it again
     }
   }
   renderDays();
