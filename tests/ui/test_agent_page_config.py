@@ -232,3 +232,71 @@ def test_page_labels_are_the_servers_on_load_and_live(agent_page, inbox):
     fresh = _send(conversation, "Fresh one")
     expect(page.locator(f'li.bubble[data-message-id="{fresh.id}"]')).to_contain_text("Fresh one")
     check(fresh.id, "sent")
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_live_failure_and_a_live_reply_are_the_servers_bubbles(agent_page, inbox):
+    from playwright.sync_api import expect
+
+    conversation = _conversation(inbox)
+    message, _ = inbox_services.message_create_outgoing(
+        account=conversation.account,
+        inbox=inbox,
+        to=conversation.contact.address,
+        content="Your order has shipped.",
+        conversation=conversation,
+    )
+    page = agent_page
+    page.goto(f"/conversations/{conversation.id}/")
+    expect(page.locator("[data-connection]")).to_have_text("Live")
+    bubble = page.locator(f'li.bubble[data-message-id="{message.id}"]')
+    expect(bubble.locator("button.tick")).to_have_attribute("data-tick", "pending")
+    expect(bubble.get_by_role("alert")).to_have_count(0)
+
+    # The provider refuses it while the agent watches: the bubble becomes the server's failed
+    # bubble, with the catalogue's explanation the live event itself does not carry.
+    services.message_record_send_result(
+        message_id=message.id,
+        attempt=1,
+        result=SendResult(SendOutcome.REJECTED, error_code="131026", error_title="Undeliverable"),
+    )
+    message.refresh_from_db()
+    failure = bubble.get_by_role("alert")
+    expect(failure).to_contain_text("The number is not on WhatsApp")
+    expect(failure).to_contain_text("What to do instead:")
+    expect(bubble.locator("button.tick")).to_have_attribute("data-tick", "failed")
+    expect(bubble).to_have_attribute("data-version", str(message.version))
+    # Exactly the bubble the server renders on a page load (times aside, which the page paints).
+    client = Client()
+    client.force_login(get_user_model().objects.get(username="ada"))
+    fragment = client.get(
+        f"/conversations/{conversation.id}/bubbles/", {"id": str(message.id)}
+    ).content.decode()
+    assert page.locator("li.bubble").count() == 2
+    same = bubble.locator("[data-failure]").evaluate(
+        """(shown, html) => {
+          const template = document.createElement("template");
+          template.innerHTML = html;
+          const expected = template.content.querySelector("[data-failure]");
+          const mine = shown.cloneNode(true);
+          // The CSRF token is masked afresh on every render.
+          for (const input of [mine, expected].flatMap((n) => [...n.querySelectorAll("input")])) {
+            input.removeAttribute("value");
+          }
+          return mine.isEqualNode(expected);
+        }""",
+        fragment,
+    )
+    assert same
+
+    # The contact writes: the new bubble is the server's, added once.
+    inbox_services.inbound_messages_store(
+        inbox=inbox,
+        inbound=[
+            InboundMessage(conversation.contact.address, "in-live", "Thanks!", timezone.now())
+        ],
+    )
+    incoming = page.locator("li.bubble--incoming", has_text="Thanks!")
+    expect(incoming).to_have_count(1)
+    expect(incoming.locator("time")).to_have_attribute("data-clock", "time")
