@@ -33,6 +33,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from channels_app.events import WidgetMessage
 from inbox.models import Message
 from statuses import correlation, providers, services
 from statuses.catalogue import ChannelType
@@ -244,7 +245,6 @@ def _explained(result: SendResult, catalogue: dict) -> SendResult:
 
 def _push_to_widget(message: Message) -> None:
     from channels_app import broadcast
-    from channels_app.events import WidgetMessage
 
     contact_id = message.conversation.contact_id
     event = WidgetMessage.from_message(message)

@@ -44,22 +44,22 @@ STATUS_STAGE: dict[str, str] = {
     Status.EXPIRED: "failed",
 }
 
-# The stages shown in the tick popover, in lifecycle order.
+# The stages shown in the tick popover, in lifecycle order (each named like its status).
 STAGE_LABELS: dict[str, str] = {
-    "queued": "Queued",
-    "sent": "Sent",
-    "delivered": "Delivered",
-    "read": "Read",
-    "failed": "Failed",
+    stage: STATUS_LABELS[stage] for stage in ("queued", "sent", "delivered", "read", "failed")
 }
 
-# What each tick means: one wording for the legend and the tick popover.
+# What each tick means: one wording for the legend and the tick popover; the tick is named
+# after the status it stands for.
 TICK_MEANINGS: dict[str, tuple[str, str]] = {
-    Tick.PENDING: ("Queued", "waiting to go out, or waiting for the channel's answer."),
-    Tick.SINGLE: ("Sent", "the channel accepted it."),
-    Tick.DOUBLE: ("Delivered", "it reached the contact's device."),
-    Tick.BLUE: ("Read", "the contact opened it."),
-    Tick.FAILED: ("Failed", "it did not arrive; the bubble says why."),
+    Tick.PENDING: (
+        STATUS_LABELS[Status.QUEUED],
+        "waiting to go out, or waiting for the channel's answer.",
+    ),
+    Tick.SINGLE: (STATUS_LABELS[Status.SENT], "the channel accepted it."),
+    Tick.DOUBLE: (STATUS_LABELS[Status.DELIVERED], "it reached the contact's device."),
+    Tick.BLUE: (STATUS_LABELS[Status.READ], "the contact opened it."),
+    Tick.FAILED: (STATUS_LABELS[Status.FAILED], "it did not arrive; the bubble says why."),
 }
 
 
