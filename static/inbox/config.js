@@ -3,7 +3,7 @@
 // and ticks, and every URL the page calls. The page keeps no copy of either.
 
 const node = document.getElementById("agent-config");
-export const config = JSON.parse(node?.textContent || "{}");
+const config = JSON.parse(node?.textContent || "{}");
 
 export const LABELS = config.labels || {}; // status → its label, e.g. for the tick's tooltip
 export const STAGES = config.stages || {}; // stage → its label, in lifecycle order

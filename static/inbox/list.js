@@ -5,8 +5,8 @@ import { getHTML } from "./dom.js";
 import { conversationId } from "./messages.js";
 import { paintTick } from "./ticks.js";
 
-export const list = document.querySelector("[data-conversation-list]");
-export const filters = document.querySelector("[data-filters]");
+const list = document.querySelector("[data-conversation-list]");
+const filters = document.querySelector("[data-filters]");
 
 export const paintListTicks = () => {
   for (const span of list?.querySelectorAll(".conv-tick") || []) {
@@ -14,7 +14,7 @@ export const paintListTicks = () => {
   }
 };
 
-export const listQuery = () => {
+const listQuery = () => {
   const params = filters ? new URLSearchParams(new FormData(filters)) : new URLSearchParams();
   for (const [key, value] of [...params]) if (!value) params.delete(key);
   return params;

@@ -46,7 +46,7 @@ const handlers = {
   "message.created": (event) => {
     if (event.conversation_id === conversationId) {
       applyStatus(stateOf(event));
-      showBubbles([event.message_id]);
+      if (!bubbleOf(event.message_id)) showBubbles([event.message_id]); // unless this page sent it
       if (event.direction === "incoming") {
         setWindowClosed(false);
         post(url("read", conversationId)).finally(scheduleListReload);
