@@ -17,7 +17,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from channels_app import groups
-from statuses.machine import tick_for
+from channels_app.events import MessageCreated, MessageStatus, WidgetMessage
 
 if TYPE_CHECKING:
     from statuses.services import StatusChange
@@ -25,37 +25,28 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def status_event_payload(change: StatusChange) -> dict[str, Any]:
-    error = None
-    if change.error_code or change.error_title:
-        error = {"code": change.error_code, "title": change.error_title}
-    return {
-        "type": "message.status",
-        "message_id": str(change.message_id),
-        "conversation_id": change.conversation_id,
-        "status": change.status,
-        "tick": tick_for(change.status),
-        "error": error,
-        "status_updated_at": change.status_updated_at.isoformat(),
-        "version": change.version,
-    }
-
-
 def status_changes(changes: list[StatusChange]) -> None:
-    by_account: dict[int, list[dict]] = defaultdict(list)
+    by_account: dict[int, list[MessageStatus]] = defaultdict(list)
     for change in changes:
-        by_account[change.account_id].append(status_event_payload(change))
+        by_account[change.account_id].append(MessageStatus.from_change(change))
     for account_id, events in by_account.items():
-        _group_send(groups.account(account_id), {"type": "agent.events", "events": events})
+        _agent_events(account_id, events)
 
 
-def message_created(account_id: int, payload: dict[str, Any]) -> None:
-    event = {"type": "message.created", **payload}
-    _group_send(groups.account(account_id), {"type": "agent.events", "events": [event]})
+def message_created(account_id: int, event: MessageCreated) -> None:
+    _agent_events(account_id, [event])
 
 
-def widget_event(contact_id: int, payload: dict[str, Any]) -> None:
-    _group_send(groups.widget_contact(contact_id), {"type": "widget.event", "event": payload})
+def widget_event(contact_id: int, event: WidgetMessage) -> None:
+    _group_send(
+        groups.widget_contact(contact_id), {"type": "widget.event", "event": event.as_payload()}
+    )
+
+
+def _agent_events(account_id: int, events: list[MessageStatus | MessageCreated]) -> None:
+    # The layer carries plain dicts; the consumer forwards them as an ``AgentEvents`` frame.
+    payloads = [event.as_payload() for event in events]
+    _group_send(groups.account(account_id), {"type": "agent.events", "events": payloads})
 
 
 def _group_send(group: str, message: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from channels_app import groups
+from channels_app.events import AgentEvents, Pong, SocketError
 from inbox import ratelimit
 
 log = logging.getLogger(__name__)
@@ -55,13 +56,14 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if isinstance(content, dict) and content.get("type") == "ping":
-            await self.send_json({"type": "pong"})
+            await self.send_json(Pong().as_payload())
 
     async def agent_events(self, message: dict[str, Any]) -> None:
         """Forward a batch of account events, dropping any older than one already sent."""
         fresh = [event for event in message.get("events", []) if self._is_fresh(event)]
         if fresh:
-            await self.send_json({"type": "events", "events": fresh})
+            # Already ``MessageStatus``/``MessageCreated`` payloads (built by broadcast).
+            await self.send_json({"type": AgentEvents.type, "events": fresh})
 
     def _is_fresh(self, event: dict[str, Any]) -> bool:
         # Broadcasts from several processes can overtake each other on the way here.
@@ -128,14 +130,10 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
         await super().receive(text_data=text_data, bytes_data=bytes_data)
 
     async def _refuse(self, refusal: ratelimit.Verdict, what: str) -> None:
-        await self.send_json(
-            {
-                "type": "error",
-                "code": "rate_limited",
-                "message": refusal.message(what),
-                "retry_after": refusal.retry_after,
-            }
+        error = SocketError(
+            code="rate_limited", message=refusal.message(what), retry_after=refusal.retry_after
         )
+        await self.send_json(error.as_payload())
         await self.close(code=CLOSE_RATE_LIMITED)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
@@ -144,7 +142,7 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
             return
         kind = content.get("type")
         if kind == "ping":
-            await self.send_json({"type": "pong"})
+            await self.send_json(Pong().as_payload())
             return
         status = {"ack": "delivered", "read": "read"}.get(kind)
         if status is None:

@@ -9,6 +9,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from channels_app.events import MessageCreated
 from inbox.exceptions import NotResendable, OutsideServiceWindow, ResendWillNotHelp
 from inbox.models import Account, Contact, Conversation, Inbox, Message, ParkedDeletion
 from statuses import errors
@@ -91,8 +92,8 @@ def message_create_outgoing(
             priority = sending.send_priority(account.id)  # fair between accounts
             tasks.send_message.using(priority=priority).enqueue(str(message.id), message.attempt)
             outgoing.message_created_record(message)
-            payload = message_event_payload(message)
-            transaction.on_commit(lambda: broadcast.message_created(account.id, payload))
+            event = MessageCreated.from_message(message)
+            transaction.on_commit(lambda: broadcast.message_created(account.id, event))
     except IntegrityError:
         # Two concurrent calls with the same customer_message_id: the loser returns the winner.
         if customer_message_id:
@@ -210,8 +211,8 @@ def inbound_messages_store(*, inbox: Inbox, inbound: Sequence[InboundMessage]) -
             conversation.last_message_at = max(conversation.last_message_at, item.occurred_at)
             conversation.save(update_fields=["last_inbound_at", "unread_count", "last_message_at"])
             created.append(message)
-            payload = message_event_payload(message)
-            transaction.on_commit(lambda p=payload: broadcast.message_created(inbox.account_id, p))
+            event = MessageCreated.from_message(message)
+            transaction.on_commit(lambda e=event: broadcast.message_created(inbox.account_id, e))
     return created
 
 
@@ -270,21 +271,6 @@ def inbound_deletions_apply(*, inbox: Inbox, deletions: Sequence[Deletion]) -> i
             original.deleted_at = item.occurred_at
             marked += 1
     return marked
-
-
-def message_event_payload(message: Message) -> dict[str, Any]:
-    """The live-update shape of a message (DESIGN §9)."""
-    return {
-        "message_id": str(message.id),
-        "conversation_id": message.conversation_id,
-        "direction": message.direction,
-        "content": message.content,
-        "status": message.status,
-        "tick": message.tick,
-        "version": message.version,
-        "created_at": message.created_at.isoformat(),
-        "status_updated_at": message.status_updated_at.isoformat(),
-    }
 
 
 def conversation_mark_read(*, conversation: Conversation) -> None:

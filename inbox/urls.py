@@ -17,6 +17,11 @@ urlpatterns = [
         agent.conversation_messages_json,
         name="conversation-messages",
     ),
+    path(
+        "conversations/<int:pk>/bubbles/",
+        agent.conversation_bubbles_fragment,
+        name="conversation-bubbles",
+    ),
     path("conversations/<int:pk>/send/", agent.message_send, name="send"),
     path("conversations/<int:pk>/read/", agent.conversation_mark_read, name="mark-read"),
     path("messages/<uuid:message_id>/events.json", agent.message_events_json, name="events"),

@@ -33,6 +33,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from channels_app.events import WidgetMessage
 from inbox.models import Message
 from statuses import correlation, netguard, providers, services
 from statuses.catalogue import ChannelType
@@ -245,10 +246,5 @@ def _push_to_widget(message: Message) -> None:
     from channels_app import broadcast
 
     contact_id = message.conversation.contact_id
-    payload = {
-        "type": "message",
-        "message_id": str(message.id),
-        "content": message.content,
-        "created_at": message.created_at.isoformat(),
-    }
-    transaction.on_commit(lambda: broadcast.widget_event(contact_id, payload))
+    event = WidgetMessage.from_message(message)
+    transaction.on_commit(lambda: broadcast.widget_event(contact_id, event))

@@ -143,6 +143,7 @@ def _page_context(request: HttpRequest, account: Account, **extra: Any) -> dict[
         "filter_channels": presenters.FILTER_CHANNELS,
         "start_inboxes": presenters.start_inboxes(account),
         "agent_config": presenters.agent_config(),
+        "tick_legend": presenters.tick_legend(),
         **extra,
     }
 
@@ -177,6 +178,21 @@ def conversation_messages_json(request: HttpRequest, account: Account, pk: int) 
             "compose": presenters.compose_state(conversation),
             "messages": [presenters.message_json(m) for m in _recent_messages(conversation)],
         }
+    )
+
+
+@require_GET
+@agent_view
+def conversation_bubbles_fragment(request: HttpRequest, account: Account, pk: int) -> HttpResponse:
+    """Messages of the conversation as ``_message.html`` bubbles (``?id=…`` repeated), oldest
+    first: the page inserts or replaces these, so no bubble is drawn by script."""
+    conversation = _conversation(account, pk)
+    ids = _uuids(request.GET.getlist("id")[:MESSAGES_SHOWN])
+    messages = conversation.messages.filter(id__in=ids).order_by("created_at", "id")
+    return render(
+        request,
+        "inbox/_bubbles.html",
+        {"bubbles": [presenters.message_view(m) for m in messages]},
     )
 
 
@@ -277,6 +293,16 @@ def _client_key(request: HttpRequest) -> str | None:
     first try created instead of sending it twice."""
     key = request.POST.get("client_key", "")
     return f"agent-ui:{key}" if CLIENT_KEY.fullmatch(key) else None
+
+
+def _uuids(values: list[str]) -> list[uuid.UUID]:
+    parsed = []
+    for value in values:
+        try:
+            parsed.append(uuid.UUID(value))
+        except ValueError:
+            continue
+    return parsed
 
 
 def _int(value: str | None) -> int | None:

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.db.models import Exists, OuterRef, Q, Subquery
 from django.http import QueryDict
+from django.urls import reverse
 
+from channels_app.routing import AGENT_SOCKET_PATH
 from inbox.models import Account, Conversation, Inbox, Message
 from statuses import errors
 from statuses.catalogue import CHANNELS, Family
-from statuses.machine import RESENDABLE, Status
+from statuses.machine import RESENDABLE, Status, Tick
 from statuses.models import StatusEvent
 
 # The label a screen reader and the tooltip give each status ("Delivered 14:02:11").
@@ -31,16 +34,39 @@ STATUS_LABELS: dict[str, str] = {
 }
 
 
+# The stage of the message's life each status marks (the ``<stage>_at`` time it sets).
+STATUS_STAGE: dict[str, str] = {
+    Status.SENT: "sent",
+    Status.RECEIVED: "sent",
+    Status.DELIVERED: "delivered",
+    Status.READ: "read",
+    Status.FAILED: "failed",
+    Status.EXPIRED: "failed",
+}
+
+# The stages shown in the tick popover, in lifecycle order (each named like its status).
+STAGE_LABELS: dict[str, str] = {
+    stage: STATUS_LABELS[stage] for stage in ("queued", "sent", "delivered", "read", "failed")
+}
+
+# What each tick means: one wording for the legend and the tick popover; the tick is named
+# after the status it stands for.
+TICK_MEANINGS: dict[str, tuple[str, str]] = {
+    Tick.PENDING: (
+        STATUS_LABELS[Status.QUEUED],
+        "waiting to go out, or waiting for the channel's answer.",
+    ),
+    Tick.SINGLE: (STATUS_LABELS[Status.SENT], "the channel accepted it."),
+    Tick.DOUBLE: (STATUS_LABELS[Status.DELIVERED], "it reached the contact's device."),
+    Tick.BLUE: (STATUS_LABELS[Status.READ], "the contact opened it."),
+    Tick.FAILED: (STATUS_LABELS[Status.FAILED], "it did not arrive; the bubble says why."),
+}
+
+
 def status_time(message: Message) -> datetime:
     """The provider's time of the status the message is in (arrival time as a fallback)."""
-    stamp = {
-        Status.SENT: message.sent_at,
-        Status.RECEIVED: message.sent_at,
-        Status.DELIVERED: message.delivered_at,
-        Status.READ: message.read_at,
-        Status.FAILED: message.failed_at,
-        Status.EXPIRED: message.failed_at,
-    }.get(message.status)
+    stage = STATUS_STAGE.get(message.status)
+    stamp = getattr(message, f"{stage}_at") if stage else None
     return stamp or message.status_updated_at
 
 
@@ -301,31 +327,41 @@ def contact_panel(conversation: Conversation) -> dict[str, Any]:
     }
 
 
+def tick_legend() -> list[dict[str, str]]:
+    return [
+        {"tick": str(tick), "name": name, "meaning": meaning}
+        for tick, (name, meaning) in TICK_MEANINGS.items()
+    ]
+
+
 def agent_config() -> dict[str, Any]:
-    """What the page script needs from the server (read with json_script: no inline script)."""
+    """What the page's modules need from the server, read with ``json_script`` (no inline
+    script): the words for statuses, stages and ticks, and the URLs, with ``{id}`` to fill."""
     return {
         "labels": {str(k): v for k, v in STATUS_LABELS.items()},
-        "stages": {
-            "queued": "Queued",
-            "sent": "Sent",
-            "delivered": "Delivered",
-            "read": "Read",
-            "failed": "Failed",
-        },
-        "meanings": {
-            "pending": "Waiting to go out, or for the channel's answer.",
-            "single": "The channel accepted it.",
-            "double": "It reached the contact's device.",
-            "blue": "The contact opened it.",
-            "failed": "It did not arrive.",
-        },
+        "stages": STAGE_LABELS,
+        "status_stage": {str(k): v for k, v in STATUS_STAGE.items()},
+        "meanings": {str(tick): meaning for tick, (_, meaning) in TICK_MEANINGS.items()},
         "urls": {
-            "resend": "/messages/{id}/resend/",
-            "events": "/messages/{id}/events.json",
-            "messages": "/conversations/{id}/messages.json",
-            "read": "/conversations/{id}/read/",
+            "resend": _url_pattern("inbox:resend", _SAMPLE_UUID),
+            "events": _url_pattern("inbox:events", _SAMPLE_UUID),
+            "messages": _url_pattern("inbox:conversation-messages", _SAMPLE_PK),
+            "bubbles": _url_pattern("inbox:conversation-bubbles", _SAMPLE_PK),
+            "read": _url_pattern("inbox:mark-read", _SAMPLE_PK),
+            "list": reverse("inbox:conversation-list"),
+            "login": reverse("inbox:login"),
+            "socket": f"/{AGENT_SOCKET_PATH}",
         },
     }
+
+
+_SAMPLE_PK = 918273645
+_SAMPLE_UUID = uuid.UUID(int=0x5EED)
+
+
+def _url_pattern(name: str, sample: int | uuid.UUID) -> str:
+    """The view's URL with ``{id}`` where the object's id goes (the page fills it in)."""
+    return reverse(name, args=[sample]).replace(str(sample), "{id}")
 
 
 def _stages(message: Message) -> dict[str, str | None]:

@@ -202,6 +202,7 @@ async def test_widget_socket_requires_a_valid_token(widget_setup, make_inbox, ac
 
 async def test_widget_receives_only_its_contacts_events_and_acks_its_own(widget_setup):
     from channels_app import broadcast
+    from channels_app.events import WidgetMessage
 
     inbox, mine, theirs = widget_setup
     alice = await database_sync_to_async(lambda: mine.conversation.contact)()
@@ -210,9 +211,14 @@ async def test_widget_receives_only_its_contacts_events_and_acks_its_own(widget_
     widget_b, ok_b = await _connect(f"/ws/widget/{inbox.id}/?token={bob.token}")
     assert ok_a and ok_b
 
-    payload = {"type": "message", "message_id": str(mine.id), "content": "For Alice"}
-    await sync_to_async(broadcast.widget_event)(alice.id, payload)
-    assert await widget_a.receive_json_from(timeout=3) == payload
+    event = WidgetMessage.from_message(mine)
+    await sync_to_async(broadcast.widget_event)(alice.id, event)
+    assert await widget_a.receive_json_from(timeout=3) == {
+        "type": "message",
+        "message_id": str(mine.id),
+        "content": "For Alice",
+        "created_at": mine.created_at.isoformat(),
+    }
     assert await widget_b.receive_nothing(timeout=0.3)
 
     # Alice acknowledges her message, and tries to acknowledge Bob's: only hers counts.
