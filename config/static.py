@@ -22,6 +22,9 @@ class StaticFilesStorage(CompressedManifestStaticFilesStorage):
     """Hashed + compressed after ``collectstatic``; plain names before it (nothing collected)."""
 
     manifest_strict = False
+    # The agent page is native ES modules: rewrite their relative imports to the hashed names
+    # too, or a new release could run a fresh main.js against a cached old module.
+    support_js_module_import_aggregation = True
 
     def hashed_name(self, name: str, content: Any = None, filename: str | None = None) -> str:
         try:

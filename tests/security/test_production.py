@@ -168,7 +168,7 @@ def asgi_get(path: str, **headers: str) -> httpx.Response:
         return pool.submit(asyncio.run, get()).result(timeout=30)
 
 
-@pytest.mark.parametrize("name", ["inbox/agent.js", "widget/widget.js", "widget/embed.js"])
+@pytest.mark.parametrize("name", ["inbox/main.js", "widget/widget.js", "widget/embed.js"])
 def test_static_files_are_served_with_debug_off_before_collectstatic(settings, name):
     settings.DEBUG = False
     response = asgi_get(static(name))
@@ -180,14 +180,21 @@ def test_collected_static_files_are_hashed_compressed_and_cached(settings, tmp_p
     settings.DEBUG = False
     settings.STATIC_ROOT = tmp_path / "static"
     call_command("collectstatic", interactive=False, verbosity=0)
-    url = static("inbox/agent.js")
-    assert re.fullmatch(r"/static/inbox/agent\.[0-9a-f]{12}\.js", url), url
+    url = static("inbox/config.js")
+    assert re.fullmatch(r"/static/inbox/config\.[0-9a-f]{12}\.js", url), url
 
     response = asgi_get(url, **{"Accept-Encoding": "gzip"})
     assert response.status_code == 200
     assert response.headers["content-encoding"] == "gzip"
     assert "immutable" in response.headers["cache-control"]
-    assert response.content == (ROOT / "static" / "inbox" / "agent.js").read_bytes()
+    assert response.content == (ROOT / "static" / "inbox" / "config.js").read_bytes()
+
+    # The page's modules import each other by their hashed names: a release never mixes a new
+    # main.js with a cached old module.
+    main = asgi_get(static("inbox/main.js")).content.decode()
+    imports = re.findall(r'from "\./([^"]+)"', main)
+    assert imports, main[:300]
+    assert all(re.fullmatch(r"[a-z]+\.[0-9a-f]{12}\.js", name) for name in imports), imports
 
 
 # --- readiness ----------------------------------------------------------------------------------
