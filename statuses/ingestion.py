@@ -16,6 +16,7 @@ from datetime import datetime
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
+from inbox import services as inbox_services
 from inbox.models import Inbox
 from statuses import machine, providers, rejections, services
 from statuses.models import WebhookDelivery
@@ -145,8 +146,6 @@ def _apply(accepted: list[_Accepted]) -> None:
     orders. The delivery records commit together with their effects: if the database fails
     half-way nothing is half-written (the provider retries).
     """
-    from inbox import services as inbox_services
-
     with transaction.atomic():
         deliveries = WebhookDelivery.objects.bulk_create(
             [_accepted_delivery(item) for item in accepted]

@@ -23,6 +23,7 @@ from inbox.exceptions import InboxError
 from inbox.forms import ComposeForm, StartConversationForm
 from inbox.models import Account, Conversation, Inbox, Membership, Message
 from inbox.views import presenters
+from statuses import outbound
 from statuses.models import StatusEvent
 
 MESSAGES_SHOWN = 200
@@ -101,7 +102,7 @@ def conversation_start(request: HttpRequest, account: Account) -> HttpResponse:
         return _start_failed(request, 400, "invalid", message)
     inbox = form.cleaned_data["inbox"]
     try:
-        message, _ = services.message_create_outgoing(
+        message, _ = outbound.message_create_outgoing(
             account=account,
             inbox=inbox,
             to=form.cleaned_data["to"],
@@ -196,7 +197,7 @@ def message_send(request: HttpRequest, account: Account, pk: int) -> HttpRespons
         message = " ".join(e for errors in form.errors.values() for e in errors)
         return _fail(request, conversation, 400, "invalid", message)
     try:
-        message, _ = services.message_create_outgoing(
+        message, _ = outbound.message_create_outgoing(
             account=account,
             inbox=conversation.inbox,
             to=conversation.contact.address,
@@ -218,7 +219,7 @@ def message_send(request: HttpRequest, account: Account, pk: int) -> HttpRespons
 def message_resend(request: HttpRequest, account: Account, message_id: uuid.UUID) -> HttpResponse:
     message = get_object_or_404(Message, id=message_id, account=account)
     try:
-        message = services.message_resend(message=message)
+        message = outbound.message_resend(message=message)
     except InboxError as exc:
         return _fail(request, message.conversation, exc.http_status, exc.code, exc.message)
     if _wants_json(request):
