@@ -36,7 +36,7 @@ from django.utils import timezone
 from inbox.models import Message
 from statuses import correlation, netguard, providers, publish, services, tasks
 from statuses.catalogue import ChannelType
-from statuses.lanes import retry_db
+from statuses.dbretry import retry_db
 from statuses.machine import Status
 from statuses.models import SendTry
 from statuses.providers.base import OutgoingMessage, SendOutcome, SendResult
