@@ -1,4 +1,9 @@
-"""Writes on inbox objects: contacts, conversations, outgoing and incoming messages."""
+"""Writes on inbox objects: contacts, conversations, incoming messages and deletions, inboxes.
+
+Outgoing messages are created and resent by ``statuses.outbound`` (they start a status's
+life). This module sits below the statuses use cases (``statuses.ingestion`` and
+``statuses.outbound`` call it) and above the publisher: see docs/architecture.md.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
 """Outgoing messages enter the delivery pipeline here: create (queued, send enqueued, published
-in one transaction) and resend (a new attempt). The agent views and the REST API call these;
-the statuses side owns them because they start a status's life (issue #11: inbox → statuses
-one way).
+in one transaction) and resend (a new attempt).
+
+The agent pages and the REST API call these. They live on the statuses side because they start
+a status's life and need the queue and the publisher; the inbox services below them (contacts,
+conversations) never call back up, so the imports run one way (docs/architecture.md).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Background tasks (django-tasks, database backend), and every enqueue of them.
 
-Nothing else calls ``.enqueue()``: a new outgoing message, a resend, a send's retry (inside
-its recording transaction) and the sweeps all go through ``send_enqueue``; the status outbox
-and the delivery task itself through ``webhook_delivery_enqueue``.
+Nothing else enqueues: a new outgoing message, a resend and a send's retry (inside its
+recording transaction) go through ``send_enqueue``, the sweeps' re-enqueue of lost sends
+through ``send_enqueue_many`` (one statement); the status outbox and the delivery task itself
+through ``webhook_delivery_enqueue``.
 
 The task bodies are the worker's entry points into the app and import their targets when they
 run. That is the one place the write path imports upwards, and it cannot be otherwise: the
@@ -18,6 +19,7 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 from django_tasks import task
+from django_tasks_db.models import DBTaskResult, get_date_max
 
 
 @task(queue_name="send")
@@ -51,6 +53,22 @@ def send_enqueue(
         options["priority"] = priority
     send_task = send_message.using(**options) if options else send_message
     send_task.enqueue(str(message_id), attempt)
+
+
+def send_enqueue_many(sends: list[tuple[str, int]]) -> None:
+    """Enqueue many sends (message id, attempt) in one statement (the sweeps' re-enqueue)."""
+    DBTaskResult.objects.bulk_create(
+        DBTaskResult(
+            id=uuid.uuid4(),
+            args_kwargs={"args": [message_id, attempt], "kwargs": {}},
+            priority=send_message.priority,
+            task_path=send_message.module_path,
+            queue_name=send_message.queue_name,
+            run_after=get_date_max(),  # django-tasks-db's "no run_after"
+            backend_name=send_message.backend,
+        )
+        for message_id, attempt in sends
+    )
 
 
 def webhook_delivery_enqueue(*, run_after: datetime | None = None) -> None:

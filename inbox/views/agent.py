@@ -18,6 +18,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from config.errors import json_error
 from inbox import services
 from inbox.exceptions import InboxError
 from inbox.forms import ComposeForm, StartConversationForm
@@ -37,12 +38,12 @@ def agent_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not request.user.is_authenticated:
             if _wants_json(request):
-                return _error(401, "unauthenticated", "Sign in first.")
+                return json_error(401, "unauthenticated", "Sign in first.")
             return redirect_to_login(request.get_full_path())
         membership = Membership.objects.filter(user=request.user).select_related("account").first()
         if membership is None:
             if _wants_json(request):
-                return _error(404, "not_found", "Not found.")
+                return json_error(404, "not_found", "Not found.")
             return render(request, "inbox/no_account.html", status=404)
         return view(request, membership.account, *args, **kwargs)
 
@@ -123,7 +124,7 @@ def conversation_start(request: HttpRequest, account: Account) -> HttpResponse:
 
 def _start_failed(request: HttpRequest, status: int, code: str, message: str) -> HttpResponse:
     if _wants_json(request):
-        return _error(status, code, message)
+        return json_error(status, code, message)
     from django.contrib import messages as flash
 
     flash.error(request, message)
@@ -258,15 +259,11 @@ def _wants_json(request: HttpRequest) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
 
-def _error(status: int, code: str, message: str) -> JsonResponse:
-    return JsonResponse({"error": {"code": code, "message": message}}, status=status)
-
-
 def _fail(
     request: HttpRequest, conversation: Conversation, status: int, code: str, message: str
 ) -> HttpResponse:
     if _wants_json(request):
-        return _error(status, code, message)
+        return json_error(status, code, message)
     from django.contrib import messages as flash
 
     flash.error(request, message)

@@ -12,7 +12,7 @@ from django.db.models import Exists, OuterRef, Q, Subquery
 from django.http import QueryDict
 
 from inbox.models import Account, Conversation, Inbox, Message
-from statuses import errors
+from statuses import errors, machine
 from statuses.catalogue import CHANNELS, Family
 from statuses.machine import RESENDABLE, Status
 from statuses.models import StatusEvent
@@ -33,14 +33,8 @@ STATUS_LABELS: dict[str, str] = {
 
 def status_time(message: Message) -> datetime:
     """The provider's time of the status the message is in (arrival time as a fallback)."""
-    stamp = {
-        Status.SENT: message.sent_at,
-        Status.RECEIVED: message.sent_at,
-        Status.DELIVERED: message.delivered_at,
-        Status.READ: message.read_at,
-        Status.FAILED: message.failed_at,
-        Status.EXPIRED: message.failed_at,
-    }.get(message.status)
+    field = machine.TIMESTAMP_OF.get(message.status)
+    stamp = getattr(message, field) if field else None
     return stamp or message.status_updated_at
 
 

@@ -11,7 +11,6 @@ from django.utils import timezone
 
 from statuses import machine, publish
 from statuses.events import StatusChange
-from statuses.machine import Status
 from statuses.models import StatusEvent
 from statuses.services.rows import (
     MERGED_FIELDS,
@@ -193,7 +192,7 @@ def _contributed(event: machine.Event, before: dict, after: machine.Merged) -> b
         return False
     if event.status == after.status and before["status"] != after.status:
         return True
-    stamp = _TIMESTAMP_OF.get(event.status)
+    stamp = machine.TIMESTAMP_OF.get(event.status)
     if stamp is None:
         return False
     # The stamp is this event's time, raised to the previous stage's (machine.merge).
@@ -201,13 +200,3 @@ def _contributed(event: machine.Event, before: dict, after: machine.Merged) -> b
         machine.event_time(event), machine.stage_floor(stamp, after, before["created_at"])
     )
     return getattr(after, stamp) == moment and before[stamp] != moment
-
-
-_TIMESTAMP_OF = {
-    Status.SENT: "sent_at",
-    Status.RECEIVED: "sent_at",
-    Status.DELIVERED: "delivered_at",
-    Status.READ: "read_at",
-    Status.FAILED: "failed_at",
-    Status.EXPIRED: "failed_at",
-}

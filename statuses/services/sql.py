@@ -37,7 +37,12 @@ def _advisory_lock(inbox_id: uuid.UUID, provider_ids: Iterable[str]) -> None:
 
 
 def _lock_key(inbox_id: uuid.UUID, provider_id: str) -> int:
-    digest = hashlib.blake2b(f"{inbox_id}:{provider_id}".encode(), digest_size=8).digest()
+    return advisory_key(f"{inbox_id}:{provider_id}")
+
+
+def advisory_key(name: str) -> int:
+    """The PostgreSQL advisory-lock key (a signed 64-bit integer) for ``name``."""
+    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
 
 
