@@ -34,6 +34,7 @@ run: $(STAMP)
 test: $(STAMP)-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 format: $(STAMP)-dev

@@ -11,16 +11,14 @@ import concurrent.futures
 import logging
 import threading
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from channels_app import groups
 from channels_app.events import MessageCreated, MessageStatus, WidgetMessage
-
-if TYPE_CHECKING:
-    from statuses.services import StatusChange
+from statuses.events import StatusChange
 
 log = logging.getLogger(__name__)
 

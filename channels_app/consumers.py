@@ -18,6 +18,9 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels_app import groups
 from channels_app.events import AgentEvents, Pong, SocketError
 from inbox import ratelimit
+from inbox.models import Contact, Membership, Message
+from statuses import services
+from statuses.models import StatusEvent
 
 log = logging.getLogger(__name__)
 
@@ -172,14 +175,12 @@ def _uuids(values: Any) -> list[uuid.UUID]:
 
 @database_sync_to_async
 def _account_id_of(user) -> int | None:
-    from inbox.models import Membership
 
     return Membership.objects.filter(user=user).values_list("account_id", flat=True).first()
 
 
 @database_sync_to_async
 def _widget_contact_id(inbox_id: uuid.UUID, token: str) -> int | None:
-    from inbox.models import Contact
 
     return (
         Contact.objects.filter(token=token, inbox_id=inbox_id, inbox__channel_type="web_widget")
@@ -190,9 +191,6 @@ def _widget_contact_id(inbox_id: uuid.UUID, token: str) -> int | None:
 
 @database_sync_to_async
 def _report(contact_id: int, message_ids: list[uuid.UUID], status: str) -> None:
-    from inbox.models import Message
-    from statuses import services
-    from statuses.models import StatusEvent
 
     messages = Message.objects.filter(
         id__in=message_ids,

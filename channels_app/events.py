@@ -22,7 +22,7 @@ from statuses.machine import tick_for
 
 if TYPE_CHECKING:
     from inbox.models import Message
-    from statuses.services import StatusChange
+    from statuses.events import StatusChange
 
 
 @dataclass(frozen=True)

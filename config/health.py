@@ -10,6 +10,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from statuses.lanes import LANES
+from statuses.models import WorkerHeartbeat
+
 DB_UNAVAILABLE = (OperationalError, InterfaceError)
 RETRY_AFTER = "5"
 
@@ -24,8 +27,6 @@ def healthz_worker(request: HttpRequest) -> JsonResponse:
 
     Reports ages and counts only — no host names or process ids to strangers.
     """
-    from statuses.lanes import LANES
-    from statuses.models import WorkerHeartbeat
 
     now = timezone.now()
     stale_after = settings.WORKER_HEARTBEAT_STALE_AFTER

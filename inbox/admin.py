@@ -6,6 +6,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
+from inbox.api.serializers import _HTTP_PROVIDERS, CONFIG_KEYS, validate_config
 from inbox.models import (
     SECRET_CONFIG_KEYS,
     Account,
@@ -56,7 +57,6 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 def _config_fields(channel_type: str) -> list[str]:
-    from inbox.api.serializers import _HTTP_PROVIDERS, CONFIG_KEYS
 
     required, optional, _ = CONFIG_KEYS[channel_type]
     extra = ("api_base_url",) if channel_type in _HTTP_PROVIDERS else ()
@@ -76,7 +76,6 @@ class InboxAdminForm(forms.ModelForm):
 
     def __init__(self, *args: Any, channel_type: str = "", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        from inbox.api.serializers import CONFIG_KEYS
 
         self.channel_type = channel_type if channel_type in ChannelType.values else ""
         if not self.instance._state.adding:
@@ -125,8 +124,6 @@ class InboxAdminForm(forms.ModelForm):
                 f"Now fill in the {ChannelType(self.channel_type).label} credentials below."
             )
         from rest_framework import serializers as drf
-
-        from inbox.api.serializers import validate_config
 
         config = {} if self.instance._state.adding else dict(self.instance.config)
         for key in _config_fields(self.channel_type):

@@ -6,6 +6,8 @@ from django.apps import AppConfig
 from django.db import connections
 from django.db.models.signals import post_migrate
 
+from inbox import change_feed
+
 
 class InboxConfig(AppConfig):
     name = "inbox"
@@ -18,8 +20,6 @@ def _ensure_change_feed_triggers(using: str = "default", **kwargs: Any) -> None:
     """Re-create the change feed's triggers after every ``migrate``: SQLite rebuilds a table to
     alter it, which drops its triggers (inbox/change_feed.py). Skipped while the columns do
     not exist (migrated backwards, or not yet)."""
-    from inbox import change_feed
-
     connection = connections[using]
     with connection.cursor() as cursor:
         if change_feed.TABLE not in connection.introspection.table_names(cursor):

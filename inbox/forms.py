@@ -8,6 +8,8 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest
 
 from inbox import ratelimit
+from inbox.models import Inbox
+from inbox.views.presenters import address_problem, max_length
 
 
 class ComposeForm(forms.Form):
@@ -61,14 +63,12 @@ class StartConversationForm(ComposeForm):
     field_order = ["inbox", "to", "content", "template_name", "template_language"]
 
     def __init__(self, *args: Any, account: Any, **kwargs: Any) -> None:
-        from inbox.models import Inbox
 
         super().__init__(*args, **kwargs)
         # Only the agent's own account's inboxes: another account's id is "not a valid choice".
         self.fields["inbox"].queryset = Inbox.objects.filter(account=account)
 
     def clean(self) -> dict[str, Any]:
-        from inbox.views.presenters import address_problem, max_length
 
         inbox = self.cleaned_data.get("inbox")
         if inbox is not None:

@@ -1,4 +1,9 @@
-"""Writes on inbox objects: contacts, conversations, outgoing and incoming messages."""
+"""Writes on inbox objects: contacts, conversations, incoming messages and deletions, inboxes.
+
+Outgoing messages are created and resent by ``statuses.outbound`` (they start a status's
+life). This module sits below the statuses use cases (``statuses.ingestion`` and
+``statuses.outbound`` call it) and above the publisher: see docs/architecture.md.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from channels_app.events import MessageCreated
-from inbox.exceptions import NotResendable, OutsideServiceWindow, ResendWillNotHelp
 from inbox.models import Account, Contact, Conversation, Inbox, Message, ParkedDeletion
-from statuses import errors
+from statuses import publish
 from statuses.machine import Status
 from statuses.models import StatusEvent
 from statuses.providers.base import Deletion, InboundMessage
@@ -35,105 +38,12 @@ def conversation_get_or_create(*, inbox: Inbox, contact: Contact) -> Conversatio
     return conversation
 
 
-def message_create_outgoing(
-    *,
-    account: Account,
-    inbox: Inbox,
-    to: str,
-    content: str = "",
-    template: dict[str, Any] | None = None,
-    customer_message_id: str | None = None,
-    sender=None,
-    conversation: Conversation | None = None,
-) -> tuple[Message, bool]:
-    """Create a queued outgoing message and enqueue its send in the same transaction.
-
-    Returns (message, created). A repeated ``customer_message_id`` returns the existing
-    message. Free-form messages on channels with a 24-hour customer-service window are refused
-    up front when the window is closed (instead of failing later with WhatsApp's 131047).
-    """
-    from channels_app import broadcast
-    from statuses import outgoing, sending, tasks
-
-    if customer_message_id:
-        existing = Message.objects.filter(
-            account=account, customer_message_id=customer_message_id
-        ).first()
-        if existing is not None:
-            return existing, False
-
-    try:
-        with transaction.atomic():
-            if conversation is None:
-                contact = contact_get_or_create(inbox=inbox, address=to)
-                conversation = conversation_get_or_create(inbox=inbox, contact=contact)
-            needs_window = inbox.channel.has_service_window and template is None
-            if needs_window and not conversation.service_window_open():
-                raise OutsideServiceWindow()
-            now = timezone.now()
-            message = Message.objects.create(
-                account=account,
-                inbox=inbox,
-                conversation=conversation,
-                channel_type=inbox.channel_type,
-                direction=Message.Direction.OUTGOING,
-                to_address=conversation.contact.address,
-                content=content,
-                template=template,
-                customer_message_id=customer_message_id or None,
-                sender=sender,
-                status=Status.QUEUED,
-                queued_at=now,
-                status_updated_at=now,
-                created_at=now,
-                updated_at=now,
-            )
-            Conversation.objects.filter(id=conversation.id).update(last_message_at=now)
-            priority = sending.send_priority(account.id)  # fair between accounts
-            tasks.send_message.using(priority=priority).enqueue(str(message.id), message.attempt)
-            outgoing.message_created_record(message)
-            event = MessageCreated.from_message(message)
-            transaction.on_commit(lambda: broadcast.message_created(account.id, event))
-    except IntegrityError:
-        # Two concurrent calls with the same customer_message_id: the loser returns the winner.
-        if customer_message_id:
-            existing = Message.objects.filter(
-                account=account, customer_message_id=customer_message_id
-            ).first()
-            if existing is not None:
-                return existing, False
-        raise
-    return message, True
-
-
-def message_resend(*, message: Message) -> Message:
-    """Send a failed or expired message again as a new attempt (DESIGN §3.3)."""
-    from statuses import services, tasks
-
-    if message.direction != Message.Direction.OUTGOING or message.status not in (
-        Status.FAILED,
-        Status.EXPIRED,
-    ):
-        raise NotResendable(message.status)
-    if not errors.resend_helps(message.channel_type, message.error_code, when_unknown=True):
-        info = errors.error_info(message.channel_type, message.error_code)
-        raise ResendWillNotHelp(message.error_code, info.hint if info else "")
-    with transaction.atomic():
-        message = services.message_start_attempt(message=message)
-        if message.status != Status.QUEUED:
-            raise NotResendable(message.status)
-        tasks.send_message.enqueue(str(message.id), message.attempt)
-    return message
-
-
 def inbound_messages_store(*, inbox: Inbox, inbound: Sequence[InboundMessage]) -> list[Message]:
     """Store messages the contact sent (and echoes of ours sent from other tools).
 
     Idempotent: a redelivered inbound message (same provider id) is stored once. Provider ids
     are unique per direction: an inbound message whose id equals an outgoing one's is stored.
     """
-    from channels_app import broadcast
-
     created: list[Message] = []
     # Deletions that arrived before their message (one query for the whole batch).
     parked_ids = set(
@@ -211,8 +121,7 @@ def inbound_messages_store(*, inbox: Inbox, inbound: Sequence[InboundMessage]) -
             conversation.last_message_at = max(conversation.last_message_at, item.occurred_at)
             conversation.save(update_fields=["last_inbound_at", "unread_count", "last_message_at"])
             created.append(message)
-            event = MessageCreated.from_message(message)
-            transaction.on_commit(lambda e=event: broadcast.message_created(inbox.account_id, e))
+            publish.message_created(message, notify_integrators=False)
     return created
 
 

@@ -6,10 +6,9 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from inbox import services
 from inbox.exceptions import InboxError
 from inbox.models import Account, Message
-from statuses import errors
+from statuses import errors, outbound
 from statuses.machine import Status
 
 MAX_BULK = 200
@@ -41,7 +40,7 @@ def messages_resend_bulk(*, account: Account, message_ids: Iterable[uuid.UUID]) 
         if not errors.resend_helps(message.channel_type, code):
             continue
         try:
-            services.message_resend(message=message)
+            outbound.message_resend(message=message)
         except InboxError:
             continue
         resent += 1

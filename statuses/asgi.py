@@ -12,7 +12,6 @@ webhook's cost in a profile of daphne. This app reads the body straight from the
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import uuid
@@ -24,6 +23,7 @@ from django.conf import settings
 from django.http import HttpResponse
 from django.utils import timezone
 
+from config.errors import json_error
 from inbox import ratelimit
 from statuses import providers
 from statuses.providers.base import WebhookRequest
@@ -114,7 +114,7 @@ async def _send_response(send: Send, response: HttpResponse) -> None:
 
 
 async def _send_error(send: Send, status: int, code: str, message: str) -> None:
-    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    body = json_error(status, code, message).content
     await send(
         {
             "type": "http.response.start",

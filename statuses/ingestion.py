@@ -16,6 +16,7 @@ from datetime import datetime
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
+from inbox import services as inbox_services
 from inbox.models import Inbox
 from statuses import machine, providers, rejections, services
 from statuses.models import WebhookDelivery
@@ -42,14 +43,16 @@ KEPT_HEADERS = frozenset(
 
 
 @dataclass(frozen=True)
-class Outcome:
+class WebhookAnswer:
+    """What the webhook door answers the provider (status, body, headers)."""
+
     http_status: int
     body: bytes = b""
     content_type: str = "application/json"
     headers: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
-OK = Outcome(200, b'{"ok":true}')
+OK = WebhookAnswer(200, b'{"ok":true}')
 # Skipped entries kept on one delivery (with the entry itself); the raw body keeps the rest.
 MAX_NOTES = 100
 
@@ -62,11 +65,11 @@ class _Accepted:
     parsed: ParseResult
 
 
-def webhook_receive(*, inbox: Inbox, request: WebhookRequest) -> Outcome:
+def webhook_receive(*, inbox: Inbox, request: WebhookRequest) -> WebhookAnswer:
     return webhooks_receive([(inbox, request)])[0]
 
 
-def webhooks_receive(items: Sequence[tuple[Inbox, WebhookRequest]]) -> list[Outcome]:
+def webhooks_receive(items: Sequence[tuple[Inbox, WebhookRequest]]) -> list[WebhookAnswer]:
     """Receive webhooks that arrived together: answer each one, and record and apply all the
     accepted ones in one transaction (one commit, one set of statements per inbox) — under
     load the server hands in several at a time, so the per-webhook cost falls with the load.
@@ -75,7 +78,7 @@ def webhooks_receive(items: Sequence[tuple[Inbox, WebhookRequest]]) -> list[Outc
     other failure of a joint apply retries the webhooks one by one, so one bad delivery never
     costs the others their answer.
     """
-    outcomes: list[Outcome | None] = [None] * len(items)
+    outcomes: list[WebhookAnswer | None] = [None] * len(items)
     accepted: list[_Accepted] = []
     for index, (inbox, request) in enumerate(items):
         outcome, parsed = _check(inbox, request)
@@ -99,7 +102,7 @@ def webhooks_receive(items: Sequence[tuple[Inbox, WebhookRequest]]) -> list[Outc
     return outcomes  # type: ignore[return-value]
 
 
-def _check(inbox: Inbox, request: WebhookRequest) -> tuple[Outcome | None, ParseResult]:
+def _check(inbox: Inbox, request: WebhookRequest) -> tuple[WebhookAnswer | None, ParseResult]:
     """Handshake, verify and parse; answer (and record) whatever is not an accepted delivery."""
     provider = providers.get(inbox.channel_type)
     config = inbox.config or {}
@@ -108,7 +111,7 @@ def _check(inbox: Inbox, request: WebhookRequest) -> tuple[Outcome | None, Parse
     handshake = getattr(provider, "handshake", None)
     reply = handshake(request, config) if handshake else None
     if reply is not None:
-        outcome = Outcome(reply.status_code, reply.body, reply.content_type)
+        outcome = WebhookAnswer(reply.status_code, reply.body, reply.content_type)
         if reply.status_code >= 400:
             return _rejected(inbox, request, outcome, "handshake refused"), nothing
         _record(inbox, request, Verdict.HANDSHAKE, reply.status_code, "handshake")
@@ -145,8 +148,6 @@ def _apply(accepted: list[_Accepted]) -> None:
     orders. The delivery records commit together with their effects: if the database fails
     half-way nothing is half-written (the provider retries).
     """
-    from inbox import services as inbox_services
-
     with transaction.atomic():
         deliveries = WebhookDelivery.objects.bulk_create(
             [_accepted_delivery(item) for item in accepted]
@@ -248,7 +249,7 @@ def too_large_record(
     log.warning("webhook for %s %s refused: %s", channel_type, inbox_id, detail)
 
 
-def raw_email_receive(*, inbox: Inbox, raw: bytes) -> tuple[Outcome, WebhookRequest]:
+def raw_email_receive(*, inbox: Inbox, raw: bytes) -> tuple[WebhookAnswer, WebhookRequest]:
     """Feed one raw mail (e.g. a bounce piped in by the MTA) through the email webhook path.
 
     The same handshake/verify/record/parse/apply path as ``POST /webhooks/email/<id>/``, with
@@ -292,7 +293,9 @@ def _without_nul(parsed: ParseResult) -> ParseResult:
     )
 
 
-def _rejected(inbox: Inbox, request: WebhookRequest, outcome: Outcome, detail: str) -> Outcome:
+def _rejected(
+    inbox: Inbox, request: WebhookRequest, outcome: WebhookAnswer, detail: str
+) -> WebhookAnswer:
     """Record a rejected call (without its body), or answer 429 unrecorded once its source
     is over the limit for this inbox (``statuses.rejections``)."""
     wait = rejections.over_limit(inbox.id, request.remote_addr)
@@ -352,6 +355,6 @@ def _delivery(
     )
 
 
-def _json(status: int, code: str, message: str) -> Outcome:
+def _json(status: int, code: str, message: str) -> WebhookAnswer:
     body = json.dumps({"error": {"code": code, "message": message}}).encode()
-    return Outcome(status, body)
+    return WebhookAnswer(status, body)

@@ -17,7 +17,6 @@ Each lane writes a heartbeat row every ``WORKER_HEARTBEAT_EVERY`` seconds, read 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import signal
@@ -27,77 +26,24 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from types import FrameType
-from typing import TypeVar
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, close_old_connections, connections
+from django.db import OperationalError, close_old_connections
 from django.utils import timezone
 from django_tasks_db.compat import DEFAULT_TASK_BACKEND_ALIAS, task_finished, task_started
 from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
+from statuses import sweeps
+from statuses.dbretry import DB_ERRORS, Backoff, reset_connections, retry_db
+from statuses.models import WorkerHeartbeat
+
 log = logging.getLogger("statuses.worker")
 
-DB_ERRORS = (OperationalError, InterfaceError)
 LANES = ("send", "webhooks")
 SEND_QUEUES = ["send", "default"]
 WEBHOOK_QUEUES = ["webhooks"]
-T = TypeVar("T")
-
-
-class Backoff:
-    """Capped exponential delays: 0.5 s, 1 s, 2 s … ``cap``; ``reset()`` after a success."""
-
-    def __init__(self, base: float = 0.5, cap: float | None = None):
-        self.base = base
-        self.cap = settings.WORKER_DB_RETRY_MAX if cap is None else cap
-        self.failures = 0
-
-    def next(self) -> float:
-        delay = min(self.base * 2**self.failures, self.cap)
-        self.failures += 1
-        return delay
-
-    def reset(self) -> None:
-        self.failures = 0
-
-
-def reset_connections() -> None:
-    """Close this thread's database connections, however broken (a pool discards bad ones)."""
-    for conn in connections.all(initialized_only=True):
-        with contextlib.suppress(Exception):  # a dead connection may refuse to close
-            conn.close()
-
-
-def retry_db(
-    fn: Callable[[], T],
-    *,
-    what: str,
-    keep_going: Callable[[], bool] = lambda: True,
-    give_up_after: float | None = None,
-    sleep: Callable[[float], object] = time.sleep,
-) -> T:
-    """Call ``fn`` until it gets through to the database; re-raise once we must stop trying."""
-    backoff = Backoff()
-    started = time.monotonic()
-    while True:
-        try:
-            return fn()
-        except DB_ERRORS as exc:
-            waited = time.monotonic() - started
-            if not keep_going() or (give_up_after is not None and waited >= give_up_after):
-                raise
-            delay = backoff.next()
-            log.warning(
-                "%s: database unavailable (%s: %s); retrying in %.1f s",
-                what,
-                type(exc).__name__,
-                str(exc).strip().splitlines()[0] if str(exc).strip() else "",
-                delay,
-            )
-            reset_connections()
-            sleep(delay)
 
 
 class Heartbeat:
@@ -110,7 +56,6 @@ class Heartbeat:
         self.started_at = timezone.now()
 
     def beat(self, *, force: bool = False) -> None:
-        from statuses.models import WorkerHeartbeat
 
         if not force and time.monotonic() - self.last < settings.WORKER_HEARTBEAT_EVERY:
             return
@@ -246,7 +191,6 @@ class SweepLane(threading.Thread):
         self.heartbeat = Heartbeat(worker_id, "sweeps") if worker_id else None
 
     def run(self) -> None:
-        from statuses import sweeps
 
         backoff = Backoff()
         wait = self.interval

@@ -64,6 +64,16 @@ RESENDABLE = frozenset({Status.FAILED, Status.EXPIRED})
 # Statuses a later event can still move a message out of (used by sweeps and watermarks).
 BELOW_DELIVERED = frozenset({Status.QUEUED, Status.UNKNOWN, Status.SENT, Status.RECEIVED})
 
+# The lifecycle timestamp (a field of ``Merged`` and of the message) each status sets.
+TIMESTAMP_OF: dict[str, str] = {
+    Status.SENT: "sent_at",
+    Status.RECEIVED: "sent_at",
+    Status.DELIVERED: "delivered_at",
+    Status.READ: "read_at",
+    Status.FAILED: "failed_at",
+    Status.EXPIRED: "failed_at",
+}
+
 # A provider time further ahead of when we received the event than this is a wrong clock: the
 # time received stands in for it (DESIGN §5.1). The event itself keeps the provider's raw time.
 FUTURE_TOLERANCE = timedelta(minutes=5)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -18,11 +18,11 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from inbox.exceptions import InboxError
+from inbox.models import Account, Message
+from inbox.representation import message_representation
+from statuses import tasks
+from statuses.events import StatusChange
 from statuses.models import OutgoingEvent, WebhookSubscription
-
-if TYPE_CHECKING:
-    from inbox.models import Account, Message
-    from statuses.services import StatusChange
 
 STATUS_CHANGED = WebhookSubscription.EventType.MESSAGE_STATUS_CHANGED
 CREATED = WebhookSubscription.EventType.MESSAGE_CREATED
@@ -39,8 +39,6 @@ class TooManySubscriptions(InboxError):
 
 
 def subscription_create(*, account: Account, url: str, events: list[str]) -> WebhookSubscription:
-    from inbox.models import Account
-
     limit = settings.WEBHOOK_MAX_SUBSCRIPTIONS_PER_ACCOUNT
     with transaction.atomic():
         # Lock the account so two concurrent creates cannot both pass the count.
@@ -98,9 +96,7 @@ def _subscriptions(account_ids: set[int], event_type: str) -> list[WebhookSubscr
 
 
 def _represent(messages: list[Message]) -> dict[str, dict[str, Any]]:
-    from inbox.api.serializers import MessageSerializer
-
-    return {row["id"]: row for row in MessageSerializer(messages, many=True).data}
+    return {row["id"]: row for row in map(message_representation, messages)}
 
 
 def _events(
@@ -132,13 +128,11 @@ def _events(
 def _save(events: list[OutgoingEvent]) -> None:
     if events:
         OutgoingEvent.objects.bulk_create(events)
-        _enqueue_delivery()
+        tasks.webhook_delivery_enqueue()
 
 
 def status_changes_record(changes: list[StatusChange]) -> None:
     """Queue a ``message.status_changed`` event per change for every subscribed endpoint."""
-    from inbox.models import Message
-
     subscriptions = _subscriptions({c.account_id for c in changes}, STATUS_CHANGED)
     if not subscriptions:
         return
@@ -179,9 +173,3 @@ def message_created_record(message: Message) -> None:
             now=timezone.now(),
         )
     )
-
-
-def _enqueue_delivery() -> None:
-    from statuses import tasks
-
-    tasks.deliver_outgoing_webhooks.enqueue()

@@ -33,11 +33,10 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from channels_app.events import WidgetMessage
 from inbox.models import Message
-from statuses import correlation, netguard, providers, services
+from statuses import correlation, netguard, providers, publish, services, tasks
 from statuses.catalogue import ChannelType
-from statuses.lanes import retry_db
+from statuses.dbretry import retry_db
 from statuses.machine import Status
 from statuses.models import SendTry
 from statuses.providers.base import OutgoingMessage, SendOutcome, SendResult
@@ -142,15 +141,6 @@ def send_priority(account_id: int) -> int:
     return -min(max(backlog - 1, 0), 100)
 
 
-def enqueue_send(message_id: uuid.UUID | str, attempt: int, *, delay: float = 0) -> None:
-    from statuses import tasks
-
-    task = tasks.send_message
-    if delay > 0:
-        task = task.using(run_after=timezone.now() + timedelta(seconds=delay))
-    task.enqueue(str(message_id), attempt)
-
-
 # ---------------------------------------------------------------------------------------------
 
 
@@ -196,7 +186,7 @@ def _record(message: Message, send_try: SendTry, adapter: ModuleType, result: Se
             else:
                 delay = retry_delay(send_try.number, result.retry_after)
                 retry_at = now + timedelta(seconds=delay)
-                enqueue_send(message.id, message.attempt, delay=delay)
+                tasks.send_enqueue(message.id, message.attempt, delay=delay)
         if result.outcome != SendOutcome.TRANSIENT:
             services.message_record_send_result(
                 message_id=message.id, attempt=message.attempt, result=result, occurred_at=now
@@ -214,7 +204,7 @@ def _record(message: Message, send_try: SendTry, adapter: ModuleType, result: Se
             result.outcome == SendOutcome.ACCEPTED
             and message.channel_type == ChannelType.WEB_WIDGET
         ):
-            _push_to_widget(message)
+            publish.widget_message(message)
     log.info(
         "send %s attempt %s try %s via %s: %s %s%s",
         message.id,
@@ -240,11 +230,3 @@ def _explained(result: SendResult, catalogue: dict) -> SendResult:
         error_title=result.error_title or info.title,
         error_detail=result.error_detail or info.explanation,
     )
-
-
-def _push_to_widget(message: Message) -> None:
-    from channels_app import broadcast
-
-    contact_id = message.conversation.contact_id
-    event = WidgetMessage.from_message(message)
-    transaction.on_commit(lambda: broadcast.widget_event(contact_id, event))

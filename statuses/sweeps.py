@@ -32,7 +32,6 @@ run a given sweep while the others skip it, and every status a sweep writes has 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import uuid
 from collections import defaultdict
@@ -46,7 +45,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django_tasks_db.compat import TaskResultStatus
-from django_tasks_db.models import DBTaskResult, get_date_max
+from django_tasks_db.models import DBTaskResult
 
 from inbox.models import Contact, Conversation, Inbox, Message
 from statuses import correlation, services, tasks
@@ -56,6 +55,7 @@ from statuses.models import SendTry, StatusEvent, WebhookDelivery
 from statuses.providers import twilio
 from statuses.providers.base import StatusUpdate
 from statuses.sending import IDEMPOTENT_CHANNELS, http_client
+from statuses.services.sql import advisory_key
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +104,7 @@ def _exclusive(name: str) -> Iterator[bool]:
         if connection.vendor != "postgresql":
             yield True  # SQLite: one writer anyway, and one embedded worker
             return
-        key = int.from_bytes(
-            hashlib.blake2b(f"sweep:{name}".encode(), digest_size=8).digest(), "big", signed=True
-        )
+        key = advisory_key(f"sweep:{name}")
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [key])
             yield bool(cursor.fetchone()[0])
@@ -201,18 +199,7 @@ def queued_requeue(now: datetime | None = None) -> int:
         )
         missing = [(str(mid), attempt) for mid, attempt in candidates]
         missing = [key for key in missing if key not in pending][:BATCH]
-        DBTaskResult.objects.bulk_create(
-            DBTaskResult(
-                id=uuid.uuid4(),
-                args_kwargs={"args": [mid, attempt], "kwargs": {}},
-                priority=task.priority,
-                task_path=task.module_path,
-                queue_name=task.queue_name,
-                run_after=get_date_max(),
-                backend_name=task.backend,
-            )
-            for mid, attempt in missing
-        )
+        tasks.send_enqueue_many(missing)
     if missing:
         log.warning("re-enqueued %d queued messages whose send task vanished", len(missing))
     return len(missing)

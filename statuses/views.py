@@ -22,11 +22,12 @@ from django.db import (
     close_old_connections,
     connection,
 )
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from config import errors
+from config.errors import json_error
 from inbox import ratelimit
 from inbox.models import Inbox
 from statuses import ingestion, providers
@@ -47,7 +48,7 @@ async def provider_webhook(
     if request.method not in ("GET", "POST"):
         return HttpResponse(status=405)
     if channel_type not in providers.REGISTRY:
-        return _error(404, "unknown_channel", "No such channel type.")
+        return json_error(404, "unknown_channel", "No such channel type.")
     received_at = timezone.now()
     # Not request.body: that obeys the API's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) and answers
     # an HTML 400 above it; webhooks have their own limit (a bounce carries the whole mail).
@@ -165,7 +166,7 @@ def _receive_batch(items: list[Item]) -> list[HttpResponse]:
         for index, (channel_type, inbox_id, request) in enumerate(items):
             inbox = inboxes.get(inbox_id)
             if inbox is None or inbox.channel_type != channel_type:
-                responses[index] = _error(404, "unknown_inbox", "No such inbox.")
+                responses[index] = json_error(404, "unknown_inbox", "No such inbox.")
             else:
                 known.append((index, inbox, request))
         outcomes = ingestion.webhooks_receive([(inbox, request) for _, inbox, request in known])
@@ -186,10 +187,6 @@ def _receive_batch(items: list[Item]) -> list[HttpResponse]:
 
 
 def _unavailable() -> HttpResponse:
-    response = _error(503, "unavailable", "Temporarily unavailable, please retry.")
+    response = json_error(503, "unavailable", "Temporarily unavailable, please retry.")
     response["Retry-After"] = "5"
     return response
-
-
-def _error(status: int, code: str, message: str) -> HttpResponse:
-    return JsonResponse({"error": {"code": code, "message": message}}, status=status)

@@ -70,7 +70,8 @@ def backoff(attempts: int) -> timedelta:
 
 
 def deliver_due(*, now: datetime | None = None, client: httpx.Client | None = None) -> int:
-    """Deliver every due event; return how many were delivered. Re-enqueue for later ones.
+    """Deliver every due event; return how many were delivered (``next_due`` says when to
+    come back for the later ones).
 
     A pipeline, not rounds: up to ``WEBHOOK_CONCURRENCY`` POSTs are in flight, and each freed
     slot goes to the next head of line in round-robin order — skipping subscriptions and
@@ -105,7 +106,6 @@ def deliver_due(*, now: datetime | None = None, client: httpx.Client | None = No
         pool.shutdown(wait=True)
         if own_client:
             client.close()
-    _schedule_next(fixed_now or timezone.now())
     return delivered
 
 
@@ -289,14 +289,8 @@ def _record_failure(subscription_id: int, now: datetime, error: str) -> None:
     log.warning("webhook subscription %s disabled: %s", subscription_id, error)
 
 
-def _schedule_next(now: datetime) -> None:
-    """Enqueue the task again for the next due event (backoff or lease), if any."""
-    from statuses import tasks
-
-    next_due = OutgoingEvent.objects.filter(state=Pending, subscription__is_active=True).aggregate(
+def next_due() -> datetime | None:
+    """When the next pending event of an active subscription is due (backoff or lease)."""
+    return OutgoingEvent.objects.filter(state=Pending, subscription__is_active=True).aggregate(
         at=Min("next_attempt_at")
     )["at"]
-    if next_due is None:
-        return
-    run_after = max(next_due, now)
-    tasks.deliver_outgoing_webhooks.using(run_after=run_after).enqueue()

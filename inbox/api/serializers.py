@@ -12,12 +12,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
+from inbox import selectors
 from inbox.models import SECRET_CONFIG_KEYS, Conversation, Inbox, Message
-from statuses import netguard, providers
+from inbox.representation import error_of, message_representation
+from statuses import netguard
 from statuses.catalogue import CHANNELS, ChannelType, Family
 from statuses.machine import Status, Tick
 from statuses.models import OutgoingAttempt, StatusEvent, WebhookSubscription
-from statuses.providers.base import ErrorInfo
 
 STATUS_VALUES = [s.upper() for s in Status.values]
 REPORTABLE_STATUSES = ["DELIVERED", "READ", "FAILED"]
@@ -26,16 +27,6 @@ E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 def upper_status(value: str) -> str | None:
     return value.upper() if value else None
-
-
-def error_info(channel_type: str, code: str) -> ErrorInfo | None:
-    """The provider catalogue's explanation of an error code (DESIGN §4), if it has one."""
-    module = providers.REGISTRY.get(channel_type)
-    catalogue: dict[str, ErrorInfo] = getattr(module, "ERRORS", {}) if module else {}
-    info = catalogue.get(code)
-    if info is None and "." in code and code[:1] in "45":  # enhanced SMTP status: class fallback
-        info = catalogue.get(f"{code[0]}.0.0")
-    return info
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -48,18 +39,6 @@ class ErrorSerializer(serializers.Serializer):
 @extend_schema_field(serializers.ChoiceField(choices=Family.choices))
 class FamilyField(serializers.ReadOnlyField):
     """The channel family (``WHATSAPP``, ``SMS``, …) found at ``source``."""
-
-
-def error_of(channel_type: str, code: str, title: str, detail: str) -> dict[str, Any] | None:
-    if not (code or title or detail):
-        return None
-    info = error_info(channel_type, code) if code else None
-    return {
-        "code": code,
-        "title": title or (info.title if info else ""),
-        "detail": detail,
-        "hint": info.hint if info else None,
-    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -319,6 +298,10 @@ class MessageSerializer(serializers.ModelSerializer):
             message.channel_type, message.error_code, message.error_title, message.error_detail
         )
 
+    def to_representation(self, instance: Message) -> dict[str, Any]:
+        # The fields above describe the shape (OpenAPI); the one function builds it.
+        return message_representation(instance)
+
 
 class MessageStatusSerializer(serializers.Serializer):
     message_status = serializers.ChoiceField(choices=STATUS_VALUES)
@@ -333,6 +316,10 @@ class ChannelMessageSerializer(MessageSerializer):
     class Meta(MessageSerializer.Meta):
         fields = [*MessageSerializer.Meta.fields, "message_status"]
         read_only_fields = fields
+
+    def to_representation(self, instance: Message) -> dict[str, Any]:
+        message_status = self.get_message_status(instance)
+        return {**super().to_representation(instance), "message_status": message_status}
 
     @extend_schema_field(MessageStatusSerializer)
     def get_message_status(self, message: Message) -> dict[str, Any]:
@@ -360,7 +347,6 @@ class MessageCreateSerializer(serializers.Serializer):
     )
 
     def validate_inbox(self, value):
-        from inbox import selectors
 
         inbox = selectors.inbox_get(account=self.context["account"], inbox_id=value)
         if inbox is None:

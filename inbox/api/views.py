@@ -35,7 +35,7 @@ from inbox.api.pagination import (
 from inbox.api.permissions import HasAccount
 from inbox.exceptions import WrongChannel
 from inbox.models import Account, Message
-from statuses import outgoing
+from statuses import outbound, outgoing
 from statuses import services as status_services
 from statuses.catalogue import FAMILY_SLUGS, ChannelType, Family
 from statuses.machine import Status
@@ -275,7 +275,7 @@ class MessageListView(MessageView):
     )
     def post(self, request: Request) -> Response:
         data = self.validated(serializers.MessageCreateSerializer, account=self.account)
-        message, created = inbox_services.message_create_outgoing(account=self.account, **data)
+        message, created = outbound.message_create_outgoing(account=self.account, **data)
         return self.message_response(
             message, status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
         )
@@ -362,7 +362,7 @@ class MessageResendView(MessageView):
         parameters=[RETRY_AFTER_HEADER],
     )
     def post(self, request: Request, message_id: str) -> Response:
-        message = inbox_services.message_resend(message=self.get_message(message_id))
+        message = outbound.message_resend(message=self.get_message(message_id))
         return self.message_response(message, status.HTTP_202_ACCEPTED)
 
 

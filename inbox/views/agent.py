@@ -18,11 +18,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from config.errors import json_error
 from inbox import services
 from inbox.exceptions import InboxError
 from inbox.forms import ComposeForm, StartConversationForm
 from inbox.models import Account, Conversation, Inbox, Membership, Message
 from inbox.views import presenters
+from statuses import outbound
 from statuses.models import StatusEvent
 
 MESSAGES_SHOWN = 200
@@ -36,12 +38,12 @@ def agent_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not request.user.is_authenticated:
             if _wants_json(request):
-                return _error(401, "unauthenticated", "Sign in first.")
+                return json_error(401, "unauthenticated", "Sign in first.")
             return redirect_to_login(request.get_full_path())
         membership = Membership.objects.filter(user=request.user).select_related("account").first()
         if membership is None:
             if _wants_json(request):
-                return _error(404, "not_found", "Not found.")
+                return json_error(404, "not_found", "Not found.")
             return render(request, "inbox/no_account.html", status=404)
         return view(request, membership.account, *args, **kwargs)
 
@@ -101,7 +103,7 @@ def conversation_start(request: HttpRequest, account: Account) -> HttpResponse:
         return _start_failed(request, 400, "invalid", message)
     inbox = form.cleaned_data["inbox"]
     try:
-        message, _ = services.message_create_outgoing(
+        message, _ = outbound.message_create_outgoing(
             account=account,
             inbox=inbox,
             to=form.cleaned_data["to"],
@@ -122,7 +124,7 @@ def conversation_start(request: HttpRequest, account: Account) -> HttpResponse:
 
 def _start_failed(request: HttpRequest, status: int, code: str, message: str) -> HttpResponse:
     if _wants_json(request):
-        return _error(status, code, message)
+        return json_error(status, code, message)
     from django.contrib import messages as flash
 
     flash.error(request, message)
@@ -212,7 +214,7 @@ def message_send(request: HttpRequest, account: Account, pk: int) -> HttpRespons
         message = " ".join(e for errors in form.errors.values() for e in errors)
         return _fail(request, conversation, 400, "invalid", message)
     try:
-        message, _ = services.message_create_outgoing(
+        message, _ = outbound.message_create_outgoing(
             account=account,
             inbox=conversation.inbox,
             to=conversation.contact.address,
@@ -234,7 +236,7 @@ def message_send(request: HttpRequest, account: Account, pk: int) -> HttpRespons
 def message_resend(request: HttpRequest, account: Account, message_id: uuid.UUID) -> HttpResponse:
     message = get_object_or_404(Message, id=message_id, account=account)
     try:
-        message = services.message_resend(message=message)
+        message = outbound.message_resend(message=message)
     except InboxError as exc:
         return _fail(request, message.conversation, exc.http_status, exc.code, exc.message)
     if _wants_json(request):
@@ -273,15 +275,11 @@ def _wants_json(request: HttpRequest) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
 
-def _error(status: int, code: str, message: str) -> JsonResponse:
-    return JsonResponse({"error": {"code": code, "message": message}}, status=status)
-
-
 def _fail(
     request: HttpRequest, conversation: Conversation, status: int, code: str, message: str
 ) -> HttpResponse:
     if _wants_json(request):
-        return _error(status, code, message)
+        return json_error(status, code, message)
     from django.contrib import messages as flash
 
     flash.error(request, message)

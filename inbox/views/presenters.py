@@ -15,7 +15,7 @@ from django.urls import reverse
 
 from channels_app.routing import AGENT_SOCKET_PATH
 from inbox.models import Account, Conversation, Inbox, Message
-from statuses import errors
+from statuses import errors, machine
 from statuses.catalogue import CHANNELS, Family
 from statuses.machine import RESENDABLE, Status, Tick
 from statuses.models import StatusEvent
@@ -34,14 +34,9 @@ STATUS_LABELS: dict[str, str] = {
 }
 
 
-# The stage of the message's life each status marks (the ``<stage>_at`` time it sets).
+# The stage of the message's life each status marks: the ``<stage>_at`` time it sets.
 STATUS_STAGE: dict[str, str] = {
-    Status.SENT: "sent",
-    Status.RECEIVED: "sent",
-    Status.DELIVERED: "delivered",
-    Status.READ: "read",
-    Status.FAILED: "failed",
-    Status.EXPIRED: "failed",
+    status: field.removesuffix("_at") for status, field in machine.TIMESTAMP_OF.items()
 }
 
 # The stages shown in the tick popover, in lifecycle order (each named like its status).
@@ -65,8 +60,8 @@ TICK_MEANINGS: dict[str, tuple[str, str]] = {
 
 def status_time(message: Message) -> datetime:
     """The provider's time of the status the message is in (arrival time as a fallback)."""
-    stage = STATUS_STAGE.get(message.status)
-    stamp = getattr(message, f"{stage}_at") if stage else None
+    field = machine.TIMESTAMP_OF.get(message.status)
+    stamp = getattr(message, field) if field else None
     return stamp or message.status_updated_at
 
 

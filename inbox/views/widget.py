@@ -18,6 +18,7 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from config.errors import json_error
 from inbox import ratelimit, services
 from inbox.forms import WidgetMessageForm, WidgetStartForm
 from inbox.models import Contact, Inbox, Message
@@ -69,7 +70,7 @@ def widget_start(request: HttpRequest, inbox_id: uuid.UUID) -> HttpResponse:
         return ratelimit.too_many_requests(refusal, "Too many chats started.")
     form = WidgetStartForm(_body(request))
     if not form.is_valid():
-        return _error(400, "invalid", "Invalid name.")
+        return json_error(400, "invalid", "Invalid name.")
     contact = services.contact_get_or_create(
         inbox=inbox, address=f"web-{secrets.token_hex(8)}", name=form.cleaned_data["name"]
     )
@@ -85,7 +86,7 @@ def widget_messages(request: HttpRequest, inbox_id: uuid.UUID) -> HttpResponse:
     token = request.headers.get("X-Widget-Token", "")
     contact = Contact.objects.filter(inbox=inbox, token=token).first() if token else None
     if contact is None:
-        return _error(403, "forbidden", "Unknown or missing widget token.")
+        return json_error(403, "forbidden", "Unknown or missing widget token.")
     if request.method == "POST":
         refusal = ratelimit.hit_each(
             [
@@ -105,7 +106,7 @@ def widget_messages(request: HttpRequest, inbox_id: uuid.UUID) -> HttpResponse:
             return ratelimit.too_many_requests(refusal, "Too many messages.")
         form = WidgetMessageForm(_body(request))
         if not form.is_valid():
-            return _error(400, "invalid", "Type a message first.")
+            return json_error(400, "invalid", "Type a message first.")
         stored = services.inbound_messages_store(
             inbox=inbox,
             inbound=[
@@ -159,7 +160,3 @@ def _body(request: HttpRequest) -> dict:
             return {}
         return data if isinstance(data, dict) else {}
     return request.POST.dict()
-
-
-def _error(status: int, code: str, message: str) -> JsonResponse:
-    return JsonResponse({"error": {"code": code, "message": message}}, status=status)

@@ -343,6 +343,8 @@ def inbox_from_database(inbox_id: str) -> Inbox | None:
     """Read an inbox's config (read-only) from Tickmark's database."""
     import uuid
 
+    # Imported here on purpose: the simulator also runs as a standalone fake provider without
+    # Django settings; only this optional look-up (embedded mode) needs the ORM.
     from django.db import connection
 
     from inbox.models import Inbox as InboxModel

@@ -284,8 +284,7 @@ def test_another_accounts_cursor_shows_nothing_of_theirs(client, other_account, 
 def test_every_kind_of_write_moves_the_message_to_the_end_of_the_feed(client, inbox):
     from django.db import connection
 
-    from inbox import services as inbox_services_
-    from statuses import services
+    from statuses import outbound, services
 
     messages = sent_messages(inbox, 6)
     start = client.get("/api/v1/messages?page_size=200").json()
@@ -297,7 +296,7 @@ def test_every_kind_of_write_moves_the_message_to_the_end_of_the_feed(client, in
 
     services.message_status_report(message=messages[0], status=Status.FAILED, source="webhook")
     assert moved() == [str(messages[0].id)]
-    inbox_services_.message_resend(message=Message.objects.get(id=messages[0].id))
+    outbound.message_resend(message=Message.objects.get(id=messages[0].id))
     assert moved() == [str(messages[0].id)]
     message = Message.objects.get(id=messages[1].id)
     message.content = "edited in the admin"

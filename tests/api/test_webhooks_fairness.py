@@ -5,9 +5,8 @@ import time
 
 import pytest
 
-from inbox import services as inbox_services
 from inbox.models import Account
-from statuses import webhooks_out
+from statuses import outbound, webhooks_out
 from statuses.models import OutgoingAttempt, OutgoingEvent, WebhookSubscription
 from tests.fakes.slow_receiver import SlowReceiver
 
@@ -35,13 +34,11 @@ def test_a_slow_tenant_takes_at_most_its_share_and_others_go_first(
         subscribe(tenant_b, slow.url, n=12)
         # B's burst comes first: 3 messages x 12 subscriptions = 36 events, due before A's.
         for i in range(3):
-            inbox_services.message_create_outgoing(
+            outbound.message_create_outgoing(
                 account=tenant_b, inbox=b_inbox, to=f"b-{i}", content="hi"
             )
         subscribe(account, fast.url)
-        inbox_services.message_create_outgoing(
-            account=account, inbox=api_inbox, to="a-1", content="hi"
-        )
+        outbound.message_create_outgoing(account=account, inbox=api_inbox, to="a-1", content="hi")
         assert OutgoingEvent.objects.count() == 37
 
         started = time.monotonic()
@@ -62,9 +59,7 @@ def test_each_delivery_is_bounded_by_the_total_timeout(account, api_inbox, setti
     settings.WEBHOOK_CONNECT_TIMEOUT = 1.0
     with SlowReceiver(delay=30) as slow:
         subscribe(account, slow.url)
-        inbox_services.message_create_outgoing(
-            account=account, inbox=api_inbox, to="a-1", content="hi"
-        )
+        outbound.message_create_outgoing(account=account, inbox=api_inbox, to="a-1", content="hi")
         started = time.monotonic()
         assert webhooks_out.deliver_due() == 0
         assert time.monotonic() - started < 5
@@ -93,7 +88,7 @@ def test_admin_deletes_subscriptions_and_their_events_through_the_safe_service(
     admin_client, account, api_inbox
 ):
     first, second = subscribe(account, "https://example.com", n=2)
-    inbox_services.message_create_outgoing(account=account, inbox=api_inbox, to="a", content="x")
+    outbound.message_create_outgoing(account=account, inbox=api_inbox, to="a", content="x")
     assert OutgoingEvent.objects.count() == 2
     page = admin_client.post(
         f"/admin/statuses/webhooksubscription/{first.id}/delete/", {"post": "yes"}

@@ -6,8 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from inbox import services as inbox_services
-from statuses import services, signing, webhooks_out
+from statuses import outbound, services, signing, webhooks_out
 from statuses.models import OutgoingAttempt, OutgoingEvent, WebhookSubscription
 from tests.fakes.recorder import RecordingServer, Reply
 
@@ -47,7 +46,7 @@ def receiver_side_verify(secret: str, header: str, body: bytes) -> bool:
 def test_created_and_status_changed_are_delivered_signed_in_order(
     client, account, api_inbox, subscription, receiver
 ):
-    message, _ = inbox_services.message_create_outgoing(
+    message, _ = outbound.message_create_outgoing(
         account=account, inbox=api_inbox, to="customer-1", content="Hi"
     )
     services.message_status_report(message=message, status="delivered", source="api")
@@ -81,7 +80,7 @@ def test_created_and_status_changed_are_delivered_signed_in_order(
 
 def test_retried_with_backoff_after_a_500(account, api_inbox, subscription, receiver):
     receiver.queue(Reply(500, {"oops": True}))
-    message, _ = inbox_services.message_create_outgoing(
+    message, _ = outbound.message_create_outgoing(
         account=account, inbox=api_inbox, to="customer-1", content="Hi"
     )
     services.message_status_report(message=message, status="delivered", source="api")
@@ -117,7 +116,7 @@ def test_subscription_failing_for_24_hours_is_disabled(
     client, account, api_inbox, subscription, receiver
 ):
     receiver.default_reply = Reply(503, "down")
-    inbox_services.message_create_outgoing(account=account, inbox=api_inbox, to="c", content="Hi")
+    outbound.message_create_outgoing(account=account, inbox=api_inbox, to="c", content="Hi")
     start = timezone.now()
     now = start
     while now - start < timedelta(hours=25):
@@ -134,7 +133,7 @@ def test_subscription_failing_for_24_hours_is_disabled(
     assert shown["is_active"] is False and shown["disabled_reason"]
     # Disabled subscriptions receive nothing new.
     before = len(receiver.requests)
-    inbox_services.message_create_outgoing(account=account, inbox=api_inbox, to="d", content="x")
+    outbound.message_create_outgoing(account=account, inbox=api_inbox, to="d", content="x")
     webhooks_out.deliver_due(now=now + timedelta(hours=1))
     assert len(receiver.requests) == before
     deliveries = client.get(f"/api/v1/webhooks/{subscription.id}/deliveries").json()["results"]
@@ -145,7 +144,7 @@ def test_unreachable_receiver_is_logged_as_an_error(account, api_inbox):
     WebhookSubscription.objects.create(
         account=account, url="http://127.0.0.1:9/closed", events=["message.created"]
     )
-    inbox_services.message_create_outgoing(account=account, inbox=api_inbox, to="c", content="Hi")
+    outbound.message_create_outgoing(account=account, inbox=api_inbox, to="c", content="Hi")
     assert webhooks_out.deliver_due() == 0
     attempt = OutgoingAttempt.objects.get()
     # Issue #10: a generic reason, no exception text (no port-scan oracle).

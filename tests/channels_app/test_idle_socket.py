@@ -16,8 +16,7 @@ import websockets
 from django.db import connections
 from django.test import Client
 
-from inbox import services as inbox_services
-from statuses import services
+from statuses import outbound, services
 from tests.e2e.conftest import Stack, current_database_url, free_port
 
 pytestmark = [
@@ -51,7 +50,7 @@ def test_an_idle_agent_socket_still_receives_status_events_after_30_seconds(
     web.force_login(user)
     session = web.cookies["sessionid"].value
     inbox = make_inbox(account, "api", webhook_url="http://127.0.0.1:9/x", hmac_secret="s")
-    message, _ = inbox_services.message_create_outgoing(
+    message, _ = outbound.message_create_outgoing(
         account=account, inbox=inbox, to="customer-1", content="Hi"
     )
     url = f"ws://127.0.0.1:{server.server_port}/ws/agent/"

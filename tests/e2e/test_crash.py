@@ -13,9 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from inbox import services as inbox_services
 from inbox.models import Inbox, Message
-from statuses import correlation
+from statuses import correlation, outbound
 from statuses.machine import Status
 from statuses.models import SendTry
 from tests.e2e.conftest import wait_for
@@ -80,7 +79,7 @@ def test_worker_killed_mid_batch_sends_every_message_exactly_once(account, make_
     )
     template = {"name": "order_update", "language": "en_US"}
     messages = [
-        inbox_services.message_create_outgoing(
+        outbound.message_create_outgoing(
             account=account, inbox=inbox, to=f"+1555000{i:04d}", template=template
         )[0]
         for i in range(1, MESSAGES + 1)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from inbox import services as inbox_services
 from inbox.models import Inbox, Message
+from statuses import outbound
 from statuses.machine import Status
 from tests.e2e.conftest import wait_for
 from tests.sending.test_email_send import TOKEN, Mailbox, dsn, smtp_server
@@ -30,7 +30,7 @@ def test_worker_sends_over_smtp_and_a_bounce_fails_it(account, stack):
                 "webhook_token": TOKEN,
             },
         )
-        message, _ = inbox_services.message_create_outgoing(
+        message, _ = outbound.message_create_outgoing(
             account=account, inbox=inbox, to="ghost@example.org", content="Your order shipped."
         )
 

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from inbox import services as inbox_services
 from inbox.models import Account, Inbox, Message
+from statuses import outbound
 from statuses.machine import Status
 from statuses.models import WebhookSubscription
 from tests.e2e.conftest import wait_for
@@ -40,9 +40,9 @@ def whatsapp_inbox(account, url):
 
 def send(account, inbox, to):
     template = {"name": "order_update", "language": "en_US"}
-    return inbox_services.message_create_outgoing(
-        account=account, inbox=inbox, to=to, template=template
-    )[0]
+    return outbound.message_create_outgoing(account=account, inbox=inbox, to=to, template=template)[
+        0
+    ]
 
 
 def test_a_tenant_with_12_slow_webhooks_does_not_delay_another_tenants_send(account, make_stack):

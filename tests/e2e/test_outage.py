@@ -15,9 +15,8 @@ from collections import Counter
 import pytest
 from django_tasks_db.models import DBTaskResult
 
-from inbox import services as inbox_services
 from inbox.models import Inbox, Message
-from statuses import correlation
+from statuses import correlation, outbound
 from statuses.machine import Status
 from statuses.models import WorkerHeartbeat
 from tests.e2e.conftest import wait_for
@@ -34,7 +33,7 @@ OUTAGE_SECONDS = 6
 def queue(account, inbox, first: int, count: int) -> list[Message]:
     template = {"name": "order_update", "language": "en_US"}
     return [
-        inbox_services.message_create_outgoing(
+        outbound.message_create_outgoing(
             account=account, inbox=inbox, to=f"+1555000{i:04d}", template=template
         )[0]
         for i in range(first, first + count)

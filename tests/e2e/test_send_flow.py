@@ -13,7 +13,7 @@ from django.utils import timezone
 from inbox import services as inbox_services
 from inbox.exceptions import ResendWillNotHelp
 from inbox.models import Inbox, Message
-from statuses import correlation, services, tasks
+from statuses import correlation, outbound, services, tasks
 from statuses.machine import Status
 from statuses.models import StatusEvent, WebhookDelivery
 from tests.e2e.conftest import wait_for
@@ -82,7 +82,7 @@ def send(inbox, to):
     conversation = inbox_services.conversation_get_or_create(inbox=inbox, contact=contact)
     conversation.last_inbound_at = timezone.now()
     conversation.save()
-    message, _ = inbox_services.message_create_outgoing(
+    message, _ = outbound.message_create_outgoing(
         account=inbox.account, inbox=inbox, to=to, content="Your order shipped"
     )
     return message
@@ -236,7 +236,7 @@ def test_resend_goes_out_again_with_a_fresh_provider_id(account, stack, simulato
     # 131026 is permanent, so the UI and API refuse a resend (it fails the same way, as below);
     # the new-attempt mechanics are exercised directly.
     with pytest.raises(ResendWillNotHelp):
-        inbox_services.message_resend(message=message)
+        outbound.message_resend(message=message)
     with transaction.atomic():
         message = services.message_start_attempt(message=message)
         tasks.send_message.enqueue(str(message.id), message.attempt)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from inbox import services as inbox_services
+from statuses import outbound
 from statuses.models import OutgoingAttempt, SendTry, WebhookSubscription
 from tests.e2e.conftest import wait_for
 from tests.fakes.recorder import RecordingServer
@@ -26,7 +26,7 @@ def test_the_worker_refuses_local_addresses_at_connect_time(make_stack, account,
         )
         stack = make_stack()
         stack.start_worker(TICKMARK_ALLOW_PRIVATE_URLS="0")
-        message, _ = inbox_services.message_create_outgoing(
+        message, _ = outbound.message_create_outgoing(
             account=account, inbox=inbox, to="customer-1", content="Hi"
         )
 

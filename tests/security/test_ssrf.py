@@ -13,8 +13,7 @@ import socket
 import pytest
 from django.utils import timezone
 
-from inbox import services as inbox_services
-from statuses import netguard, sending, webhooks_out
+from statuses import netguard, outbound, sending, webhooks_out
 from statuses.admin import WebhookSubscriptionForm
 from statuses.models import OutgoingAttempt, OutgoingEvent, SendTry, WebhookSubscription
 from statuses.providers import email as email_provider
@@ -259,7 +258,7 @@ def test_webhook_delivery_to_a_name_now_resolving_to_loopback_never_connects(
         events=["message.created"],
     )
     inbox = make_inbox(account, "api", webhook_url=PUBLIC_URL, hmac_secret="x")
-    inbox_services.message_create_outgoing(account=account, inbox=inbox, to="c-1", content="Hi")
+    outbound.message_create_outgoing(account=account, inbox=inbox, to="c-1", content="Hi")
 
     assert webhooks_out.deliver_due() == 0
     assert receiver.requests == []
@@ -277,7 +276,7 @@ def test_a_blocked_address_reads_like_a_closed_port(guard_on, settings, account,
     blocked = WebhookSubscription.objects.create(
         account=account, url="http://127.0.0.1:6379/", events=["message.created"]
     )
-    inbox_services.message_create_outgoing(account=account, inbox=inbox, to="c-1", content="Hi")
+    outbound.message_create_outgoing(account=account, inbox=inbox, to="c-1", content="Hi")
     webhooks_out.deliver_due()
 
     WebhookSubscription.objects.filter(id=blocked.id).update(is_active=False)
@@ -285,7 +284,7 @@ def test_a_blocked_address_reads_like_a_closed_port(guard_on, settings, account,
     closed = WebhookSubscription.objects.create(
         account=account, url=f"http://127.0.0.1:{refused_port()}/", events=["message.created"]
     )
-    inbox_services.message_create_outgoing(account=account, inbox=inbox, to="c-2", content="Hi")
+    outbound.message_create_outgoing(account=account, inbox=inbox, to="c-2", content="Hi")
     webhooks_out.deliver_due()
 
     errors = {
@@ -305,7 +304,7 @@ def test_worker_send_to_a_name_resolving_to_loopback_never_connects(
         webhook_url=f"http://api.rebind.example:{_port(receiver)}/send",
         hmac_secret="x",
     )
-    message, _ = inbox_services.message_create_outgoing(
+    message, _ = outbound.message_create_outgoing(
         account=account, inbox=inbox, to="c-1", content="Hi"
     )
     sending.message_send(message_id=message.id, attempt=message.attempt)
@@ -369,7 +368,7 @@ def test_no_redirect_is_followed_and_no_body_is_kept(account, make_inbox, receiv
         account=account, url=receiver.url + "/h", events=["message.created"]
     )
     inbox = make_inbox(account, "api", webhook_url=PUBLIC_URL, hmac_secret="x")
-    inbox_services.message_create_outgoing(account=account, inbox=inbox, to="c-1", content="Hi")
+    outbound.message_create_outgoing(account=account, inbox=inbox, to="c-1", content="Hi")
 
     webhooks_out.deliver_due()
     OutgoingEvent.objects.update(next_attempt_at=timezone.now())  # the retry, now
@@ -387,7 +386,7 @@ def test_a_provider_error_body_is_not_echoed_in_the_message_error(
 ):
     receiver.queue(Reply(400, "INTERNAL-SECRET-TOKEN <html>not json</html>"))
     inbox = make_inbox(account, "api", webhook_url=receiver.url + "/send", hmac_secret="x")
-    message, _ = inbox_services.message_create_outgoing(
+    message, _ = outbound.message_create_outgoing(
         account=account, inbox=inbox, to="c-1", content="Hi"
     )
     sending.message_send(message_id=message.id, attempt=message.attempt)

@@ -12,9 +12,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from inbox import services as inbox_services
 from inbox.views.presenters import error_info
-from statuses import correlation, sending
+from statuses import correlation, outbound, sending
 from statuses.machine import Status
 from statuses.models import SendTry, StatusEvent
 from statuses.providers import email as email_provider
@@ -73,7 +72,7 @@ def email_inbox(make_inbox, account, port, **config):
 
 
 def create_and_send(inbox, to):
-    message, created = inbox_services.message_create_outgoing(
+    message, created = outbound.message_create_outgoing(
         account=inbox.account, inbox=inbox, to=to, content="Your order shipped.\nThanks!"
     )
     assert created and message.status == Status.QUEUED

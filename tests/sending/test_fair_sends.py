@@ -4,8 +4,8 @@ item 4): the lane claims tasks as the worker does (``LaneWorker.claim_next``).""
 import pytest
 from django.utils.crypto import get_random_string
 
-from inbox import services as inbox_services
 from inbox.models import Account
+from statuses import outbound
 from statuses.lanes import SEND_QUEUES, LaneWorker
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -16,12 +16,12 @@ def test_a_single_message_is_not_queued_behind_another_accounts_burst(account, m
     burst_inbox = make_inbox(burst_account, "api", webhook_url="http://127.0.0.1:9/x")
     inbox = make_inbox(account, "api", webhook_url="http://127.0.0.1:9/y")
     burst = [
-        inbox_services.message_create_outgoing(
+        outbound.message_create_outgoing(
             account=burst_account, inbox=burst_inbox, to=f"c{i}", content="promo"
         )[0]
         for i in range(30)
     ]
-    single, _ = inbox_services.message_create_outgoing(
+    single, _ = outbound.message_create_outgoing(
         account=account, inbox=inbox, to="customer", content="your code is 1234"
     )
     lane = LaneWorker(

@@ -12,9 +12,8 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from channels_app import groups
-from inbox import services as inbox_services
 from inbox.exceptions import OutsideServiceWindow
-from statuses import correlation, sending
+from statuses import correlation, outbound, sending
 from statuses.machine import Status
 from statuses.models import SendTry, StatusEvent
 from tests.fakes.recorder import Reply
@@ -42,7 +41,7 @@ def twilio_inbox(account, make_inbox, provider):
 
 
 def create(inbox, to=WA_TO, content="Hello", **kwargs):
-    message, _ = inbox_services.message_create_outgoing(
+    message, _ = outbound.message_create_outgoing(
         account=inbox.account, inbox=inbox, to=to, content=content, **kwargs
     )
     return message
@@ -310,7 +309,7 @@ def test_resend_sends_again_with_a_new_attempt_and_provider_id(wa_inbox, provide
     send(message)
     assert message.status == Status.FAILED
 
-    message = inbox_services.message_resend(message=message)
+    message = outbound.message_resend(message=message)
     assert (message.attempt, message.status) == (2, Status.QUEUED)
     assert send_tasks(message).filter(status="READY").count() == 1
     provider.queue(wa_accept("wamid.second"))

@@ -8,8 +8,7 @@ import time
 import pytest
 from django.db import connection, connections, transaction
 
-from inbox import services as inbox_services
-from statuses import outgoing, services, webhooks_out
+from statuses import outbound, outgoing, services, webhooks_out
 from statuses.models import OutgoingAttempt, OutgoingEvent, WebhookSubscription
 from tests.fakes.slow_receiver import SlowReceiver
 
@@ -46,7 +45,7 @@ def message(account, api_inbox):
     WebhookSubscription.objects.create(
         account=account, url="http://127.0.0.1:9/other", events=["message.status_changed"]
     )
-    message, _ = inbox_services.message_create_outgoing(
+    message, _ = outbound.message_create_outgoing(
         account=account, inbox=api_inbox, to="customer-1", content="Hi"
     )
     return message

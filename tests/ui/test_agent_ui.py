@@ -22,7 +22,7 @@ from playwright.sync_api import expect
 
 from inbox import services as inbox_services
 from inbox.models import Conversation, Message
-from statuses import services
+from statuses import outbound, services
 from statuses.models import StatusEvent
 from statuses.providers.base import InboundMessage, SendOutcome, SendResult, StatusUpdate
 from tests.ui.conftest import ARTIFACTS
@@ -74,7 +74,7 @@ def _inbound(inbox, address="+16505076520", text="Hi!", name="Grace Hopper", at=
 
 
 def _outgoing(conversation, content="Your order has shipped.", wamid=None, error_code=""):
-    message, _ = inbox_services.message_create_outgoing(
+    message, _ = outbound.message_create_outgoing(
         account=conversation.account,
         inbox=conversation.inbox,
         to=conversation.contact.address,

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from inbox import services as inbox_services
 from inbox.models import Membership, Message
-from statuses import services
+from statuses import outbound, services
 from statuses.providers.base import InboundMessage, SendOutcome, SendResult
 
 pytestmark = pytest.mark.django_db
@@ -37,7 +37,7 @@ def conversation(inbox):
 
 
 def _failed(conversation, code, title="Undeliverable"):
-    message, _ = inbox_services.message_create_outgoing(
+    message, _ = outbound.message_create_outgoing(
         account=conversation.account,
         inbox=conversation.inbox,
         to=conversation.contact.address,

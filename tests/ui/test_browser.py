@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from inbox import services as inbox_services
 from inbox.models import Message
-from statuses import services
+from statuses import outbound, services
 from statuses.providers.base import InboundMessage, SendOutcome, SendResult
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -54,7 +54,7 @@ def _whatsapp_conversation(inbox, address="+16505076520", name="Grace Hopper"):
 
 
 def _sent_message(conversation, wamid, content="Your order has shipped."):
-    message, _ = inbox_services.message_create_outgoing(
+    message, _ = outbound.message_create_outgoing(
         account=conversation.account,
         inbox=conversation.inbox,
         to=conversation.contact.address,
@@ -215,7 +215,7 @@ def test_failed_message_explains_itself_and_resend_sends_it(
         conversation = _whatsapp_conversation(inbox)
 
         def failed(content, code, title):
-            message, _ = inbox_services.message_create_outgoing(
+            message, _ = outbound.message_create_outgoing(
                 account=account,
                 inbox=inbox,
                 to=conversation.contact.address,

@@ -12,6 +12,9 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from statuses.management.commands.worker import InProcessWorker
+from statuses.simulator import ProviderSimulator, Scenario
+
 DEMO_USER = "demo"
 DEMO_PASSWORD = "tickmark-demo"  # a local demo login, printed on start; not a secret
 
@@ -23,9 +26,6 @@ class Command(BaseCommand):
         parser.add_argument("--addr", default="127.0.0.1:8000", help="host:port (or port)")
 
     def handle(self, *args, addr: str, **options):
-        from statuses.management.commands.worker import InProcessWorker
-        from statuses.simulator import ProviderSimulator, Scenario
-
         addr = addr if ":" in addr else f"127.0.0.1:{addr}"
         self._public_base_url(addr)
         # The simulator listens on 127.0.0.1: the embedded mode talks to a private address.

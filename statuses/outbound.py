@@ -1,0 +1,106 @@
+"""Outgoing messages enter the delivery pipeline here: create (queued, send enqueued, published
+in one transaction) and resend (a new attempt).
+
+The agent pages and the REST API call these. They live on the statuses side because they start
+a status's life and need the queue and the publisher; the inbox services below them (contacts,
+conversations) never call back up, so the imports run one way (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from inbox import services as inbox_services
+from inbox.exceptions import NotResendable, OutsideServiceWindow, ResendWillNotHelp
+from inbox.models import Account, Conversation, Inbox, Message
+from statuses import errors, publish, sending, services, tasks
+from statuses.machine import Status
+
+
+def message_create_outgoing(
+    *,
+    account: Account,
+    inbox: Inbox,
+    to: str,
+    content: str = "",
+    template: dict[str, Any] | None = None,
+    customer_message_id: str | None = None,
+    sender=None,
+    conversation: Conversation | None = None,
+) -> tuple[Message, bool]:
+    """Create a queued outgoing message and enqueue its send in the same transaction.
+
+    Returns (message, created). A repeated ``customer_message_id`` returns the existing
+    message. Free-form messages on channels with a 24-hour customer-service window are refused
+    up front when the window is closed (instead of failing later with WhatsApp's 131047).
+    """
+    if customer_message_id:
+        existing = Message.objects.filter(
+            account=account, customer_message_id=customer_message_id
+        ).first()
+        if existing is not None:
+            return existing, False
+
+    try:
+        with transaction.atomic():
+            if conversation is None:
+                contact = inbox_services.contact_get_or_create(inbox=inbox, address=to)
+                conversation = inbox_services.conversation_get_or_create(
+                    inbox=inbox, contact=contact
+                )
+            needs_window = inbox.channel.has_service_window and template is None
+            if needs_window and not conversation.service_window_open():
+                raise OutsideServiceWindow()
+            now = timezone.now()
+            message = Message.objects.create(
+                account=account,
+                inbox=inbox,
+                conversation=conversation,
+                channel_type=inbox.channel_type,
+                direction=Message.Direction.OUTGOING,
+                to_address=conversation.contact.address,
+                content=content,
+                template=template,
+                customer_message_id=customer_message_id or None,
+                sender=sender,
+                status=Status.QUEUED,
+                queued_at=now,
+                status_updated_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+            Conversation.objects.filter(id=conversation.id).update(last_message_at=now)
+            priority = sending.send_priority(account.id)  # fair between accounts
+            tasks.send_enqueue(message.id, message.attempt, priority=priority)
+            publish.message_created(message, notify_integrators=True)
+    except IntegrityError:
+        # Two concurrent calls with the same customer_message_id: the loser returns the winner.
+        if customer_message_id:
+            existing = Message.objects.filter(
+                account=account, customer_message_id=customer_message_id
+            ).first()
+            if existing is not None:
+                return existing, False
+        raise
+    return message, True
+
+
+def message_resend(*, message: Message) -> Message:
+    """Send a failed or expired message again as a new attempt (DESIGN §3.3)."""
+    if message.direction != Message.Direction.OUTGOING or message.status not in (
+        Status.FAILED,
+        Status.EXPIRED,
+    ):
+        raise NotResendable(message.status)
+    if not errors.resend_helps(message.channel_type, message.error_code, when_unknown=True):
+        info = errors.error_info(message.channel_type, message.error_code)
+        raise ResendWillNotHelp(message.error_code, info.hint if info else "")
+    with transaction.atomic():
+        message = services.message_start_attempt(message=message)
+        if message.status != Status.QUEUED:
+            raise NotResendable(message.status)
+        tasks.send_enqueue(message.id, message.attempt)
+    return message

@@ -1,0 +1,202 @@
+"""The shared write path: merge new events into their locked messages, store, publish."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from datetime import datetime
+
+from django.db.models import F
+from django.utils import timezone
+
+from statuses import machine, publish
+from statuses.events import StatusChange
+from statuses.models import StatusEvent
+from statuses.services.rows import (
+    MERGED_FIELDS,
+    ApplyResult,
+    Outcome,
+    _NewEvent,
+)
+from statuses.services.sql import _insert_events, _write_merged
+
+# ---------------------------------------------------------------------------------------------
+# The shared write path
+# ---------------------------------------------------------------------------------------------
+
+
+def _store_and_merge(
+    inbox_id: uuid.UUID,
+    events: list[_NewEvent],
+    locked: dict[uuid.UUID, dict],
+) -> ApplyResult:
+    """Merge the new events into their (locked) messages, then store both in bulk.
+
+    The merge runs before the insert, over the attempt's stored events plus the new ones, so
+    each event is written once with its outcome (applied or recorded). Should an event the
+    merge counted turn out to be stored already elsewhere (a dedupe-key clash outside this
+    message), the merge is redone from the database.
+    """
+    result = ApplyResult()
+    received_at = timezone.now()  # stored with the new events, and merged with them
+    stored = _attempt_events(locked)
+    merged_new: dict[str, _NewEvent] = {}
+    for event in events:
+        if (
+            event.message_id in locked
+            and event.outcome == Outcome.RECORDED
+            and event.dedupe_key not in stored[event.message_id]
+        ):
+            merged_new.setdefault(event.dedupe_key, event)
+    by_message: dict[uuid.UUID, list[machine.Event]] = defaultdict(list)
+    for message_id, rows in stored.items():
+        by_message[message_id].extend(rows.values())
+    for event in merged_new.values():
+        by_message[event.message_id].append(_as_machine_event(event, received_at))
+
+    updates = _merge_locked(locked, by_message)
+    changed_ids = {current["id"] for current, _, _ in updates}
+    merged_by_id = {current["id"]: (current, merged) for current, merged, _ in updates}
+    for event in merged_new.values():
+        if event.message_id in changed_ids:
+            current, merged = merged_by_id[event.message_id]
+            if _contributed(_as_machine_event(event, received_at), current, merged):
+                event.outcome = Outcome.APPLIED
+
+    inserted_ids, result.duplicates = _insert_events(inbox_id, events, received_at)
+    result.stored = len(inserted_ids)
+    result.parked = sum(
+        1 for e in events if e.outcome == Outcome.PARKED and e.dedupe_key in inserted_ids
+    )
+    result.stale = sum(
+        1 for e in events if e.outcome == Outcome.STALE and e.dedupe_key in inserted_ids
+    )
+    if any(key not in inserted_ids for key in merged_new):
+        updates = _merge_from_database(locked, set(inserted_ids.values()))
+
+    if updates:
+        now = timezone.now()
+        _write_merged(updates, now)
+        for current, merged, status_changed in updates:
+            result.changes.append(
+                StatusChange(
+                    message_id=current["id"],
+                    account_id=current["account_id"],
+                    conversation_id=current["conversation_id"],
+                    channel_type=current["channel_type"],
+                    previous_status=current["status"],
+                    status=merged.status,
+                    version=current["version"] + 1,
+                    status_updated_at=now if status_changed else current["status_updated_at"],
+                    error_code=merged.error_code,
+                    error_title=merged.error_title,
+                    error_detail=merged.error_detail,
+                )
+            )
+        publish.status_changes(
+            result.changes, notify_integrators=_any_webhooks(locked, changed_ids)
+        )
+    return result
+
+
+def _as_machine_event(event: _NewEvent, received_at: datetime) -> machine.Event:
+    return machine.Event(
+        event.status,
+        event.occurred_at,
+        event.error_code,
+        event.error_title,
+        event.error_detail,
+        received_at,
+    )
+
+
+def _attempt_events(locked: dict[uuid.UUID, dict]) -> dict[uuid.UUID, dict[str, machine.Event]]:
+    """The stored events of each locked message's current attempt, by dedupe key."""
+    stored: dict[uuid.UUID, dict[str, machine.Event]] = defaultdict(dict)
+    if not locked:
+        return stored
+    rows = (
+        StatusEvent.objects.filter(message_id__in=list(locked), attempt=F("message__attempt"))
+        .exclude(outcome=Outcome.STALE)
+        .values_list(
+            "message_id",
+            "dedupe_key",
+            "status",
+            "occurred_at",
+            "error_code",
+            "error_title",
+            "error_detail",
+            "received_at",
+        )
+        .order_by()
+    )
+    for message_id, key, status, occurred_at, code, title, detail, received in rows:
+        stored[message_id][key] = machine.Event(status, occurred_at, code, title, detail, received)
+    return stored
+
+
+def _merge_locked(
+    locked: dict[uuid.UUID, dict], by_message: dict[uuid.UUID, list[machine.Event]]
+) -> list[tuple[dict, machine.Merged, bool]]:
+    updates = []
+    for message_id, current in locked.items():
+        merged = machine.merge(by_message.get(message_id, []), created_at=current["created_at"])
+        if any(current[name] != getattr(merged, name) for name in MERGED_FIELDS):
+            updates.append((current, merged, current["status"] != merged.status))
+    return updates
+
+
+def _merge_from_database(
+    locked: dict[uuid.UUID, dict], new_event_ids: set[int]
+) -> list[tuple[dict, machine.Merged, bool]]:
+    """The slow, always-right path: re-read the events as stored and re-mark the outcomes."""
+    rows = (
+        StatusEvent.objects.filter(message_id__in=list(locked), attempt=F("message__attempt"))
+        .exclude(outcome=Outcome.STALE)
+        .values_list(
+            "id",
+            "message_id",
+            "status",
+            "occurred_at",
+            "error_code",
+            "error_title",
+            "error_detail",
+            "received_at",
+        )
+        .order_by()
+    )
+    by_message: dict[uuid.UUID, list[tuple[int, machine.Event]]] = defaultdict(list)
+    for event_id, message_id, status, occurred_at, code, title, detail, received in rows:
+        by_message[message_id].append(
+            (event_id, machine.Event(status, occurred_at, code, title, detail, received))
+        )
+    updates = _merge_locked(
+        locked, {mid: [event for _, event in pairs] for mid, pairs in by_message.items()}
+    )
+    applied: list[int] = []
+    for current, merged, _ in updates:
+        for event_id, event in by_message.get(current["id"], []):
+            if event_id in new_event_ids and _contributed(event, current, merged):
+                applied.append(event_id)
+    StatusEvent.objects.filter(id__in=new_event_ids).update(outcome=Outcome.RECORDED)
+    StatusEvent.objects.filter(id__in=applied).update(outcome=Outcome.APPLIED)
+    return updates
+
+
+def _any_webhooks(locked: dict[uuid.UUID, dict], changed_ids: set[uuid.UUID]) -> bool:
+    return any(locked[mid].get("has_webhooks", True) for mid in changed_ids)
+
+
+def _contributed(event: machine.Event, before: dict, after: machine.Merged) -> bool:
+    if event.status == machine.UNRECOGNIZED:
+        return False
+    if event.status == after.status and before["status"] != after.status:
+        return True
+    stamp = machine.TIMESTAMP_OF.get(event.status)
+    if stamp is None:
+        return False
+    # The stamp is this event's time, raised to the previous stage's (machine.merge).
+    moment = machine.not_before(
+        machine.event_time(event), machine.stage_floor(stamp, after, before["created_at"])
+    )
+    return getattr(after, stamp) == moment and before[stamp] != moment
