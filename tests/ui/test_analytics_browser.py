@@ -1,6 +1,7 @@
 """The analytics page in a real Chromium against a real daphne: filters change the numbers,
 statuses arriving over /ws/agent/ refresh them, and triage resends a retryable error."""
 
+import os
 from __future__ import annotations
 
 from datetime import timedelta
@@ -15,7 +16,11 @@ from statuses.machine import Status
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+# Screenshots go to test-artifacts/ on every run, and into docs/ only with TICKMARK_SCREENSHOTS=1
+# (a test run never changes a tracked file).
+DOCS = Path(__file__).resolve().parents[2] / (
+    "docs" if os.environ.get("TICKMARK_SCREENSHOTS") == "1" else "test-artifacts"
+)
 
 
 def _seed(account, make_inbox, make_message):
