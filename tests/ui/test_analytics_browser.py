@@ -1,9 +1,9 @@
 """The analytics page in a real Chromium against a real daphne: filters change the numbers,
 statuses arriving over /ws/agent/ refresh them, and triage resends a retryable error."""
 
-import os
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
