@@ -35,7 +35,7 @@ from channels_app.events import (
 from config.asgi import application
 from inbox import services as inbox_services
 from inbox.models import Membership
-from statuses import sending
+from statuses import outbound, sending
 from statuses import services as status_services
 from statuses.models import StatusEvent
 from statuses.providers.base import InboundMessage
@@ -241,7 +241,7 @@ async def test_every_frame_of_a_real_flow_matches_its_schema(account, make_inbox
     await database_sync_to_async(inbox_services.conversation_get_or_create)(
         inbox=inbox, contact=contact
     )
-    message, _ = await database_sync_to_async(inbox_services.message_create_outgoing)(
+    message, _ = await database_sync_to_async(outbound.message_create_outgoing)(
         account=account, inbox=inbox, to="+15550000001", template={"name": "hello_world"}
     )
     for status, extra in (
@@ -273,7 +273,7 @@ async def test_every_frame_of_a_real_flow_matches_its_schema(account, make_inbox
         lambda: widget_inbox.contacts.get(address="web-1")
     )()
     widget = await _socket(f"/ws/widget/{widget_inbox.id}/?token={widget_contact.token}")
-    reply, _ = await database_sync_to_async(inbox_services.message_create_outgoing)(
+    reply, _ = await database_sync_to_async(outbound.message_create_outgoing)(
         account=account, inbox=widget_inbox, to="web-1", content="How can I help?"
     )
     await database_sync_to_async(sending.message_send)(message_id=reply.id, attempt=1)

@@ -18,7 +18,7 @@ from django.utils import timezone
 from inbox import services as inbox_services
 from inbox.models import Membership
 from inbox.views import presenters
-from statuses import services
+from statuses import outbound, services
 from statuses.machine import Status, Tick, tick_for
 from statuses.providers.base import InboundMessage, SendOutcome, SendResult
 
@@ -45,7 +45,7 @@ def _conversation(inbox, address="+16505076520"):
 
 
 def _send(conversation, content="Hello", error_code=""):
-    message, _ = inbox_services.message_create_outgoing(
+    message, _ = outbound.message_create_outgoing(
         account=conversation.account,
         inbox=conversation.inbox,
         to=conversation.contact.address,
@@ -240,7 +240,7 @@ def test_a_live_failure_and_a_live_reply_are_the_servers_bubbles(agent_page, inb
     from playwright.sync_api import expect
 
     conversation = _conversation(inbox)
-    message, _ = inbox_services.message_create_outgoing(
+    message, _ = outbound.message_create_outgoing(
         account=conversation.account,
         inbox=inbox,
         to=conversation.contact.address,
