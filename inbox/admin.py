@@ -16,6 +16,7 @@ from inbox.models import (
     Membership,
     Message,
 )
+from statuses import providers
 from statuses.catalogue import ChannelType
 from statuses.models import StatusEvent
 
@@ -56,11 +57,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 def _config_fields(channel_type: str) -> list[str]:
-    from inbox.api.serializers import _HTTP_PROVIDERS, CONFIG_KEYS
-
-    required, optional, _ = CONFIG_KEYS[channel_type]
-    extra = ("api_base_url",) if channel_type in _HTTP_PROVIDERS else ()
-    return [*required, *optional, *extra]
+    return list(providers.get(channel_type).config.keys)
 
 
 class InboxAdminForm(forms.ModelForm):
@@ -76,14 +73,12 @@ class InboxAdminForm(forms.ModelForm):
 
     def __init__(self, *args: Any, channel_type: str = "", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        from inbox.api.serializers import CONFIG_KEYS
-
         self.channel_type = channel_type if channel_type in ChannelType.values else ""
         if not self.instance._state.adding:
             self.fields["channel_type"].disabled = True
         if not self.channel_type:
             return
-        required, _, _ = CONFIG_KEYS[self.channel_type]
+        required = providers.get(self.channel_type).config.required
         current = {} if self.instance._state.adding else self.instance.config
         # Just picked the channel type: ask for its credentials once, not field by field.
         self.awaiting_credentials = (

@@ -36,7 +36,7 @@ import hashlib
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
@@ -49,11 +49,10 @@ from django_tasks_db.compat import TaskResultStatus
 from django_tasks_db.models import DBTaskResult, get_date_max
 
 from inbox.models import Contact, Conversation, Inbox, Message
-from statuses import correlation, services, tasks
+from statuses import correlation, providers, services, tasks
 from statuses.catalogue import CHANNELS, ChannelType
-from statuses.machine import BELOW_DELIVERED, UNRECOGNIZED, Status
+from statuses.machine import BELOW_DELIVERED, Status
 from statuses.models import SendTry, StatusEvent, WebhookDelivery
-from statuses.providers import twilio
 from statuses.providers.base import StatusUpdate
 from statuses.sending import IDEMPOTENT_CHANNELS, http_client
 
@@ -229,7 +228,7 @@ def unknown_reconcile(now: datetime | None = None, client: httpx.Client | None =
         Message.objects.filter(
             direction=Message.Direction.OUTGOING,
             status=Status.UNKNOWN,
-            channel_type__in=list(RECONCILERS),
+            channel_type__in=[ct for ct, spec in providers.REGISTRY.items() if spec.reconcile],
             provider_message_id__isnull=False,
             status_updated_at__lt=now - RECONCILE_AFTER,
         )
@@ -243,7 +242,9 @@ def unknown_reconcile(now: datetime | None = None, client: httpx.Client | None =
     for row in rows:
         inbox = inboxes[row["inbox_id"]]
         try:
-            update = RECONCILERS[row["channel_type"]](client, inbox.config or {}, row, now)
+            reconcile = providers.get(row["channel_type"]).reconcile
+            assert reconcile is not None  # only reconcilable channel types were selected
+            update = reconcile(client, inbox.config or {}, row["provider_message_id"], now)
         except (httpx.HTTPError, ValueError, KeyError) as exc:
             log.info("could not reconcile %s: %s", row["id"], exc)
             continue
@@ -251,44 +252,6 @@ def unknown_reconcile(now: datetime | None = None, client: httpx.Client | None =
             by_inbox[inbox.id].append(update)
     with transaction.atomic():
         return _apply(by_inbox)
-
-
-def _twilio_status(
-    client: httpx.Client, config: dict, row: dict, now: datetime
-) -> StatusUpdate | None:
-    """Fetch one Twilio message resource and turn its status into an update."""
-    sid = str(config["account_sid"])
-    base = str(config.get("api_base_url") or twilio.DEFAULT_BASE_URL).rstrip("/")
-    pid = row["provider_message_id"]
-    response = client.get(
-        f"{base}/2010-04-01/Accounts/{sid}/Messages/{pid}.json",
-        auth=(sid, str(config["auth_token"])),
-    )
-    if response.status_code != 200:
-        return None
-    body = response.json()
-    raw_status = str(body.get("status") or "")
-    status = twilio.STATUSES.get(raw_status, UNRECOGNIZED)
-    if status == UNRECOGNIZED:
-        return None
-    code = str(body.get("error_code") or "")
-    info = twilio.ERRORS.get(code)
-    return StatusUpdate(
-        provider_message_id=pid,
-        status=status,
-        raw_status=raw_status,
-        occurred_at=now,
-        dedupe_key=f"reconcile:{pid}:{raw_status}:{code}",
-        error_code=code,
-        error_title=info.title if info and code else "",
-        error_detail=str(body.get("error_message") or "") if code else "",
-    )
-
-
-RECONCILERS: dict[str, Callable[[httpx.Client, dict, dict, datetime], StatusUpdate | None]] = {
-    ChannelType.TWILIO_SMS: _twilio_status,
-    ChannelType.TWILIO_WHATSAPP: _twilio_status,
-}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,8 +18,11 @@ from statuses import signing
 from statuses.machine import Status
 from statuses.providers import _http
 from statuses.providers.base import (
+    BASE_URL_KEY,
+    ConfigSchema,
     ErrorInfo,
     OutgoingMessage,
+    ProviderSpec,
     SendOutcome,
     SendResult,
     no_handshake,
@@ -146,3 +149,23 @@ def _error_text(answer: dict[str, Any], response: httpx.Response) -> str:
     if isinstance(error, str) and error.strip():
         return error.strip()[:200]
     return f"HTTP {response.status_code}"
+
+
+SPEC = ProviderSpec(
+    name="api",
+    channel_types=CHANNEL_TYPES,
+    config=ConfigSchema(
+        required=("webhook_url", "hmac_secret"),
+        optional=(BASE_URL_KEY,),
+        secret=frozenset({"hmac_secret"}),
+    ),
+    kept_headers=frozenset(),
+    # A repeat would post the same message id to the integrator twice: it is not ours to dedupe.
+    idempotent_send=False,
+    verify=verify,
+    handshake=handshake,
+    parse=parse,
+    send=send,
+    reconcile=None,
+    errors=ERRORS,
+)

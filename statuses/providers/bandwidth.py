@@ -28,12 +28,15 @@ import httpx
 from statuses.machine import UNRECOGNIZED, Status
 from statuses.providers import _http, _meta
 from statuses.providers.base import (
+    BASE_URL_KEY,
+    ConfigSchema,
     ErrorInfo,
     HandshakeReply,
     InboundMessage,
     MalformedPayload,
     OutgoingMessage,
     ParseResult,
+    ProviderSpec,
     SendResult,
     SkipKind,
     StatusUpdate,
@@ -325,3 +328,31 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
         ).strip("; ")
     title = info.title if info else detail
     return _http.refused(response, body, code_text, title, detail)
+
+
+SPEC = ProviderSpec(
+    name="bandwidth",
+    channel_types=CHANNEL_TYPES,
+    config=ConfigSchema(
+        required=(
+            "account_id",
+            "application_id",
+            "username",
+            "password",
+            "from_number",
+            "callback_username",
+            "callback_password",
+        ),
+        optional=(BASE_URL_KEY,),
+        secret=frozenset({"password", "callback_password"}),
+    ),
+    # Callbacks prove themselves with Basic auth, a credential: nothing to keep.
+    kept_headers=frozenset(),
+    idempotent_send=False,
+    verify=verify,
+    handshake=handshake,
+    parse=parse,
+    send=send,
+    reconcile=None,
+    errors=ERRORS,
+)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -221,21 +221,6 @@ class ErrorInfo:
         return not self.permanent
 
 
-class Provider(Protocol):
-    """What each ``statuses/providers/<name>.py`` module provides (module-level functions)."""
-
-    CHANNEL_TYPES: tuple[str, ...]
-    ERRORS: dict[str, ErrorInfo]
-
-    def verify(self, request: WebhookRequest, config: dict[str, Any]) -> bool: ...
-
-    def parse(self, request: WebhookRequest, config: dict[str, Any]) -> ParseResult: ...
-
-    def send(
-        self, client: httpx.Client, config: dict[str, Any], message: OutgoingMessage
-    ) -> SendResult: ...
-
-
 @dataclass(frozen=True)
 class HandshakeReply:
     """A provider's subscription handshake answered without touching any message
@@ -263,3 +248,101 @@ def no_handshake(request: WebhookRequest, config: dict[str, Any]) -> HandshakeRe
 def parse_nothing(request: WebhookRequest, config: dict[str, Any]) -> ParseResult:
     """Nothing to parse: an empty result."""
     return ParseResult()
+
+
+# ---------------------------------------------------------------------------------------------
+# The provider contract: what every package under ``statuses/providers/`` declares in its SPEC.
+
+
+class Verify(Protocol):
+    """Is the webhook signed by the provider? Checked on the raw bytes, before anything else."""
+
+    def __call__(self, request: WebhookRequest, config: dict[str, Any]) -> bool: ...
+
+
+class Handshake(Protocol):
+    """Answer a subscription handshake (no message touched), or None when it is not one."""
+
+    def __call__(
+        self, request: WebhookRequest, config: dict[str, Any]
+    ) -> HandshakeReply | None: ...
+
+
+class Parse(Protocol):
+    """Turn a verified webhook into provider-neutral dataclasses (``MalformedPayload`` → 400)."""
+
+    def __call__(self, request: WebhookRequest, config: dict[str, Any]) -> ParseResult: ...
+
+
+class Send(Protocol):
+    """Hand one message to the provider and say what happened; never raise for a refusal."""
+
+    def __call__(
+        self, client: httpx.Client, config: dict[str, Any], message: OutgoingMessage
+    ) -> SendResult: ...
+
+
+class Reconcile(Protocol):
+    """Ask the provider what became of a message whose send outcome is unknown (the sweep of
+    ``unknown`` messages): an update, or None when the provider has nothing to say."""
+
+    def __call__(
+        self,
+        client: httpx.Client,
+        config: dict[str, Any],
+        provider_message_id: str,
+        now: datetime,
+    ) -> StatusUpdate | None: ...
+
+
+@dataclass(frozen=True)
+class ConfigSchema:
+    """An inbox's ``config`` for one provider (DESIGN §4.1): what the API, the admin's "Add
+    inbox" form and the secret masking read."""
+
+    required: tuple[str, ...]
+    optional: tuple[str, ...] = ()
+    # Groups of optional keys of which at least one must be set (Twilio: a from number or a
+    # messaging service).
+    one_of: tuple[tuple[str, ...], ...] = ()
+    # Keys never echoed by the API, masked in the admin, never logged.
+    secret: frozenset[str] = frozenset()
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Every key the inbox may hold, required first (the admin form's order)."""
+        return (*self.required, *self.optional)
+
+
+# Optional on every provider Tickmark reaches over HTTP: the API host, for a regional endpoint,
+# a proxy or a local fake (checked against the SSRF guard like any tenant-given URL).
+BASE_URL_KEY = "api_base_url"
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    """One provider, declared whole: the registry (``statuses/providers/__init__.py``) maps each
+    of its channel types to this, and nothing else in Tickmark names a provider.
+
+    Every field is required, so a new provider cannot forget one; the registry conformance test
+    (``tests/providers/test_registry.py``) checks each against the others and the database.
+    """
+
+    name: str
+    channel_types: tuple[str, ...]
+    config: ConfigSchema
+    # Headers worth keeping with a recorded delivery (lowercase): the signature and what it
+    # covers, for a later replay or audit. Credentials (Authorization, tokens) never.
+    kept_headers: frozenset[str]
+    # Whether repeating a send whose answer was lost cannot deliver the message twice (the
+    # provider dedupes, or the "provider" is Tickmark itself): a lost try is then resent rather
+    # than marked ``unknown``.
+    idempotent_send: bool
+    verify: Verify
+    handshake: Handshake
+    parse: Parse
+    send: Send
+    # Ask the provider about a message whose outcome is unknown; None if it offers no lookup.
+    reconcile: Reconcile | None
+    # The provider's error codes explained for people (``statuses.errors`` reads them).
+    errors: Mapping[str, ErrorInfo]

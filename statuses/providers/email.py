@@ -54,11 +54,13 @@ from statuses import correlation, netguard
 from statuses.machine import UNRECOGNIZED, Status
 from statuses.providers import _http
 from statuses.providers.base import (
+    ConfigSchema,
     ErrorInfo,
     HandshakeReply,
     MalformedPayload,
     OutgoingMessage,
     ParseResult,
+    ProviderSpec,
     SendOutcome,
     SendResult,
     SkipKind,
@@ -817,3 +819,23 @@ def _date(value: Any) -> datetime | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
+
+
+SPEC = ProviderSpec(
+    name="email",
+    channel_types=CHANNEL_TYPES,
+    config=ConfigSchema(
+        required=("smtp_host", "smtp_port", "from_address", "webhook_token"),
+        optional=("smtp_username", "smtp_password", "smtp_use_tls"),
+        secret=frozenset({"webhook_token", "smtp_password"}),
+    ),
+    # The bounce relay proves itself with a token header, a credential: nothing to keep.
+    kept_headers=frozenset(),
+    idempotent_send=False,
+    verify=verify,
+    handshake=handshake,
+    parse=parse,
+    send=send,
+    reconcile=None,
+    errors=ERRORS,
+)

@@ -21,9 +21,12 @@ import httpx
 
 from statuses.providers import _http, _meta
 from statuses.providers.base import (
+    BASE_URL_KEY,
+    ConfigSchema,
     ErrorInfo,
     OutgoingMessage,
     ParseResult,
+    ProviderSpec,
     SendResult,
     WebhookRequest,
 )
@@ -55,3 +58,22 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
         catalogue=ERRORS,
         params={"access_token": str(config["page_access_token"])},
     )
+
+
+SPEC = ProviderSpec(
+    name="facebook",
+    channel_types=CHANNEL_TYPES,
+    config=ConfigSchema(
+        required=("page_id", "page_access_token", "app_secret", "verify_token"),
+        optional=("api_version", BASE_URL_KEY),
+        secret=frozenset({"page_access_token", "app_secret", "verify_token"}),
+    ),
+    kept_headers=frozenset({_meta.SIGNATURE_HEADER}),
+    idempotent_send=False,
+    verify=verify,
+    handshake=handshake,
+    parse=parse,
+    send=send,
+    reconcile=None,
+    errors=ERRORS,
+)

@@ -19,9 +19,12 @@ import httpx
 
 from statuses.providers import _http, _meta
 from statuses.providers.base import (
+    BASE_URL_KEY,
+    ConfigSchema,
     ErrorInfo,
     OutgoingMessage,
     ParseResult,
+    ProviderSpec,
     SendResult,
     WebhookRequest,
 )
@@ -63,3 +66,22 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
         catalogue=ERRORS,
         headers={"Authorization": f"Bearer {config['access_token']}"},
     )
+
+
+SPEC = ProviderSpec(
+    name="instagram",
+    channel_types=CHANNEL_TYPES,
+    config=ConfigSchema(
+        required=("ig_user_id", "access_token", "app_secret", "verify_token"),
+        optional=("api_version", BASE_URL_KEY),
+        secret=frozenset({"access_token", "app_secret", "verify_token"}),
+    ),
+    kept_headers=frozenset({_meta.SIGNATURE_HEADER}),
+    idempotent_send=False,
+    verify=verify,
+    handshake=handshake,
+    parse=parse,
+    send=send,
+    reconcile=None,
+    errors=ERRORS,
+)

@@ -34,6 +34,8 @@ import httpx
 from statuses.machine import Status
 from statuses.providers import _http
 from statuses.providers.base import (
+    BASE_URL_KEY,
+    ConfigSchema,
     Deletion,
     ErrorInfo,
     HandshakeReply,
@@ -41,6 +43,7 @@ from statuses.providers.base import (
     MalformedPayload,
     OutgoingMessage,
     ParseResult,
+    ProviderSpec,
     SendOutcome,
     SendResult,
     SkipKind,
@@ -270,3 +273,23 @@ def _error_detail(body: dict[str, Any], response: httpx.Response) -> str:
         if extra:
             detail = f"{detail} ({'; '.join(extra)})"
     return detail
+
+
+SPEC = ProviderSpec(
+    name="line",
+    channel_types=CHANNEL_TYPES,
+    config=ConfigSchema(
+        required=("channel_access_token", "channel_secret"),
+        optional=(BASE_URL_KEY,),
+        secret=frozenset({"channel_access_token", "channel_secret"}),
+    ),
+    kept_headers=frozenset({SIGNATURE_HEADER}),
+    # LINE dedupes a repeated push by its X-Line-Retry-Key (derived from our correlation id).
+    idempotent_send=True,
+    verify=verify,
+    handshake=handshake,
+    parse=parse,
+    send=send,
+    reconcile=None,
+    errors=ERRORS,
+)

@@ -25,12 +25,15 @@ import httpx
 from statuses.machine import Status
 from statuses.providers import _http
 from statuses.providers.base import (
+    BASE_URL_KEY,
+    ConfigSchema,
     ErrorInfo,
     HandshakeReply,
     InboundMessage,
     MalformedPayload,
     OutgoingMessage,
     ParseResult,
+    ProviderSpec,
     SendOutcome,
     SendResult,
     SkipKind,
@@ -302,3 +305,23 @@ def _retry_after_parameter(body: dict[str, Any]) -> float | None:
         if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
             return float(value)
     return None
+
+
+SPEC = ProviderSpec(
+    name="telegram",
+    channel_types=CHANNEL_TYPES,
+    config=ConfigSchema(
+        required=("bot_token", "secret_token"),
+        optional=(BASE_URL_KEY,),
+        secret=frozenset({"bot_token", "secret_token"}),
+    ),
+    # The secret-token header is a credential, not a signature: never kept.
+    kept_headers=frozenset(),
+    idempotent_send=False,
+    verify=verify,
+    handshake=handshake,
+    parse=parse,
+    send=send,
+    reconcile=None,
+    errors=ERRORS,
+)

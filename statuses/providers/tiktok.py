@@ -30,12 +30,15 @@ import httpx
 from statuses.machine import Status
 from statuses.providers import _http
 from statuses.providers.base import (
+    BASE_URL_KEY,
+    ConfigSchema,
     ErrorInfo,
     HandshakeReply,
     InboundMessage,
     MalformedPayload,
     OutgoingMessage,
     ParseResult,
+    ProviderSpec,
     SendOutcome,
     SendResult,
     SkipKind,
@@ -307,3 +310,22 @@ def _from_seconds(value: Any, default: datetime) -> datetime:
         return datetime.fromtimestamp(value, tz=UTC)
     except (OverflowError, OSError, ValueError) as exc:
         raise MalformedPayload("create_time out of range") from exc
+
+
+SPEC = ProviderSpec(
+    name="tiktok",
+    channel_types=CHANNEL_TYPES,
+    config=ConfigSchema(
+        required=("business_id", "access_token", "client_secret"),
+        optional=(BASE_URL_KEY,),
+        secret=frozenset({"access_token", "client_secret"}),
+    ),
+    kept_headers=frozenset({SIGNATURE_HEADER}),
+    idempotent_send=False,
+    verify=verify,
+    handshake=handshake,
+    parse=parse,
+    send=send,
+    reconcile=None,
+    errors=ERRORS,
+)

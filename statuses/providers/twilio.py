@@ -36,12 +36,15 @@ import httpx
 from statuses.machine import UNRECOGNIZED, Status
 from statuses.providers import _http
 from statuses.providers.base import (
+    BASE_URL_KEY,
+    ConfigSchema,
     ErrorInfo,
     HandshakeReply,
     InboundMessage,
     MalformedPayload,
     OutgoingMessage,
     ParseResult,
+    ProviderSpec,
     SendOutcome,
     SendResult,
     SkipKind,
@@ -564,3 +567,59 @@ def _result(response: httpx.Response) -> SendResult:
     message = str(body.get("message") or "")
     title = info.title if info else message
     return _http.refused(response, body, code_text, title, message)
+
+
+# --------------------------------------------------------------------------------------------
+# Reconciling a message whose send outcome is unknown
+
+
+def reconcile(
+    client: httpx.Client, config: dict[str, Any], provider_message_id: str, now: datetime
+) -> StatusUpdate | None:
+    """Fetch one message resource (``GET …/Messages/<sid>.json``) and turn its status into an
+    update; None when Twilio does not answer it or names no status we know."""
+    sid = str(config["account_sid"])
+    base = _http.base_url(config, DEFAULT_BASE_URL)
+    response = client.get(
+        f"{base}/2010-04-01/Accounts/{sid}/Messages/{provider_message_id}.json",
+        auth=(sid, str(config["auth_token"])),
+    )
+    if response.status_code != 200:
+        return None
+    body = response.json()
+    raw_status = str(body.get("status") or "")
+    status = STATUSES.get(raw_status, UNRECOGNIZED)
+    if status == UNRECOGNIZED:
+        return None
+    code = str(body.get("error_code") or "")
+    info = ERRORS.get(code)
+    return StatusUpdate(
+        provider_message_id=provider_message_id,
+        status=status,
+        raw_status=raw_status,
+        occurred_at=now,
+        dedupe_key=f"reconcile:{provider_message_id}:{raw_status}:{code}",
+        error_code=code,
+        error_title=info.title if info and code else "",
+        error_detail=str(body.get("error_message") or "") if code else "",
+    )
+
+
+SPEC = ProviderSpec(
+    name="twilio",
+    channel_types=CHANNEL_TYPES,
+    config=ConfigSchema(
+        required=("account_sid", "auth_token"),
+        optional=("from_number", "messaging_service_sid", BASE_URL_KEY),
+        one_of=(("from_number", "messaging_service_sid"),),
+        secret=frozenset({"auth_token"}),
+    ),
+    kept_headers=frozenset({SIGNATURE_HEADER}),
+    idempotent_send=False,
+    verify=verify,
+    handshake=handshake,
+    parse=parse,
+    send=send,
+    reconcile=reconcile,
+    errors=ERRORS,
+)

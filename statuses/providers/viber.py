@@ -26,12 +26,15 @@ import httpx
 from statuses.machine import UNRECOGNIZED, Status
 from statuses.providers import _http
 from statuses.providers.base import (
+    BASE_URL_KEY,
+    ConfigSchema,
     ErrorInfo,
     HandshakeReply,
     InboundMessage,
     MalformedPayload,
     OutgoingMessage,
     ParseResult,
+    ProviderSpec,
     SendOutcome,
     SendResult,
     SkipKind,
@@ -311,3 +314,22 @@ def _from_ms(value: Any, default: datetime) -> datetime:
         except (OverflowError, OSError, ValueError) as exc:
             raise MalformedPayload("timestamp out of range") from exc
     return default
+
+
+SPEC = ProviderSpec(
+    name="viber",
+    channel_types=CHANNEL_TYPES,
+    config=ConfigSchema(
+        required=("auth_token", "sender_name"),
+        optional=(BASE_URL_KEY,),
+        secret=frozenset({"auth_token"}),
+    ),
+    kept_headers=frozenset({SIGNATURE_HEADER}),
+    idempotent_send=False,
+    verify=verify,
+    handshake=handshake,
+    parse=parse,
+    send=send,
+    reconcile=None,
+    errors=ERRORS,
+)

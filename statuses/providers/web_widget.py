@@ -13,8 +13,10 @@ import httpx
 
 from statuses.machine import Status
 from statuses.providers.base import (
+    ConfigSchema,
     ErrorInfo,
     OutgoingMessage,
+    ProviderSpec,
     SendOutcome,
     SendResult,
     no_handshake,
@@ -37,3 +39,19 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
     return SendResult(
         SendOutcome.ACCEPTED, provider_message_id=message.message_id, status=Status.SENT
     )
+
+
+SPEC = ProviderSpec(
+    name="web_widget",
+    channel_types=CHANNEL_TYPES,
+    config=ConfigSchema(required=(), optional=("title", "greeting")),
+    kept_headers=frozenset(),
+    # The "provider" is our own socket push, keyed by the message id.
+    idempotent_send=True,
+    verify=verify,
+    handshake=handshake,
+    parse=parse,
+    send=send,
+    reconcile=None,
+    errors=ERRORS,
+)

@@ -15,10 +15,13 @@ import httpx
 
 from statuses.providers import _http, _meta
 from statuses.providers.base import (
+    BASE_URL_KEY,
+    ConfigSchema,
     ErrorInfo,
     HandshakeReply,
     OutgoingMessage,
     ParseResult,
+    ProviderSpec,
     SendResult,
     WebhookRequest,
 )
@@ -86,3 +89,23 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
         catalogue=ERRORS,
         headers={"D360-API-KEY": str(config["api_key"])},
     )
+
+
+SPEC = ProviderSpec(
+    name="whatsapp_360dialog",
+    channel_types=CHANNEL_TYPES,
+    config=ConfigSchema(
+        required=("api_key", "webhook_token"),
+        optional=(BASE_URL_KEY,),
+        secret=frozenset({"api_key", "webhook_token"}),
+    ),
+    # The only proof is the token header, a credential: nothing provider-specific to keep.
+    kept_headers=frozenset(),
+    idempotent_send=False,
+    verify=verify,
+    handshake=handshake,
+    parse=parse,
+    send=send,
+    reconcile=None,
+    errors=ERRORS,
+)

@@ -21,9 +21,12 @@ import httpx
 
 from statuses.providers import _http, _meta
 from statuses.providers.base import (
+    BASE_URL_KEY,
+    ConfigSchema,
     ErrorInfo,
     OutgoingMessage,
     ParseResult,
+    ProviderSpec,
     SendResult,
     WebhookRequest,
 )
@@ -58,3 +61,22 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
         catalogue=ERRORS,
         headers={"Authorization": f"Bearer {config['access_token']}"},
     )
+
+
+SPEC = ProviderSpec(
+    name="whatsapp_cloud",
+    channel_types=CHANNEL_TYPES,
+    config=ConfigSchema(
+        required=("phone_number_id", "access_token", "app_secret", "verify_token"),
+        optional=("api_version", "waba_id", BASE_URL_KEY),
+        secret=frozenset({"access_token", "app_secret", "verify_token"}),
+    ),
+    kept_headers=frozenset({_meta.SIGNATURE_HEADER}),
+    idempotent_send=False,
+    verify=verify,
+    handshake=handshake,
+    parse=parse,
+    send=send,
+    reconcile=None,
+    errors=ERRORS,
+)
