@@ -60,15 +60,6 @@ log = logging.getLogger(__name__)
 
 BATCH = 500
 WORKER_LOST = "statuses.sweeps.WorkerLost"
-# How long providers keep retrying a status webhook we could not match (reference §0).
-PARKED_WINDOWS: dict[str, timedelta] = {
-    ChannelType.WHATSAPP_CLOUD: timedelta(days=7),
-    ChannelType.WHATSAPP_360DIALOG: timedelta(days=7),
-    ChannelType.FACEBOOK: timedelta(days=7),
-    ChannelType.INSTAGRAM: timedelta(days=7),
-    ChannelType.BANDWIDTH_SMS: timedelta(hours=24),
-}
-DEFAULT_PARKED_WINDOW = timedelta(days=3)
 # Give a status callback this long to explain an unknown message before asking the provider.
 RECONCILE_AFTER = timedelta(seconds=60)
 
@@ -316,7 +307,7 @@ def parked_expire(now: datetime | None = None) -> int:
     now = now or timezone.now()
     windows: dict[timedelta, list[str]] = defaultdict(list)
     for channel_type in ChannelType.values:
-        windows[PARKED_WINDOWS.get(channel_type, DEFAULT_PARKED_WINDOW)].append(channel_type)
+        windows[providers.get(channel_type).webhook_retry_window].append(channel_type)
     total = 0
     with _exclusive("parked_expire") as mine:
         if not mine:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -162,6 +163,7 @@ SPEC = ProviderSpec(
     kept_headers=frozenset(),
     # A repeat would post the same message id to the integrator twice: it is not ours to dedupe.
     idempotent_send=False,
+    webhook_retry_window=timedelta(days=3),
     verify=verify,
     handshake=handshake,
     parse=parse,

@@ -20,13 +20,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
 from statuses.machine import UNRECOGNIZED, Status
-from statuses.providers import _http, _meta
+from statuses.providers import _http
 from statuses.providers.base import (
     BASE_URL_KEY,
     ConfigSchema,
@@ -43,6 +43,7 @@ from statuses.providers.base import (
     WebhookRequest,
     is_e164,
 )
+from statuses.providers.meta import wire as meta_wire
 
 CHANNEL_TYPES: tuple[str, ...] = ("bandwidth_sms",)
 DEFAULT_BASE_URL = "https://messaging.bandwidth.com"
@@ -206,27 +207,27 @@ def handshake(request: WebhookRequest, config: dict[str, Any]) -> HandshakeReply
 
 def parse(request: WebhookRequest, config: dict[str, Any]) -> ParseResult:
     """Parse every event of a callback array."""
-    events = _meta.load_json(request.body)
+    events = meta_wire.load_json(request.body)
     if not isinstance(events, list):
         raise MalformedPayload("body is not a JSON array")
     result = ParseResult()
     for index, event in enumerate(events):
         with result.entry(event, f"[{index}]") as part:
-            _event(_meta.as_object(event, "event"), request, part)
+            _event(meta_wire.as_object(event, "event"), request, part)
     return result
 
 
 def _event(event: dict[str, Any], request: WebhookRequest, result: ParseResult) -> None:
     """One callback event: an inbound message or a status of one of ours."""
-    kind = _meta.as_text(event.get("type"), "type")
-    message = _meta.as_object(event.get("message"), "message")
-    message_id = _meta.as_text(message.get("id"), "message.id")
+    kind = meta_wire.as_text(event.get("type"), "type")
+    message = meta_wire.as_object(event.get("message"), "message")
+    message_id = meta_wire.as_text(message.get("id"), "message.id")
     occurred_at = _time(event.get("eventTime") or event.get("time"), request.received_at)
     if kind == INBOUND_TYPE:
         text = message.get("text")
         media = message.get("media")
         content = text if isinstance(text, str) and text else ("[media]" if media else "")
-        sender = _meta.as_text(message.get("from"), "message.from")
+        sender = meta_wire.as_text(message.get("from"), "message.from")
         if not is_e164(sender):
             result.skip(SkipKind.INVALID_SENDER, f"from {sender!r} is not an E.164 number", event)
             return
@@ -240,7 +241,7 @@ def _event(event: dict[str, Any], request: WebhookRequest, result: ParseResult) 
         )
         return
     status = STATUSES.get(kind, UNRECOGNIZED)
-    error_code = _meta.as_text(event.get("errorCode"), "errorCode", required=False)
+    error_code = meta_wire.as_text(event.get("errorCode"), "errorCode", required=False)
     description = event.get("description")
     description = description if isinstance(description, str) else ""
     dedupe_key = f"{message_id}:{kind}"
@@ -349,6 +350,7 @@ SPEC = ProviderSpec(
     # Callbacks prove themselves with Basic auth, a credential: nothing to keep.
     kept_headers=frozenset(),
     idempotent_send=False,
+    webhook_retry_window=timedelta(hours=24),
     verify=verify,
     handshake=handshake,
     parse=parse,

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import httpx
@@ -338,6 +338,9 @@ class ProviderSpec:
     # provider dedupes, or the "provider" is Tickmark itself): a lost try is then resent rather
     # than marked ``unknown``.
     idempotent_send: bool
+    # How long the provider keeps retrying a status webhook we could not match (reference §0):
+    # a status parked for an unknown message id becomes ``unmatched`` after that.
+    webhook_retry_window: timedelta
     verify: Verify
     handshake: Handshake
     parse: Parse

@@ -26,7 +26,7 @@ import hmac
 import json
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -286,6 +286,7 @@ SPEC = ProviderSpec(
     kept_headers=frozenset({SIGNATURE_HEADER}),
     # LINE dedupes a repeated push by its X-Line-Retry-Key (derived from our correlation id).
     idempotent_send=True,
+    webhook_retry_window=timedelta(days=3),
     verify=verify,
     handshake=handshake,
     parse=parse,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hmac
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -318,6 +318,7 @@ SPEC = ProviderSpec(
     # The secret-token header is a credential, not a signature: never kept.
     kept_headers=frozenset(),
     idempotent_send=False,
+    webhook_retry_window=timedelta(days=3),
     verify=verify,
     handshake=handshake,
     parse=parse,

@@ -322,6 +322,7 @@ SPEC = ProviderSpec(
     ),
     kept_headers=frozenset({SIGNATURE_HEADER}),
     idempotent_send=False,
+    webhook_retry_window=timedelta(days=3),
     verify=verify,
     handshake=handshake,
     parse=parse,

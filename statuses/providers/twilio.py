@@ -27,7 +27,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
@@ -616,6 +616,7 @@ SPEC = ProviderSpec(
     ),
     kept_headers=frozenset({SIGNATURE_HEADER}),
     idempotent_send=False,
+    webhook_retry_window=timedelta(days=3),
     verify=verify,
     handshake=handshake,
     parse=parse,

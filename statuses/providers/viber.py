@@ -18,7 +18,7 @@ import hashlib
 import hmac
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -326,6 +326,7 @@ SPEC = ProviderSpec(
     ),
     kept_headers=frozenset({SIGNATURE_HEADER}),
     idempotent_send=False,
+    webhook_retry_window=timedelta(days=3),
     verify=verify,
     handshake=handshake,
     parse=parse,

@@ -7,6 +7,7 @@ hands the message over: the socket push happens elsewhere, after commit.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -48,6 +49,7 @@ SPEC = ProviderSpec(
     kept_headers=frozenset(),
     # The "provider" is our own socket push, keyed by the message id.
     idempotent_send=True,
+    webhook_retry_window=timedelta(days=3),
     verify=verify,
     handshake=handshake,
     parse=parse,

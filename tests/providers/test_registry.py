@@ -13,6 +13,7 @@ import inspect
 import pkgutil
 import re
 from collections.abc import Mapping
+from datetime import timedelta
 
 import pytest
 from django.db import connection
@@ -63,6 +64,8 @@ def test_every_field_is_declared_and_typed(name):
     assert isinstance(spec.config, ConfigSchema)
     assert isinstance(spec.kept_headers, frozenset)
     assert isinstance(spec.idempotent_send, bool)
+    assert isinstance(spec.webhook_retry_window, timedelta)
+    assert spec.webhook_retry_window > timedelta(0)
     assert isinstance(spec.errors, Mapping)
     assert all(
         isinstance(code, str) and code and isinstance(info, ErrorInfo)
