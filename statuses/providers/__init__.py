@@ -1,23 +1,26 @@
 """The explicit provider registry: channel type → ``ProviderSpec``.
 
 Each provider module (or package) declares itself whole in one ``SPEC``
-(``statuses.providers.base.ProviderSpec``): its channel types, config schema (required,
-optional, secret keys), the signature headers kept with a recorded delivery, whether a lost
-send may be repeated, ``verify``/``handshake``/``parse``/``send``, its reconcile lookup and its
-error table. Everything else reads the specs through this module: the API and admin config
-forms, secret masking, ingestion, the send loop, the sweeps, ``statuses.errors``.
+(``statuses.providers.base.ProviderSpec``): its channels (family, which statuses each reports,
+time to live), config schema (required, optional, secret keys), the signature headers kept with
+a recorded delivery, whether a lost send may be repeated, how long it retries a webhook,
+``verify``/``handshake``/``parse``/``send``, its reconcile lookup and its error table.
+Everything else reads the specs through this module: the channel catalogue
+(``statuses.catalogue.CHANNELS`` is built from them), the API and admin config forms, secret
+masking, ingestion, the send loop, the sweeps, ``statuses.errors``.
 
 Adding a provider means:
 
 1. its module or package under ``statuses/providers/`` with a ``SPEC``;
 2. one line in ``SPECS`` below (and its import);
-3. its channel type(s) in ``statuses/catalogue.py`` (the table of channels: label, family,
-   which statuses it reports, time to live) and the migration for the ``inbox_channel_type_valid``
-   check constraint (``makemigrations inbox``).
+3. its channel type(s) in ``ChannelType`` (``statuses/catalogue.py``, the database's
+   vocabulary) and the migration for the ``inbox_channel_type_valid`` check constraint
+   (``makemigrations inbox``) — plus a ``Family`` there only if it starts a new family.
 
-``tests/providers/test_registry.py`` fails until the three agree. Optional, not required for
-the provider to work: a fake in ``statuses/simulator/`` (the demo), seed data in
-``inbox/management/commands/seed_demo.py``.
+Start-up (``statuses.catalogue``) and ``tests/providers/test_registry.py`` fail until these
+agree. Not needed for the provider to work, but per provider: a fake in
+``statuses/simulator/`` for the demo, seed data in ``inbox/management/commands/seed_demo.py``,
+and its tests and fixtures under ``tests/``.
 """
 
 from __future__ import annotations

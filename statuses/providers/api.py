@@ -26,12 +26,11 @@ from statuses.providers.base import (
     ProviderSpec,
     SendOutcome,
     SendResult,
+    channel,
     no_handshake,
     parse_nothing,
     refuse_webhook,
 )
-
-CHANNEL_TYPES: tuple[str, ...] = ("api",)
 
 ERRORS: dict[str, ErrorInfo] = {
     "400": ErrorInfo(
@@ -154,7 +153,7 @@ def _error_text(answer: dict[str, Any], response: httpx.Response) -> str:
 
 SPEC = ProviderSpec(
     name="api",
-    channel_types=CHANNEL_TYPES,
+    channels=(channel("api", "API", "YYYY", "integrator reports via REST"),),
     config=ConfigSchema(
         required=("webhook_url", "hmac_secret"),
         optional=(BASE_URL_KEY,),

@@ -41,11 +41,11 @@ from statuses.providers.base import (
     SkipKind,
     StatusUpdate,
     WebhookRequest,
+    channel,
     is_e164,
 )
 from statuses.providers.meta import wire as meta_wire
 
-CHANNEL_TYPES: tuple[str, ...] = ("bandwidth_sms",)
 DEFAULT_BASE_URL = "https://messaging.bandwidth.com"
 
 STATUSES: dict[str, str] = {
@@ -333,7 +333,15 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
 
 SPEC = ProviderSpec(
     name="bandwidth",
-    channel_types=CHANNEL_TYPES,
+    channels=(
+        channel(
+            "bandwidth_sms",
+            "SMS",
+            "YYNY",
+            "Bandwidth callback array",
+            time_to_live=timedelta(days=3),
+        ),
+    ),
     config=ConfigSchema(
         required=(
             "account_id",

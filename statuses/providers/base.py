@@ -16,6 +16,8 @@ from typing import Any, Protocol
 
 import httpx
 
+from statuses.machine import ALWAYS_TERMINAL, PROGRESS_RANK, Status
+
 
 class MalformedPayload(ValueError):
     """The webhook body cannot be parsed (answered 400; the raw delivery is kept)."""
@@ -250,6 +252,53 @@ def parse_nothing(request: WebhookRequest, config: dict[str, Any]) -> ParseResul
     return ParseResult()
 
 
+@dataclass(frozen=True)
+class Channel:
+    """One channel type as the domain sees it (DESIGN §4): its family, which statuses it
+    reports, and when a message on it is final or expired."""
+
+    channel_type: str
+    family: str  # a statuses.catalogue.Family value
+    reports_sent: bool
+    reports_delivered: bool
+    reports_read: bool
+    reports_failed: bool
+    how: str
+    # Free-form messages need an inbound message from the contact within 24 h.
+    has_service_window: bool = False
+    # How long a message may stay below "delivered" before a sweep marks it expired.
+    time_to_live: timedelta = timedelta(days=7)
+
+    @property
+    def highest_status(self) -> str:
+        if self.reports_read:
+            return Status.READ
+        if self.reports_delivered:
+            return Status.DELIVERED
+        return Status.SENT
+
+    def is_terminal(self, status: str) -> bool:
+        if status in ALWAYS_TERMINAL:
+            return True
+        rank = PROGRESS_RANK.get(status)
+        return rank is not None and rank >= PROGRESS_RANK[self.highest_status]
+
+    @property
+    def capabilities(self) -> dict[str, bool]:
+        return {
+            "sent": self.reports_sent,
+            "delivered": self.reports_delivered,
+            "read": self.reports_read,
+            "failed": self.reports_failed,
+        }
+
+
+def channel(channel_type: str, family: str, flags: str, how: str, **extra: Any) -> Channel:
+    """A ``Channel`` from its reporting flags, ``"YYNY"`` = sent, delivered, read, failed."""
+    sent, delivered, read, failed = (flag == "Y" for flag in flags)
+    return Channel(channel_type, family, sent, delivered, read, failed, how, **extra)
+
+
 # ---------------------------------------------------------------------------------------------
 # The provider contract: what every package under ``statuses/providers/`` declares in its SPEC.
 
@@ -329,7 +378,9 @@ class ProviderSpec:
     """
 
     name: str
-    channel_types: tuple[str, ...]
+    # The channel types it serves, each with its family and what it reports (statuses.catalogue
+    # is the table of all of them, built from the specs).
+    channels: tuple[Channel, ...]
     config: ConfigSchema
     # Headers worth keeping with a recorded delivery (lowercase): the signature and what it
     # covers, for a later replay or audit. Credentials (Authorization, tokens) never.
@@ -349,3 +400,7 @@ class ProviderSpec:
     reconcile: Reconcile | None
     # The provider's error codes explained for people (``statuses.errors`` reads them).
     errors: Mapping[str, ErrorInfo]
+
+    @property
+    def channel_types(self) -> tuple[str, ...]:
+        return tuple(c.channel_type for c in self.channels)

@@ -30,13 +30,13 @@ from statuses.providers.base import (
     ProviderSpec,
     SendResult,
     WebhookRequest,
+    channel,
 )
 from statuses.providers.meta import errors as meta_errors
 from statuses.providers.meta import parse_messaging as meta_parse_messaging
 from statuses.providers.meta import send as meta_send
 from statuses.providers.meta import verify as meta_verify
 
-CHANNEL_TYPES: tuple[str, ...] = ("facebook",)
 ERRORS: dict[str, ErrorInfo] = meta_errors.GRAPH_MESSAGING_ERRORS
 DEFAULT_BASE_URL = "https://graph.facebook.com"
 
@@ -67,7 +67,11 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
 
 SPEC = ProviderSpec(
     name="facebook",
-    channel_types=CHANNEL_TYPES,
+    channels=(
+        channel(
+            "facebook", "FACEBOOK", "YYYY", "delivery/read watermarks", has_service_window=True
+        ),
+    ),
     config=ConfigSchema(
         required=("page_id", "page_access_token", "app_secret", "verify_token"),
         optional=("api_version", BASE_URL_KEY),

@@ -28,13 +28,13 @@ from statuses.providers.base import (
     ProviderSpec,
     SendResult,
     WebhookRequest,
+    channel,
 )
 from statuses.providers.meta import errors as meta_errors
 from statuses.providers.meta import parse_messaging as meta_parse_messaging
 from statuses.providers.meta import send as meta_send
 from statuses.providers.meta import verify as meta_verify
 
-CHANNEL_TYPES: tuple[str, ...] = ("instagram",)
 DEFAULT_BASE_URL = "https://graph.instagram.com"
 
 ERRORS: dict[str, ErrorInfo] = {
@@ -75,7 +75,11 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
 
 SPEC = ProviderSpec(
     name="instagram",
-    channel_types=CHANNEL_TYPES,
+    channels=(
+        channel(
+            "instagram", "INSTAGRAM", "YNYY", "read of a mid (watermark)", has_service_window=True
+        ),
+    ),
     config=ConfigSchema(
         required=("ig_user_id", "access_token", "app_secret", "verify_token"),
         optional=("api_version", BASE_URL_KEY),

@@ -48,9 +48,8 @@ from statuses.providers.base import (
     SendResult,
     SkipKind,
     WebhookRequest,
+    channel,
 )
-
-CHANNEL_TYPES: tuple[str, ...] = ("line",)
 
 DEFAULT_API_BASE_URL = "https://api.line.me"
 SIGNATURE_HEADER = "x-line-signature"
@@ -277,7 +276,7 @@ def _error_detail(body: dict[str, Any], response: httpx.Response) -> str:
 
 SPEC = ProviderSpec(
     name="line",
-    channel_types=CHANNEL_TYPES,
+    channels=(channel("line", "LINE", "YYNY", "send response only"),),
     config=ConfigSchema(
         required=("channel_access_token", "channel_secret"),
         optional=(BASE_URL_KEY,),

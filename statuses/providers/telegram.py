@@ -38,9 +38,8 @@ from statuses.providers.base import (
     SendResult,
     SkipKind,
     WebhookRequest,
+    channel,
 )
-
-CHANNEL_TYPES: tuple[str, ...] = ("telegram",)
 
 DEFAULT_API_BASE_URL = "https://api.telegram.org"
 SECRET_HEADER = "x-telegram-bot-api-secret-token"
@@ -309,7 +308,7 @@ def _retry_after_parameter(body: dict[str, Any]) -> float | None:
 
 SPEC = ProviderSpec(
     name="telegram",
-    channel_types=CHANNEL_TYPES,
+    channels=(channel("telegram", "TELEGRAM", "YNNY", "send response only"),),
     config=ConfigSchema(
         required=("bot_token", "secret_token"),
         optional=(BASE_URL_KEY,),

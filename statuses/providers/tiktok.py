@@ -44,9 +44,8 @@ from statuses.providers.base import (
     SkipKind,
     Watermark,
     WebhookRequest,
+    channel,
 )
-
-CHANNEL_TYPES: tuple[str, ...] = ("tiktok",)
 
 DEFAULT_API_BASE_URL = "https://business-api.tiktok.com"
 SEND_PATH = "/open_api/v1.3/business/message/send/"
@@ -314,7 +313,7 @@ def _from_seconds(value: Any, default: datetime) -> datetime:
 
 SPEC = ProviderSpec(
     name="tiktok",
-    channel_types=CHANNEL_TYPES,
+    channels=(channel("tiktok", "TIKTOK", "YNYY", "read watermark"),),
     config=ConfigSchema(
         required=("business_id", "access_token", "client_secret"),
         optional=(BASE_URL_KEY,),

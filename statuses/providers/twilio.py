@@ -50,10 +50,10 @@ from statuses.providers.base import (
     SkipKind,
     StatusUpdate,
     WebhookRequest,
+    channel,
     is_e164,
 )
 
-CHANNEL_TYPES: tuple[str, ...] = ("twilio_sms", "twilio_whatsapp")
 DEFAULT_BASE_URL = "https://api.twilio.com"
 SIGNATURE_HEADER = "x-twilio-signature"
 SIGNATURE_SETTINGS_HEADER = "x-twilio-webhooks-signature-settings"
@@ -607,7 +607,19 @@ def reconcile(
 
 SPEC = ProviderSpec(
     name="twilio",
-    channel_types=CHANNEL_TYPES,
+    channels=(
+        channel(
+            "twilio_sms", "SMS", "YYNY", "Twilio status callback", time_to_live=timedelta(days=3)
+        ),
+        channel(
+            "twilio_whatsapp",
+            "WHATSAPP",
+            "YYYY",
+            "Twilio status callback",
+            has_service_window=True,
+            time_to_live=timedelta(days=30),
+        ),
+    ),
     config=ConfigSchema(
         required=("account_sid", "auth_token"),
         optional=("from_number", "messaging_service_sid", BASE_URL_KEY),

@@ -41,9 +41,8 @@ from statuses.providers.base import (
     StatusUpdate,
     Watermark,
     WebhookRequest,
+    channel,
 )
-
-CHANNEL_TYPES: tuple[str, ...] = ("viber",)
 
 DEFAULT_API_BASE_URL = "https://chatapi.viber.com"
 SIGNATURE_HEADER = "x-viber-content-signature"
@@ -318,7 +317,7 @@ def _from_ms(value: Any, default: datetime) -> datetime:
 
 SPEC = ProviderSpec(
     name="viber",
-    channel_types=CHANNEL_TYPES,
+    channels=(channel("viber", "VIBER", "YYYY", "Viber callbacks delivered/seen/failed"),),
     config=ConfigSchema(
         required=("auth_token", "sender_name"),
         optional=(BASE_URL_KEY,),

@@ -20,12 +20,12 @@ from statuses.providers.base import (
     ProviderSpec,
     SendOutcome,
     SendResult,
+    channel,
     no_handshake,
     parse_nothing,
     refuse_webhook,
 )
 
-CHANNEL_TYPES: tuple[str, ...] = ("web_widget",)
 ERRORS: dict[str, ErrorInfo] = {}
 
 
@@ -44,7 +44,7 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
 
 SPEC = ProviderSpec(
     name="web_widget",
-    channel_types=CHANNEL_TYPES,
+    channels=(channel("web_widget", "WEB", "YYYY", "the widget acks receipt and reports reading"),),
     config=ConfigSchema(required=(), optional=("title", "greeting")),
     kept_headers=frozenset(),
     # The "provider" is our own socket push, keyed by the message id.

@@ -25,13 +25,13 @@ from statuses.providers.base import (
     ProviderSpec,
     SendResult,
     WebhookRequest,
+    channel,
 )
 from statuses.providers.meta import errors as meta_errors
 from statuses.providers.meta import parse_whatsapp as meta_parse_whatsapp
 from statuses.providers.meta import send as meta_send
 from statuses.providers.meta import verify as meta_verify
 
-CHANNEL_TYPES: tuple[str, ...] = ("whatsapp_360dialog",)
 DEFAULT_BASE_URL = "https://waba-v2.360dialog.io"
 TOKEN_HEADER = "x-webhook-token"
 
@@ -98,7 +98,16 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
 
 SPEC = ProviderSpec(
     name="whatsapp_360dialog",
-    channel_types=CHANNEL_TYPES,
+    channels=(
+        channel(
+            "whatsapp_360dialog",
+            "WHATSAPP",
+            "YYYY",
+            "Meta-format webhook via 360dialog",
+            has_service_window=True,
+            time_to_live=timedelta(days=30),
+        ),
+    ),
     config=ConfigSchema(
         required=("api_key", "webhook_token"),
         optional=(BASE_URL_KEY,),

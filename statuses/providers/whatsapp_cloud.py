@@ -30,13 +30,13 @@ from statuses.providers.base import (
     ProviderSpec,
     SendResult,
     WebhookRequest,
+    channel,
 )
 from statuses.providers.meta import errors as meta_errors
 from statuses.providers.meta import parse_whatsapp as meta_parse_whatsapp
 from statuses.providers.meta import send as meta_send
 from statuses.providers.meta import verify as meta_verify
 
-CHANNEL_TYPES: tuple[str, ...] = ("whatsapp_cloud",)
 ERRORS: dict[str, ErrorInfo] = meta_errors.WHATSAPP_ERRORS
 DEFAULT_BASE_URL = "https://graph.facebook.com"
 
@@ -70,7 +70,16 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
 
 SPEC = ProviderSpec(
     name="whatsapp_cloud",
-    channel_types=CHANNEL_TYPES,
+    channels=(
+        channel(
+            "whatsapp_cloud",
+            "WHATSAPP",
+            "YYYY",
+            "Meta webhook statuses[]",
+            has_service_window=True,
+            time_to_live=timedelta(days=30),
+        ),
+    ),
     config=ConfigSchema(
         required=("phone_number_id", "access_token", "app_secret", "verify_token"),
         optional=("api_version", "waba_id", BASE_URL_KEY),

@@ -21,10 +21,10 @@ from django.db import connection
 import statuses.providers
 from inbox.models import SECRET_CONFIG_KEYS, Inbox
 from statuses import providers
-from statuses.catalogue import CHANNELS, ChannelType
+from statuses.catalogue import CHANNELS, ChannelType, Family
 from statuses.ingestion import COMMON_KEPT_HEADERS
 from statuses.providers import base
-from statuses.providers.base import ConfigSchema, ErrorInfo, ProviderSpec
+from statuses.providers.base import Channel, ConfigSchema, ErrorInfo, ProviderSpec
 from statuses.sending import IDEMPOTENT_CHANNELS
 
 SPECS = {spec.name: spec for spec in providers.SPECS}
@@ -61,6 +61,7 @@ def test_every_field_is_declared_and_typed(name):
     assert isinstance(spec, ProviderSpec)
     for field in dataclasses.fields(ProviderSpec):
         assert hasattr(spec, field.name), field.name
+    assert spec.channels and all(isinstance(c, Channel) for c in spec.channels)
     assert isinstance(spec.config, ConfigSchema)
     assert isinstance(spec.kept_headers, frozenset)
     assert isinstance(spec.idempotent_send, bool)
@@ -107,6 +108,15 @@ def test_kept_headers_are_lowercase_and_never_credentials(name):
 
 def test_registry_catalogue_and_model_choices_name_the_same_channel_types():
     assert set(providers.REGISTRY) == set(CHANNELS) == set(ChannelType.values)
+
+
+def test_catalogue_is_built_from_the_specs():
+    for channel_type, spec in providers.REGISTRY.items():
+        (declared,) = [c for c in spec.channels if c.channel_type == channel_type]
+        assert CHANNELS[channel_type] is declared
+        assert declared.family in Family.values
+        assert declared.how.strip()
+        assert declared.time_to_live > timedelta(0)
 
 
 def _model_constraint_values() -> set[str]:

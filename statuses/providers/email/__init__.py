@@ -47,6 +47,7 @@ from statuses.providers.base import (
     ParseResult,
     ProviderSpec,
     WebhookRequest,
+    channel,
 )
 from statuses.providers.email.bounces import parse_raw_email
 from statuses.providers.email.errors import ERRORS
@@ -63,7 +64,6 @@ __all__ = [
     "verify",
 ]
 
-CHANNEL_TYPES: tuple[str, ...] = ("email",)
 
 TOKEN_HEADER = "x-webhook-token"
 
@@ -88,7 +88,7 @@ def parse(request: WebhookRequest, config: dict[str, Any]) -> ParseResult:
 
 SPEC = ProviderSpec(
     name="email",
-    channel_types=CHANNEL_TYPES,
+    channels=(channel("email", "EMAIL", "YNNY", "SMTP result, then bounces"),),
     config=ConfigSchema(
         required=("smtp_host", "smtp_port", "from_address", "webhook_token"),
         optional=("smtp_username", "smtp_password", "smtp_use_tls"),
