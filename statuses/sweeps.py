@@ -12,9 +12,9 @@ run a given sweep while the others skip it, and every status a sweep writes has 
 2. ``queued_requeue``: a queued message whose send task vanished (a worker killed after claiming
    the task, a task that crashed) is enqueued again. Tasks claimed by a dead worker are closed
    as failed first.
-3. ``unknown_reconcile``: ask the provider about ``unknown`` messages where it lets us. Only
-   Twilio offers a per-message lookup (``GET …/Messages/<sid>.json``), and only when we know
-   the sid — after a lost send response we do not, but Twilio's status callback carries our
+3. ``unknown_reconcile``: ask the provider about ``unknown`` messages where its spec has a
+   ``reconcile`` lookup. Only Twilio offers one (``GET …/Messages/<sid>.json``), and only when
+   we know the sid — after a lost send response we do not, but Twilio's status callback carries our
    correlation id (``?tm=`` on the StatusCallback URL), so the first callback fixes the message.
    Meta's and Bandwidth's callbacks echo the correlation id too. Messages nobody ever reports
    on end as ``expired`` (sweep 4).
