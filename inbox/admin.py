@@ -6,7 +6,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
-from inbox.api.serializers import _HTTP_PROVIDERS, CONFIG_KEYS, validate_config
+from inbox.api.serializers import validate_config
 from inbox.models import (
     SECRET_CONFIG_KEYS,
     Account,
@@ -17,6 +17,7 @@ from inbox.models import (
     Membership,
     Message,
 )
+from statuses import providers
 from statuses.catalogue import ChannelType
 from statuses.models import StatusEvent
 
@@ -57,10 +58,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 def _config_fields(channel_type: str) -> list[str]:
-
-    required, optional, _ = CONFIG_KEYS[channel_type]
-    extra = ("api_base_url",) if channel_type in _HTTP_PROVIDERS else ()
-    return [*required, *optional, *extra]
+    return list(providers.get(channel_type).config.keys)
 
 
 class InboxAdminForm(forms.ModelForm):
@@ -76,13 +74,12 @@ class InboxAdminForm(forms.ModelForm):
 
     def __init__(self, *args: Any, channel_type: str = "", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-
         self.channel_type = channel_type if channel_type in ChannelType.values else ""
         if not self.instance._state.adding:
             self.fields["channel_type"].disabled = True
         if not self.channel_type:
             return
-        required, _, _ = CONFIG_KEYS[self.channel_type]
+        required = providers.get(self.channel_type).config.required
         current = {} if self.instance._state.adding else self.instance.config
         # Just picked the channel type: ask for its credentials once, not field by field.
         self.awaiting_credentials = (

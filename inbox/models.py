@@ -10,30 +10,13 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from statuses import providers
 from statuses.catalogue import CHANNELS, ChannelType
 from statuses.machine import Status, tick_for
 
-# Config keys holding secrets: never echoed by the API, masked in the admin, never logged.
-SECRET_CONFIG_KEYS = frozenset(
-    {
-        "access_token",
-        "app_secret",
-        "verify_token",
-        "api_key",
-        "webhook_token",
-        "auth_token",
-        "page_access_token",
-        "client_secret",
-        "password",
-        "callback_password",
-        "channel_access_token",
-        "channel_secret",
-        "bot_token",
-        "secret_token",
-        "smtp_password",
-        "hmac_secret",
-    }
-)
+# Config keys holding secrets: never echoed by the API, masked in the admin, never logged. Each
+# provider declares its own (``ProviderSpec.config.secret``).
+SECRET_CONFIG_KEYS = providers.secret_keys()
 
 SERVICE_WINDOW = timedelta(hours=24)
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import timedelta
-
+from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 
-from statuses.machine import ALWAYS_TERMINAL, PROGRESS_RANK, Status
+from statuses.providers import SPECS
+from statuses.providers.base import Channel
 
 
 class ChannelType(models.TextChoices):
@@ -41,109 +40,20 @@ class Family(models.TextChoices):
     VIBER = "VIBER", "Viber"
 
 
-@dataclass(frozen=True)
-class Channel:
-    channel_type: str
-    family: str
-    reports_sent: bool
-    reports_delivered: bool
-    reports_read: bool
-    reports_failed: bool
-    how: str
-    # Free-form messages need an inbound message from the contact within 24 h.
-    has_service_window: bool = False
-    # How long a message may stay below "delivered" before a sweep marks it expired.
-    time_to_live: timedelta = timedelta(days=7)
-
-    @property
-    def highest_status(self) -> str:
-        if self.reports_read:
-            return Status.READ
-        if self.reports_delivered:
-            return Status.DELIVERED
-        return Status.SENT
-
-    def is_terminal(self, status: str) -> bool:
-        if status in ALWAYS_TERMINAL:
-            return True
-        rank = PROGRESS_RANK.get(status)
-        return rank is not None and rank >= PROGRESS_RANK[self.highest_status]
-
-    @property
-    def capabilities(self) -> dict[str, bool]:
-        return {
-            "sent": self.reports_sent,
-            "delivered": self.reports_delivered,
-            "read": self.reports_read,
-            "failed": self.reports_failed,
-        }
-
-
-def _c(channel_type: str, family: str, flags: str, how: str, **extra) -> Channel:
-    sent, delivered, read, failed = (flag == "Y" for flag in flags)
-    return Channel(channel_type, family, sent, delivered, read, failed, how, **extra)
-
-
-CT, F = ChannelType, Family
-CHANNELS: dict[str, Channel] = {
-    c.channel_type: c
-    for c in [
-        _c(CT.WEB_WIDGET, F.WEB, "YYYY", "the widget acks receipt and reports reading"),
-        _c(CT.API, F.API, "YYYY", "integrator reports via REST"),
-        _c(
-            CT.WHATSAPP_CLOUD,
-            F.WHATSAPP,
-            "YYYY",
-            "Meta webhook statuses[]",
-            has_service_window=True,
-            time_to_live=timedelta(days=30),
-        ),
-        _c(
-            CT.TWILIO_WHATSAPP,
-            F.WHATSAPP,
-            "YYYY",
-            "Twilio status callback",
-            has_service_window=True,
-            time_to_live=timedelta(days=30),
-        ),
-        _c(
-            CT.WHATSAPP_360DIALOG,
-            F.WHATSAPP,
-            "YYYY",
-            "Meta-format webhook via 360dialog",
-            has_service_window=True,
-            time_to_live=timedelta(days=30),
-        ),
-        _c(
-            CT.FACEBOOK,
-            F.FACEBOOK,
-            "YYYY",
-            "delivery/read watermarks",
-            has_service_window=True,
-        ),
-        _c(CT.TIKTOK, F.TIKTOK, "YNYY", "read watermark"),
-        _c(CT.TWILIO_SMS, F.SMS, "YYNY", "Twilio status callback", time_to_live=timedelta(days=3)),
-        _c(
-            CT.BANDWIDTH_SMS,
-            F.SMS,
-            "YYNY",
-            "Bandwidth callback array",
-            time_to_live=timedelta(days=3),
-        ),
-        _c(
-            CT.INSTAGRAM,
-            F.INSTAGRAM,
-            "YNYY",
-            "read of a mid (watermark)",
-            has_service_window=True,
-        ),
-        _c(CT.TELEGRAM, F.TELEGRAM, "YNNY", "send response only"),
-        _c(CT.LINE, F.LINE, "YYNY", "send response only"),
-        _c(CT.EMAIL, F.EMAIL, "YNNY", "SMTP result, then bounces"),
-        _c(CT.VIBER, F.VIBER, "YYYY", "Viber callbacks delivered/seen/failed"),
-    ]
-}
-assert set(CHANNELS) == set(ChannelType.values)
+# The table of channels, built from the provider specs: each provider declares its channels
+# (family, what they report, time to live) in its ``SPEC``.
+_DECLARED = {c.channel_type: c for spec in SPECS for c in spec.channels}
+# ChannelType is the database's vocabulary (choices, the ``inbox_channel_type_valid`` check):
+# a new provider adds its channel type there with the migration, and this check holds them
+# together at start-up.
+if set(_DECLARED) != set(ChannelType.values):
+    raise ImproperlyConfigured(
+        f"channel types without a provider spec or without a ChannelType: "
+        f"{sorted(set(_DECLARED) ^ set(ChannelType.values))}"
+    )
+CHANNELS: dict[str, Channel] = {ct: _DECLARED[ct] for ct in ChannelType.values}
+if unknown := {c.family for c in CHANNELS.values()} - set(Family.values):
+    raise ImproperlyConfigured(f"provider channels name unknown families: {sorted(unknown)}")
 
 FAMILY_SLUGS: dict[str, str] = {family.lower(): family for family in Family.values}
 

@@ -1,7 +1,7 @@
 """Why a message failed, for people — and whether resending it can help.
 
 The one place that answers both questions for any (channel type, error code): the provider's
-error table (``statuses/providers/<name>.py`` ``ERRORS``) first, then Tickmark's own codes (sweeps,
+error table (its ``ProviderSpec.errors``) first, then Tickmark's own codes (sweeps,
 the send loop). The agent view's Resend button and the analytics bulk resend both ask
 ``resend_helps``: an error whose cause is on our side or passing (rate limits, outages, a message
 that expired while the phone was off) is worth retrying; one about the contact or the content
@@ -52,8 +52,8 @@ UNKNOWN_ERROR = ErrorInfo(
 
 def error_info(channel_type: str, code: str) -> ErrorInfo | None:
     """The catalogue's explanation of ``code`` on ``channel_type``, if it has one."""
-    module = providers.REGISTRY.get(channel_type)
-    catalogue: dict[str, ErrorInfo] = getattr(module, "ERRORS", {}) if module else {}
+    spec = providers.REGISTRY.get(channel_type)
+    catalogue = spec.errors if spec else {}
     info = catalogue.get(code)
     if info is None and "." in code and code[:1] in "45":  # enhanced SMTP status: class fallback
         info = catalogue.get(f"{code[0]}.0.0")

@@ -26,20 +26,9 @@ log = logging.getLogger(__name__)
 
 Verdict = WebhookDelivery.Verdict
 
-# Headers worth keeping with a recorded delivery; credentials (Authorization, tokens) are not.
-KEPT_HEADERS = frozenset(
-    {
-        "content-type",
-        "content-length",
-        "user-agent",
-        "x-hub-signature-256",
-        "x-twilio-signature",
-        "x-line-signature",
-        "x-viber-content-signature",
-        "tiktok-signature",
-        "x-request-id",
-    }
-)
+# Headers worth keeping with any recorded delivery; each provider adds its signature headers
+# (``ProviderSpec.kept_headers``). Credentials (Authorization, tokens) are never kept.
+COMMON_KEPT_HEADERS = frozenset({"content-type", "content-length", "user-agent", "x-request-id"})
 
 
 @dataclass(frozen=True)
@@ -108,8 +97,7 @@ def _check(inbox: Inbox, request: WebhookRequest) -> tuple[WebhookAnswer | None,
     config = inbox.config or {}
     nothing = ParseResult()
 
-    handshake = getattr(provider, "handshake", None)
-    reply = handshake(request, config) if handshake else None
+    reply = provider.handshake(request, config)
     if reply is not None:
         outcome = WebhookAnswer(reply.status_code, reply.body, reply.content_type)
         if reply.status_code >= 400:
@@ -239,7 +227,7 @@ def too_large_record(
         channel_type=channel_type,
         method=request.method,
         path=request.path[:500],
-        headers={k: v for k, v in request.headers.items() if k in KEPT_HEADERS},
+        headers=_kept_headers(channel_type, request),
         body=b"",
         verdict=Verdict.TOO_LARGE,
         http_status=413,
@@ -342,7 +330,7 @@ def _delivery(
         channel_type=inbox.channel_type,
         method=request.method,
         path=request.path[:500],
-        headers={k: v for k, v in request.headers.items() if k in KEPT_HEADERS},
+        headers=_kept_headers(inbox.channel_type, request),
         # A rejected call comes from anyone: its size and hash are kept, never its bytes.
         body=b"" if verdict == Verdict.FORBIDDEN else request.body,
         body_size=len(request.body),
@@ -358,3 +346,8 @@ def _delivery(
 def _json(status: int, code: str, message: str) -> WebhookAnswer:
     body = json.dumps({"error": {"code": code, "message": message}}).encode()
     return WebhookAnswer(status, body)
+
+
+def _kept_headers(channel_type: str, request: WebhookRequest) -> dict[str, str]:
+    kept = COMMON_KEPT_HEADERS | providers.kept_headers(channel_type)
+    return {k: v for k, v in request.headers.items() if k in kept}

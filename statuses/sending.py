@@ -23,9 +23,9 @@ import random
 import socket
 import threading
 import uuid
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import timedelta
-from types import ModuleType
 
 import httpx
 from django.conf import settings
@@ -39,15 +39,23 @@ from statuses.catalogue import ChannelType
 from statuses.dbretry import retry_db
 from statuses.machine import Status
 from statuses.models import SendTry
-from statuses.providers.base import OutgoingMessage, SendOutcome, SendResult
+from statuses.providers.base import (
+    ErrorInfo,
+    OutgoingMessage,
+    ProviderSpec,
+    SendOutcome,
+    SendResult,
+)
 
 log = logging.getLogger(__name__)
 
 RETRIES_EXHAUSTED = "send_retries_exhausted"
 ADAPTER_ERROR = "adapter_error"
-# Channels where repeating a send whose answer was lost cannot deliver it twice: LINE dedupes by
-# X-Line-Retry-Key, and the web widget "provider" is our own socket push.
-IDEMPOTENT_CHANNELS = frozenset({ChannelType.LINE, ChannelType.WEB_WIDGET})
+# Channels where repeating a send whose answer was lost cannot deliver it twice (LINE dedupes by
+# X-Line-Retry-Key; the web widget "provider" is our own socket push): each spec says so.
+IDEMPOTENT_CHANNELS = frozenset(
+    channel_type for channel_type, spec in providers.REGISTRY.items() if spec.idempotent_send
+)
 
 _client: httpx.Client | None = None
 _client_lock = threading.Lock()
@@ -166,9 +174,9 @@ def _claim(message_id: uuid.UUID, attempt: int) -> tuple[Message, SendTry] | Non
     return message, send_try
 
 
-def _record(message: Message, send_try: SendTry, adapter: ModuleType, result: SendResult) -> str:
+def _record(message: Message, send_try: SendTry, adapter: ProviderSpec, result: SendResult) -> str:
     now = timezone.now()
-    result = _explained(result, getattr(adapter, "ERRORS", {}))
+    result = _explained(result, adapter.errors)
     try_outcome = SendTry.Outcome(result.outcome.value)
     retry_at = None
     with transaction.atomic():
@@ -218,7 +226,7 @@ def _record(message: Message, send_try: SendTry, adapter: ModuleType, result: Se
     return str(result.outcome) if retry_at is None else "retrying"
 
 
-def _explained(result: SendResult, catalogue: dict) -> SendResult:
+def _explained(result: SendResult, catalogue: Mapping[str, ErrorInfo]) -> SendResult:
     """Fill a missing error title/detail from the adapter's error catalogue."""
     if not result.error_code or (result.error_title and result.error_detail):
         return result

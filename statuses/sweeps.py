@@ -12,9 +12,9 @@ run a given sweep while the others skip it, and every status a sweep writes has 
 2. ``queued_requeue``: a queued message whose send task vanished (a worker killed after claiming
    the task, a task that crashed) is enqueued again. Tasks claimed by a dead worker are closed
    as failed first.
-3. ``unknown_reconcile``: ask the provider about ``unknown`` messages where it lets us. Only
-   Twilio offers a per-message lookup (``GET …/Messages/<sid>.json``), and only when we know
-   the sid — after a lost send response we do not, but Twilio's status callback carries our
+3. ``unknown_reconcile``: ask the provider about ``unknown`` messages where its spec has a
+   ``reconcile`` lookup. Only Twilio offers one (``GET …/Messages/<sid>.json``), and only when
+   we know the sid — after a lost send response we do not, but Twilio's status callback carries our
    correlation id (``?tm=`` on the StatusCallback URL), so the first callback fixes the message.
    Meta's and Bandwidth's callbacks echo the correlation id too. Messages nobody ever reports
    on end as ``expired`` (sweep 4).
@@ -35,7 +35,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
@@ -48,11 +48,10 @@ from django_tasks_db.compat import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
 from inbox.models import Contact, Conversation, Inbox, Message
-from statuses import correlation, services, tasks
+from statuses import correlation, providers, services, tasks
 from statuses.catalogue import CHANNELS, ChannelType
-from statuses.machine import BELOW_DELIVERED, UNRECOGNIZED, Status
+from statuses.machine import BELOW_DELIVERED, Status
 from statuses.models import SendTry, StatusEvent, WebhookDelivery
-from statuses.providers import twilio
 from statuses.providers.base import StatusUpdate
 from statuses.sending import IDEMPOTENT_CHANNELS, http_client
 from statuses.services.sql import advisory_key
@@ -61,15 +60,6 @@ log = logging.getLogger(__name__)
 
 BATCH = 500
 WORKER_LOST = "statuses.sweeps.WorkerLost"
-# How long providers keep retrying a status webhook we could not match (reference §0).
-PARKED_WINDOWS: dict[str, timedelta] = {
-    ChannelType.WHATSAPP_CLOUD: timedelta(days=7),
-    ChannelType.WHATSAPP_360DIALOG: timedelta(days=7),
-    ChannelType.FACEBOOK: timedelta(days=7),
-    ChannelType.INSTAGRAM: timedelta(days=7),
-    ChannelType.BANDWIDTH_SMS: timedelta(hours=24),
-}
-DEFAULT_PARKED_WINDOW = timedelta(days=3)
 # Give a status callback this long to explain an unknown message before asking the provider.
 RECONCILE_AFTER = timedelta(seconds=60)
 
@@ -216,7 +206,7 @@ def unknown_reconcile(now: datetime | None = None, client: httpx.Client | None =
         Message.objects.filter(
             direction=Message.Direction.OUTGOING,
             status=Status.UNKNOWN,
-            channel_type__in=list(RECONCILERS),
+            channel_type__in=[ct for ct, spec in providers.REGISTRY.items() if spec.reconcile],
             provider_message_id__isnull=False,
             status_updated_at__lt=now - RECONCILE_AFTER,
         )
@@ -230,7 +220,9 @@ def unknown_reconcile(now: datetime | None = None, client: httpx.Client | None =
     for row in rows:
         inbox = inboxes[row["inbox_id"]]
         try:
-            update = RECONCILERS[row["channel_type"]](client, inbox.config or {}, row, now)
+            reconcile = providers.get(row["channel_type"]).reconcile
+            assert reconcile is not None  # only reconcilable channel types were selected
+            update = reconcile(client, inbox.config or {}, row["provider_message_id"], now)
         except (httpx.HTTPError, ValueError, KeyError) as exc:
             log.info("could not reconcile %s: %s", row["id"], exc)
             continue
@@ -238,44 +230,6 @@ def unknown_reconcile(now: datetime | None = None, client: httpx.Client | None =
             by_inbox[inbox.id].append(update)
     with transaction.atomic():
         return _apply(by_inbox)
-
-
-def _twilio_status(
-    client: httpx.Client, config: dict, row: dict, now: datetime
-) -> StatusUpdate | None:
-    """Fetch one Twilio message resource and turn its status into an update."""
-    sid = str(config["account_sid"])
-    base = str(config.get("api_base_url") or twilio.DEFAULT_BASE_URL).rstrip("/")
-    pid = row["provider_message_id"]
-    response = client.get(
-        f"{base}/2010-04-01/Accounts/{sid}/Messages/{pid}.json",
-        auth=(sid, str(config["auth_token"])),
-    )
-    if response.status_code != 200:
-        return None
-    body = response.json()
-    raw_status = str(body.get("status") or "")
-    status = twilio.STATUSES.get(raw_status, UNRECOGNIZED)
-    if status == UNRECOGNIZED:
-        return None
-    code = str(body.get("error_code") or "")
-    info = twilio.ERRORS.get(code)
-    return StatusUpdate(
-        provider_message_id=pid,
-        status=status,
-        raw_status=raw_status,
-        occurred_at=now,
-        dedupe_key=f"reconcile:{pid}:{raw_status}:{code}",
-        error_code=code,
-        error_title=info.title if info and code else "",
-        error_detail=str(body.get("error_message") or "") if code else "",
-    )
-
-
-RECONCILERS: dict[str, Callable[[httpx.Client, dict, dict, datetime], StatusUpdate | None]] = {
-    ChannelType.TWILIO_SMS: _twilio_status,
-    ChannelType.TWILIO_WHATSAPP: _twilio_status,
-}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -340,7 +294,7 @@ def parked_expire(now: datetime | None = None) -> int:
     now = now or timezone.now()
     windows: dict[timedelta, list[str]] = defaultdict(list)
     for channel_type in ChannelType.values:
-        windows[PARKED_WINDOWS.get(channel_type, DEFAULT_PARKED_WINDOW)].append(channel_type)
+        windows[providers.get(channel_type).webhook_retry_window].append(channel_type)
     total = 0
     with _exclusive("parked_expire") as mine:
         if not mine:

@@ -15,7 +15,7 @@ from rest_framework import serializers
 from inbox import selectors
 from inbox.models import SECRET_CONFIG_KEYS, Conversation, Inbox, Message
 from inbox.representation import error_of, message_representation
-from statuses import netguard
+from statuses import netguard, providers
 from statuses.catalogue import CHANNELS, ChannelType, Family
 from statuses.machine import Status, Tick
 from statuses.models import OutgoingAttempt, StatusEvent, WebhookSubscription
@@ -45,72 +45,13 @@ class FamilyField(serializers.ReadOnlyField):
 # Inboxes
 # ---------------------------------------------------------------------------------------------
 
-_HTTP_PROVIDERS = frozenset(ChannelType.values) - {"web_widget", "email"}
-
-# DESIGN §4.1: (required keys, optional keys, groups of which at least one key is required).
-CONFIG_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, ...], ...]]] = {
-    "whatsapp_cloud": (
-        ("phone_number_id", "access_token", "app_secret", "verify_token"),
-        ("api_version", "waba_id"),
-        (),
-    ),
-    "whatsapp_360dialog": (("api_key", "webhook_token"), (), ()),
-    "twilio_sms": (
-        ("account_sid", "auth_token"),
-        ("from_number", "messaging_service_sid"),
-        (("from_number", "messaging_service_sid"),),
-    ),
-    "twilio_whatsapp": (
-        ("account_sid", "auth_token"),
-        ("from_number", "messaging_service_sid"),
-        (("from_number", "messaging_service_sid"),),
-    ),
-    "facebook": (
-        ("page_id", "page_access_token", "app_secret", "verify_token"),
-        ("api_version",),
-        (),
-    ),
-    "instagram": (
-        ("ig_user_id", "access_token", "app_secret", "verify_token"),
-        ("api_version",),
-        (),
-    ),
-    "tiktok": (("business_id", "access_token", "client_secret"), (), ()),
-    "bandwidth_sms": (
-        (
-            "account_id",
-            "application_id",
-            "username",
-            "password",
-            "from_number",
-            "callback_username",
-            "callback_password",
-        ),
-        (),
-        (),
-    ),
-    "line": (("channel_access_token", "channel_secret"), (), ()),
-    "telegram": (("bot_token", "secret_token"), (), ()),
-    "viber": (("auth_token", "sender_name"), (), ()),
-    "email": (
-        ("smtp_host", "smtp_port", "from_address", "webhook_token"),
-        ("smtp_username", "smtp_password", "smtp_use_tls"),
-        (),
-    ),
-    "api": (("webhook_url", "hmac_secret"), (), ()),
-    "web_widget": ((), ("title", "greeting"), ()),
-}
-assert set(CONFIG_KEYS) == set(ChannelType.values)
-
 _URL = URLValidator(schemes=["http", "https"])
 
 
 def validate_config(channel_type: str, config: dict[str, Any]) -> dict[str, Any]:
     """Check a complete inbox config against DESIGN §4.1; raise naming the first bad key."""
-    required, optional, one_of = CONFIG_KEYS[channel_type]
-    allowed = set(required) | set(optional)
-    if channel_type in _HTTP_PROVIDERS:
-        allowed.add("api_base_url")
+    schema = providers.get(channel_type).config
+    required, one_of, allowed = schema.required, schema.one_of, set(schema.keys)
     errors: dict[str, str] = {}
     for key in required:
         value = config.get(key)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -18,16 +19,18 @@ from statuses import signing
 from statuses.machine import Status
 from statuses.providers import _http
 from statuses.providers.base import (
+    BASE_URL_KEY,
+    ConfigSchema,
     ErrorInfo,
     OutgoingMessage,
+    ProviderSpec,
     SendOutcome,
     SendResult,
+    channel,
     no_handshake,
     parse_nothing,
     refuse_webhook,
 )
-
-CHANNEL_TYPES: tuple[str, ...] = ("api",)
 
 ERRORS: dict[str, ErrorInfo] = {
     "400": ErrorInfo(
@@ -146,3 +149,24 @@ def _error_text(answer: dict[str, Any], response: httpx.Response) -> str:
     if isinstance(error, str) and error.strip():
         return error.strip()[:200]
     return f"HTTP {response.status_code}"
+
+
+SPEC = ProviderSpec(
+    name="api",
+    channels=(channel("api", "API", "YYYY", "integrator reports via REST"),),
+    config=ConfigSchema(
+        required=("webhook_url", "hmac_secret"),
+        optional=(BASE_URL_KEY,),
+        secret=frozenset({"hmac_secret"}),
+    ),
+    kept_headers=frozenset(),
+    # A repeat would post the same message id to the integrator twice: it is not ours to dedupe.
+    idempotent_send=False,
+    webhook_retry_window=timedelta(days=3),
+    verify=verify,
+    handshake=handshake,
+    parse=parse,
+    send=send,
+    reconcile=None,
+    errors=ERRORS,
+)

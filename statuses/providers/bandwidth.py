@@ -20,28 +20,32 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
 from statuses.machine import UNRECOGNIZED, Status
-from statuses.providers import _http, _meta
+from statuses.providers import _http
 from statuses.providers.base import (
+    BASE_URL_KEY,
+    ConfigSchema,
     ErrorInfo,
     HandshakeReply,
     InboundMessage,
     MalformedPayload,
     OutgoingMessage,
     ParseResult,
+    ProviderSpec,
     SendResult,
     SkipKind,
     StatusUpdate,
     WebhookRequest,
+    channel,
     is_e164,
 )
+from statuses.providers.meta import wire as meta_wire
 
-CHANNEL_TYPES: tuple[str, ...] = ("bandwidth_sms",)
 DEFAULT_BASE_URL = "https://messaging.bandwidth.com"
 
 STATUSES: dict[str, str] = {
@@ -54,120 +58,116 @@ STATUSES: dict[str, str] = {
 INBOUND_TYPE = "message-received"
 
 
-def _e(title: str, explanation: str, hint: str, permanent: bool = True) -> ErrorInfo:
-    return ErrorInfo(title=title, explanation=explanation, hint=hint, permanent=permanent)
-
-
 # Reference §8.3: first digit 4 = client, 5 = server, 9 = ambiguous.
 ERRORS: dict[str, ErrorInfo] = {
-    "4301": _e(
+    "4301": ErrorInfo(
         "Malformed message encoding",
         "The message text could not be encoded.",
         "Remove unsupported characters.",
     ),
-    "4302": _e(
+    "4302": ErrorInfo(
         "Malformed 'from' number",
         "The sending number is not valid.",
         "An admin should check the inbox's sender number.",
     ),
-    "4303": _e(
+    "4303": ErrorInfo(
         "Malformed 'to' number",
         "The recipient number is not valid.",
         "Check the number; it must be in E.164 format (+15551234567).",
     ),
-    "4360": _e(
+    "4360": ErrorInfo(
         "Message expired",
         "The message was not delivered before it expired.",
         "Send it again if it is still relevant.",
     ),
-    "4403": _e(
+    "4403": ErrorInfo(
         "Messaging forbidden on 'from' number",
         "The sending number is not allowed to send messages.",
         "An admin should enable messaging on the sender number.",
     ),
-    "4404": _e(
+    "4404": ErrorInfo(
         "Messaging forbidden on 'to' number",
         "The recipient number cannot receive messages.",
         "Reach the contact another way.",
     ),
-    "4405": _e(
+    "4405": ErrorInfo(
         "Unallocated 'from' number",
         "The sending number is not assigned to any carrier.",
         "An admin should check the inbox's sender number.",
     ),
-    "4406": _e(
+    "4406": ErrorInfo(
         "Unallocated 'to' number",
         "The recipient number is not in service.",
         "Check the number with the contact.",
     ),
-    "4410": _e(
+    "4410": ErrorInfo(
         "Media unavailable",
         "The message's media could not be fetched.",
         "Check the media URL.",
     ),
-    "4432": _e(
+    "4432": ErrorInfo(
         "Country forbidden",
         "Messaging to this country is not enabled for the account.",
         "Enable the destination country with Bandwidth.",
     ),
-    "4470": _e(
+    "4470": ErrorInfo(
         "Rejected as spam",
         "Bandwidth rejected the message as spam (it is still billed).",
         "Review the content before sending again.",
     ),
-    "4481": _e(
+    "4481": ErrorInfo(
         "'From' number on blocklist",
         "The sending number is on a blocklist.",
         "An admin should contact Bandwidth support.",
     ),
-    "4482": _e(
+    "4482": ErrorInfo(
         "'To' number on blocklist",
         "The recipient number is on a blocklist.",
         "Reach the contact another way.",
     ),
-    "4700": _e(
+    "4700": ErrorInfo(
         "Invalid service type",
         "The carrier does not support this kind of message.",
         "Send plain SMS.",
     ),
-    "4720": _e(
+    "4720": ErrorInfo(
         "Invalid destination",
         "The number is a landline or unknown, or the carrier blocks this kind of sender.",
         "Use a mobile number.",
     ),
-    "4721": _e(
+    "4721": ErrorInfo(
         "Number deactivated",
         "The recipient number has been deactivated.",
         "Check the number with the contact.",
     ),
-    "4750": _e(
+    "4750": ErrorInfo(
         "Carrier rejected the message",
         "The carrier rejected the message without giving a reason.",
         "Try again later or reach the contact another way.",
     ),
-    "4770": _e(
+    "4770": ErrorInfo(
         "Carrier flagged as spam",
         "The carrier rejected the message as spam.",
         "Review the content and the sender's registration.",
     ),
-    "4795": _e(
+    "4795": ErrorInfo(
         "Toll-free number not verified",
         "Carriers block unverified toll-free senders.",
         "Complete toll-free verification for the sending number.",
     ),
-    "9902": _e(
+    "9902": ErrorInfo(
         "Timed out waiting for a delivery receipt",
         "The carrier never confirmed delivery; the message may well have arrived.",
         "Check with the contact before sending it again.",
         permanent=False,
     ),
     # Send-time API error types.
-    "request-validation": _e(
+    "request-validation": ErrorInfo(
         "Invalid request",
         "Bandwidth refused the message as invalid.",
         "Check the recipient number and the inbox's application id.",
     ),
-    "max-message-queue-size-exceeded": _e(
+    "max-message-queue-size-exceeded": ErrorInfo(
         "Sending queue full",
         "The account's message queue is full.",
         "Sending slows down and retries automatically.",
@@ -203,27 +203,27 @@ def handshake(request: WebhookRequest, config: dict[str, Any]) -> HandshakeReply
 
 def parse(request: WebhookRequest, config: dict[str, Any]) -> ParseResult:
     """Parse every event of a callback array."""
-    events = _meta.load_json(request.body)
+    events = meta_wire.load_json(request.body)
     if not isinstance(events, list):
         raise MalformedPayload("body is not a JSON array")
     result = ParseResult()
     for index, event in enumerate(events):
         with result.entry(event, f"[{index}]") as part:
-            _event(_meta.as_object(event, "event"), request, part)
+            _event(meta_wire.as_object(event, "event"), request, part)
     return result
 
 
 def _event(event: dict[str, Any], request: WebhookRequest, result: ParseResult) -> None:
     """One callback event: an inbound message or a status of one of ours."""
-    kind = _meta.as_text(event.get("type"), "type")
-    message = _meta.as_object(event.get("message"), "message")
-    message_id = _meta.as_text(message.get("id"), "message.id")
+    kind = meta_wire.as_text(event.get("type"), "type")
+    message = meta_wire.as_object(event.get("message"), "message")
+    message_id = meta_wire.as_text(message.get("id"), "message.id")
     occurred_at = _time(event.get("eventTime") or event.get("time"), request.received_at)
     if kind == INBOUND_TYPE:
         text = message.get("text")
         media = message.get("media")
         content = text if isinstance(text, str) and text else ("[media]" if media else "")
-        sender = _meta.as_text(message.get("from"), "message.from")
+        sender = meta_wire.as_text(message.get("from"), "message.from")
         if not is_e164(sender):
             result.skip(SkipKind.INVALID_SENDER, f"from {sender!r} is not an E.164 number", event)
             return
@@ -237,7 +237,7 @@ def _event(event: dict[str, Any], request: WebhookRequest, result: ParseResult) 
         )
         return
     status = STATUSES.get(kind, UNRECOGNIZED)
-    error_code = _meta.as_text(event.get("errorCode"), "errorCode", required=False)
+    error_code = meta_wire.as_text(event.get("errorCode"), "errorCode", required=False)
     description = event.get("description")
     description = description if isinstance(description, str) else ""
     dedupe_key = f"{message_id}:{kind}"
@@ -325,3 +325,40 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
         ).strip("; ")
     title = info.title if info else detail
     return _http.refused(response, body, code_text, title, detail)
+
+
+SPEC = ProviderSpec(
+    name="bandwidth",
+    channels=(
+        channel(
+            "bandwidth_sms",
+            "SMS",
+            "YYNY",
+            "Bandwidth callback array",
+            time_to_live=timedelta(days=3),
+        ),
+    ),
+    config=ConfigSchema(
+        required=(
+            "account_id",
+            "application_id",
+            "username",
+            "password",
+            "from_number",
+            "callback_username",
+            "callback_password",
+        ),
+        optional=(BASE_URL_KEY,),
+        secret=frozenset({"password", "callback_password"}),
+    ),
+    # Callbacks prove themselves with Basic auth, a credential: nothing to keep.
+    kept_headers=frozenset(),
+    idempotent_send=False,
+    webhook_retry_window=timedelta(hours=24),
+    verify=verify,
+    handshake=handshake,
+    parse=parse,
+    send=send,
+    reconcile=None,
+    errors=ERRORS,
+)

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import httpx
+
+from statuses.machine import ALWAYS_TERMINAL, PROGRESS_RANK, Status
 
 
 class MalformedPayload(ValueError):
@@ -221,21 +223,6 @@ class ErrorInfo:
         return not self.permanent
 
 
-class Provider(Protocol):
-    """What each ``statuses/providers/<name>.py`` module provides (module-level functions)."""
-
-    CHANNEL_TYPES: tuple[str, ...]
-    ERRORS: dict[str, ErrorInfo]
-
-    def verify(self, request: WebhookRequest, config: dict[str, Any]) -> bool: ...
-
-    def parse(self, request: WebhookRequest, config: dict[str, Any]) -> ParseResult: ...
-
-    def send(
-        self, client: httpx.Client, config: dict[str, Any], message: OutgoingMessage
-    ) -> SendResult: ...
-
-
 @dataclass(frozen=True)
 class HandshakeReply:
     """A provider's subscription handshake answered without touching any message
@@ -263,3 +250,157 @@ def no_handshake(request: WebhookRequest, config: dict[str, Any]) -> HandshakeRe
 def parse_nothing(request: WebhookRequest, config: dict[str, Any]) -> ParseResult:
     """Nothing to parse: an empty result."""
     return ParseResult()
+
+
+@dataclass(frozen=True)
+class Channel:
+    """One channel type as the domain sees it (DESIGN §4): its family, which statuses it
+    reports, and when a message on it is final or expired."""
+
+    channel_type: str
+    family: str  # a statuses.catalogue.Family value
+    reports_sent: bool
+    reports_delivered: bool
+    reports_read: bool
+    reports_failed: bool
+    how: str
+    # Free-form messages need an inbound message from the contact within 24 h.
+    has_service_window: bool = False
+    # How long a message may stay below "delivered" before a sweep marks it expired.
+    time_to_live: timedelta = timedelta(days=7)
+
+    @property
+    def highest_status(self) -> str:
+        if self.reports_read:
+            return Status.READ
+        if self.reports_delivered:
+            return Status.DELIVERED
+        return Status.SENT
+
+    def is_terminal(self, status: str) -> bool:
+        if status in ALWAYS_TERMINAL:
+            return True
+        rank = PROGRESS_RANK.get(status)
+        return rank is not None and rank >= PROGRESS_RANK[self.highest_status]
+
+    @property
+    def capabilities(self) -> dict[str, bool]:
+        return {
+            "sent": self.reports_sent,
+            "delivered": self.reports_delivered,
+            "read": self.reports_read,
+            "failed": self.reports_failed,
+        }
+
+
+def channel(channel_type: str, family: str, flags: str, how: str, **extra: Any) -> Channel:
+    """A ``Channel`` from its reporting flags, ``"YYNY"`` = sent, delivered, read, failed."""
+    sent, delivered, read, failed = (flag == "Y" for flag in flags)
+    return Channel(channel_type, family, sent, delivered, read, failed, how, **extra)
+
+
+# ---------------------------------------------------------------------------------------------
+# The provider contract: what every package under ``statuses/providers/`` declares in its SPEC.
+
+
+class Verify(Protocol):
+    """Is the webhook signed by the provider? Checked on the raw bytes, before anything else."""
+
+    def __call__(self, request: WebhookRequest, config: dict[str, Any]) -> bool: ...
+
+
+class Handshake(Protocol):
+    """Answer a subscription handshake (no message touched), or None when it is not one."""
+
+    def __call__(
+        self, request: WebhookRequest, config: dict[str, Any]
+    ) -> HandshakeReply | None: ...
+
+
+class Parse(Protocol):
+    """Turn a verified webhook into provider-neutral dataclasses (``MalformedPayload`` → 400)."""
+
+    def __call__(self, request: WebhookRequest, config: dict[str, Any]) -> ParseResult: ...
+
+
+class Send(Protocol):
+    """Hand one message to the provider and say what happened; never raise for a refusal."""
+
+    def __call__(
+        self, client: httpx.Client, config: dict[str, Any], message: OutgoingMessage
+    ) -> SendResult: ...
+
+
+class Reconcile(Protocol):
+    """Ask the provider what became of a message whose send outcome is unknown (the sweep of
+    ``unknown`` messages): an update, or None when the provider has nothing to say."""
+
+    def __call__(
+        self,
+        client: httpx.Client,
+        config: dict[str, Any],
+        provider_message_id: str,
+        now: datetime,
+    ) -> StatusUpdate | None: ...
+
+
+@dataclass(frozen=True)
+class ConfigSchema:
+    """An inbox's ``config`` for one provider (DESIGN §4.1): what the API, the admin's "Add
+    inbox" form and the secret masking read."""
+
+    required: tuple[str, ...]
+    optional: tuple[str, ...] = ()
+    # Groups of optional keys of which at least one must be set (Twilio: a from number or a
+    # messaging service).
+    one_of: tuple[tuple[str, ...], ...] = ()
+    # Keys never echoed by the API, masked in the admin, never logged.
+    secret: frozenset[str] = frozenset()
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Every key the inbox may hold, required first (the admin form's order)."""
+        return (*self.required, *self.optional)
+
+
+# Optional on every provider Tickmark reaches over HTTP: the API host, for a regional endpoint,
+# a proxy or a local fake (checked against the SSRF guard like any tenant-given URL).
+BASE_URL_KEY = "api_base_url"
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    """One provider, declared whole: the registry (``statuses/providers/__init__.py``) maps each
+    of its channel types to this, and nothing else in Tickmark names a provider.
+
+    Every field is required, so a new provider cannot forget one; the registry conformance test
+    (``tests/providers/test_registry.py``) checks each against the others and the database.
+    """
+
+    name: str
+    # The channel types it serves, each with its family and what it reports (statuses.catalogue
+    # is the table of all of them, built from the specs).
+    channels: tuple[Channel, ...]
+    config: ConfigSchema
+    # Headers worth keeping with a recorded delivery (lowercase): the signature and what it
+    # covers, for a later replay or audit. Credentials (Authorization, tokens) never.
+    kept_headers: frozenset[str]
+    # Whether repeating a send whose answer was lost cannot deliver the message twice (the
+    # provider dedupes, or the "provider" is Tickmark itself): a lost try is then resent rather
+    # than marked ``unknown``.
+    idempotent_send: bool
+    # How long the provider keeps retrying a status webhook we could not match (reference §0):
+    # a status parked for an unknown message id becomes ``unmatched`` after that.
+    webhook_retry_window: timedelta
+    verify: Verify
+    handshake: Handshake
+    parse: Parse
+    send: Send
+    # Ask the provider about a message whose outcome is unknown; None if it offers no lookup.
+    reconcile: Reconcile | None
+    # The provider's error codes explained for people (``statuses.errors`` reads them).
+    errors: Mapping[str, ErrorInfo]
+
+    @property
+    def channel_types(self) -> tuple[str, ...]:
+        return tuple(c.channel_type for c in self.channels)

@@ -15,31 +15,39 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import httpx
 
-from statuses.providers import _http, _meta
+from statuses.providers import _http
 from statuses.providers.base import (
+    BASE_URL_KEY,
+    ConfigSchema,
     ErrorInfo,
     OutgoingMessage,
     ParseResult,
+    ProviderSpec,
     SendResult,
     WebhookRequest,
+    channel,
 )
+from statuses.providers.meta import errors as meta_errors
+from statuses.providers.meta import parse_messaging as meta_parse_messaging
+from statuses.providers.meta import send as meta_send
+from statuses.providers.meta import verify as meta_verify
 
-CHANNEL_TYPES: tuple[str, ...] = ("facebook",)
-ERRORS: dict[str, ErrorInfo] = _meta.GRAPH_MESSAGING_ERRORS
+ERRORS: dict[str, ErrorInfo] = meta_errors.GRAPH_MESSAGING_ERRORS
 DEFAULT_BASE_URL = "https://graph.facebook.com"
 
 
-verify = _meta.verify_app_secret
-handshake = _meta.handshake_verify_token
+verify = meta_verify.verify_app_secret
+handshake = meta_verify.handshake_verify_token
 
 
 def parse(request: WebhookRequest, config: dict[str, Any]) -> ParseResult:
     """Parse every delivery, read and message event of a Messenger webhook."""
-    return _meta.parse_messaging(request)
+    return meta_parse_messaging.parse_messaging(request)
 
 
 def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage) -> SendResult:
@@ -47,11 +55,35 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
     missing = _http.missing_config(config, "page_access_token")
     if missing:
         return missing
-    version = config.get("api_version") or _meta.DEFAULT_API_VERSION
-    return _meta.send_messaging(
+    version = config.get("api_version") or meta_send.DEFAULT_API_VERSION
+    return meta_send.send_messaging(
         client,
         f"{_http.base_url(config, DEFAULT_BASE_URL)}/{version}/me/messages",
         message,
         catalogue=ERRORS,
         params={"access_token": str(config["page_access_token"])},
     )
+
+
+SPEC = ProviderSpec(
+    name="facebook",
+    channels=(
+        channel(
+            "facebook", "FACEBOOK", "YYYY", "delivery/read watermarks", has_service_window=True
+        ),
+    ),
+    config=ConfigSchema(
+        required=("page_id", "page_access_token", "app_secret", "verify_token"),
+        optional=("api_version", BASE_URL_KEY),
+        secret=frozenset({"page_access_token", "app_secret", "verify_token"}),
+    ),
+    kept_headers=frozenset({meta_verify.SIGNATURE_HEADER}),
+    idempotent_send=False,
+    webhook_retry_window=timedelta(days=7),
+    verify=verify,
+    handshake=handshake,
+    parse=parse,
+    send=send,
+    reconcile=None,
+    errors=ERRORS,
+)

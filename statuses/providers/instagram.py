@@ -13,24 +13,32 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import httpx
 
-from statuses.providers import _http, _meta
+from statuses.providers import _http
 from statuses.providers.base import (
+    BASE_URL_KEY,
+    ConfigSchema,
     ErrorInfo,
     OutgoingMessage,
     ParseResult,
+    ProviderSpec,
     SendResult,
     WebhookRequest,
+    channel,
 )
+from statuses.providers.meta import errors as meta_errors
+from statuses.providers.meta import parse_messaging as meta_parse_messaging
+from statuses.providers.meta import send as meta_send
+from statuses.providers.meta import verify as meta_verify
 
-CHANNEL_TYPES: tuple[str, ...] = ("instagram",)
 DEFAULT_BASE_URL = "https://graph.instagram.com"
 
 ERRORS: dict[str, ErrorInfo] = {
-    **_meta.GRAPH_MESSAGING_ERRORS,
+    **meta_errors.GRAPH_MESSAGING_ERRORS,
     # Instagram's own window subcode (not in the reference; from Meta's Instagram error list).
     "10/2534022": ErrorInfo(
         "Outside the allowed messaging window",
@@ -40,13 +48,13 @@ ERRORS: dict[str, ErrorInfo] = {
 }
 
 
-verify = _meta.verify_app_secret
-handshake = _meta.handshake_verify_token
+verify = meta_verify.verify_app_secret
+handshake = meta_verify.handshake_verify_token
 
 
 def parse(request: WebhookRequest, config: dict[str, Any]) -> ParseResult:
     """Parse every seen, message and echo event of an Instagram webhook."""
-    return _meta.parse_messaging(request)
+    return meta_parse_messaging.parse_messaging(request)
 
 
 def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage) -> SendResult:
@@ -54,12 +62,36 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
     missing = _http.missing_config(config, "ig_user_id", "access_token")
     if missing:
         return missing
-    version = config.get("api_version") or _meta.DEFAULT_API_VERSION
+    version = config.get("api_version") or meta_send.DEFAULT_API_VERSION
     base = _http.base_url(config, DEFAULT_BASE_URL)
-    return _meta.send_messaging(
+    return meta_send.send_messaging(
         client,
         f"{base}/{version}/{config['ig_user_id']}/messages",
         message,
         catalogue=ERRORS,
         headers={"Authorization": f"Bearer {config['access_token']}"},
     )
+
+
+SPEC = ProviderSpec(
+    name="instagram",
+    channels=(
+        channel(
+            "instagram", "INSTAGRAM", "YNYY", "read of a mid (watermark)", has_service_window=True
+        ),
+    ),
+    config=ConfigSchema(
+        required=("ig_user_id", "access_token", "app_secret", "verify_token"),
+        optional=("api_version", BASE_URL_KEY),
+        secret=frozenset({"access_token", "app_secret", "verify_token"}),
+    ),
+    kept_headers=frozenset({meta_verify.SIGNATURE_HEADER}),
+    idempotent_send=False,
+    webhook_retry_window=timedelta(days=7),
+    verify=verify,
+    handshake=handshake,
+    parse=parse,
+    send=send,
+    reconcile=None,
+    errors=ERRORS,
+)

@@ -26,7 +26,7 @@ import hmac
 import json
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -34,6 +34,8 @@ import httpx
 from statuses.machine import Status
 from statuses.providers import _http
 from statuses.providers.base import (
+    BASE_URL_KEY,
+    ConfigSchema,
     Deletion,
     ErrorInfo,
     HandshakeReply,
@@ -41,13 +43,13 @@ from statuses.providers.base import (
     MalformedPayload,
     OutgoingMessage,
     ParseResult,
+    ProviderSpec,
     SendOutcome,
     SendResult,
     SkipKind,
     WebhookRequest,
+    channel,
 )
-
-CHANNEL_TYPES: tuple[str, ...] = ("line",)
 
 DEFAULT_API_BASE_URL = "https://api.line.me"
 SIGNATURE_HEADER = "x-line-signature"
@@ -270,3 +272,24 @@ def _error_detail(body: dict[str, Any], response: httpx.Response) -> str:
         if extra:
             detail = f"{detail} ({'; '.join(extra)})"
     return detail
+
+
+SPEC = ProviderSpec(
+    name="line",
+    channels=(channel("line", "LINE", "YYNY", "send response only"),),
+    config=ConfigSchema(
+        required=("channel_access_token", "channel_secret"),
+        optional=(BASE_URL_KEY,),
+        secret=frozenset({"channel_access_token", "channel_secret"}),
+    ),
+    kept_headers=frozenset({SIGNATURE_HEADER}),
+    # LINE dedupes a repeated push by its X-Line-Retry-Key (derived from our correlation id).
+    idempotent_send=True,
+    webhook_retry_window=timedelta(days=3),
+    verify=verify,
+    handshake=handshake,
+    parse=parse,
+    send=send,
+    reconcile=None,
+    errors=ERRORS,
+)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hmac
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -25,19 +25,21 @@ import httpx
 from statuses.machine import Status
 from statuses.providers import _http
 from statuses.providers.base import (
+    BASE_URL_KEY,
+    ConfigSchema,
     ErrorInfo,
     HandshakeReply,
     InboundMessage,
     MalformedPayload,
     OutgoingMessage,
     ParseResult,
+    ProviderSpec,
     SendOutcome,
     SendResult,
     SkipKind,
     WebhookRequest,
+    channel,
 )
-
-CHANNEL_TYPES: tuple[str, ...] = ("telegram",)
 
 DEFAULT_API_BASE_URL = "https://api.telegram.org"
 SECRET_HEADER = "x-telegram-bot-api-secret-token"
@@ -302,3 +304,24 @@ def _retry_after_parameter(body: dict[str, Any]) -> float | None:
         if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
             return float(value)
     return None
+
+
+SPEC = ProviderSpec(
+    name="telegram",
+    channels=(channel("telegram", "TELEGRAM", "YNNY", "send response only"),),
+    config=ConfigSchema(
+        required=("bot_token", "secret_token"),
+        optional=(BASE_URL_KEY,),
+        secret=frozenset({"bot_token", "secret_token"}),
+    ),
+    # The secret-token header is a credential, not a signature: never kept.
+    kept_headers=frozenset(),
+    idempotent_send=False,
+    webhook_retry_window=timedelta(days=3),
+    verify=verify,
+    handshake=handshake,
+    parse=parse,
+    send=send,
+    reconcile=None,
+    errors=ERRORS,
+)

@@ -30,20 +30,22 @@ import httpx
 from statuses.machine import Status
 from statuses.providers import _http
 from statuses.providers.base import (
+    BASE_URL_KEY,
+    ConfigSchema,
     ErrorInfo,
     HandshakeReply,
     InboundMessage,
     MalformedPayload,
     OutgoingMessage,
     ParseResult,
+    ProviderSpec,
     SendOutcome,
     SendResult,
     SkipKind,
     Watermark,
     WebhookRequest,
+    channel,
 )
-
-CHANNEL_TYPES: tuple[str, ...] = ("tiktok",)
 
 DEFAULT_API_BASE_URL = "https://business-api.tiktok.com"
 SEND_PATH = "/open_api/v1.3/business/message/send/"
@@ -307,3 +309,23 @@ def _from_seconds(value: Any, default: datetime) -> datetime:
         return datetime.fromtimestamp(value, tz=UTC)
     except (OverflowError, OSError, ValueError) as exc:
         raise MalformedPayload("create_time out of range") from exc
+
+
+SPEC = ProviderSpec(
+    name="tiktok",
+    channels=(channel("tiktok", "TIKTOK", "YNYY", "read watermark"),),
+    config=ConfigSchema(
+        required=("business_id", "access_token", "client_secret"),
+        optional=(BASE_URL_KEY,),
+        secret=frozenset({"access_token", "client_secret"}),
+    ),
+    kept_headers=frozenset({SIGNATURE_HEADER}),
+    idempotent_send=False,
+    webhook_retry_window=timedelta(days=3),
+    verify=verify,
+    handshake=handshake,
+    parse=parse,
+    send=send,
+    reconcile=None,
+    errors=ERRORS,
+)

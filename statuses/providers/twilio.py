@@ -27,7 +27,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
@@ -36,21 +36,24 @@ import httpx
 from statuses.machine import UNRECOGNIZED, Status
 from statuses.providers import _http
 from statuses.providers.base import (
+    BASE_URL_KEY,
+    ConfigSchema,
     ErrorInfo,
     HandshakeReply,
     InboundMessage,
     MalformedPayload,
     OutgoingMessage,
     ParseResult,
+    ProviderSpec,
     SendOutcome,
     SendResult,
     SkipKind,
     StatusUpdate,
     WebhookRequest,
+    channel,
     is_e164,
 )
 
-CHANNEL_TYPES: tuple[str, ...] = ("twilio_sms", "twilio_whatsapp")
 DEFAULT_BASE_URL = "https://api.twilio.com"
 SIGNATURE_HEADER = "x-twilio-signature"
 SIGNATURE_SETTINGS_HEADER = "x-twilio-webhooks-signature-settings"
@@ -564,3 +567,72 @@ def _result(response: httpx.Response) -> SendResult:
     message = str(body.get("message") or "")
     title = info.title if info else message
     return _http.refused(response, body, code_text, title, message)
+
+
+# --------------------------------------------------------------------------------------------
+# Reconciling a message whose send outcome is unknown
+
+
+def reconcile(
+    client: httpx.Client, config: dict[str, Any], provider_message_id: str, now: datetime
+) -> StatusUpdate | None:
+    """Fetch one message resource (``GET …/Messages/<sid>.json``) and turn its status into an
+    update; None when Twilio does not answer it or names no status we know."""
+    sid = str(config["account_sid"])
+    base = _http.base_url(config, DEFAULT_BASE_URL)
+    response = client.get(
+        f"{base}/2010-04-01/Accounts/{sid}/Messages/{provider_message_id}.json",
+        auth=(sid, str(config["auth_token"])),
+    )
+    if response.status_code != 200:
+        return None
+    body = response.json()
+    raw_status = str(body.get("status") or "")
+    status = STATUSES.get(raw_status, UNRECOGNIZED)
+    if status == UNRECOGNIZED:
+        return None
+    code = str(body.get("error_code") or "")
+    info = ERRORS.get(code)
+    return StatusUpdate(
+        provider_message_id=provider_message_id,
+        status=status,
+        raw_status=raw_status,
+        occurred_at=now,
+        dedupe_key=f"reconcile:{provider_message_id}:{raw_status}:{code}",
+        error_code=code,
+        error_title=info.title if info and code else "",
+        error_detail=str(body.get("error_message") or "") if code else "",
+    )
+
+
+SPEC = ProviderSpec(
+    name="twilio",
+    channels=(
+        channel(
+            "twilio_sms", "SMS", "YYNY", "Twilio status callback", time_to_live=timedelta(days=3)
+        ),
+        channel(
+            "twilio_whatsapp",
+            "WHATSAPP",
+            "YYYY",
+            "Twilio status callback",
+            has_service_window=True,
+            time_to_live=timedelta(days=30),
+        ),
+    ),
+    config=ConfigSchema(
+        required=("account_sid", "auth_token"),
+        optional=("from_number", "messaging_service_sid", BASE_URL_KEY),
+        one_of=(("from_number", "messaging_service_sid"),),
+        secret=frozenset({"auth_token"}),
+    ),
+    kept_headers=frozenset({SIGNATURE_HEADER}),
+    idempotent_send=False,
+    webhook_retry_window=timedelta(days=3),
+    verify=verify,
+    handshake=handshake,
+    parse=parse,
+    send=send,
+    reconcile=reconcile,
+    errors=ERRORS,
+)

@@ -18,7 +18,7 @@ import hashlib
 import hmac
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -26,21 +26,23 @@ import httpx
 from statuses.machine import UNRECOGNIZED, Status
 from statuses.providers import _http
 from statuses.providers.base import (
+    BASE_URL_KEY,
+    ConfigSchema,
     ErrorInfo,
     HandshakeReply,
     InboundMessage,
     MalformedPayload,
     OutgoingMessage,
     ParseResult,
+    ProviderSpec,
     SendOutcome,
     SendResult,
     SkipKind,
     StatusUpdate,
     Watermark,
     WebhookRequest,
+    channel,
 )
-
-CHANNEL_TYPES: tuple[str, ...] = ("viber",)
 
 DEFAULT_API_BASE_URL = "https://chatapi.viber.com"
 SIGNATURE_HEADER = "x-viber-content-signature"
@@ -311,3 +313,23 @@ def _from_ms(value: Any, default: datetime) -> datetime:
         except (OverflowError, OSError, ValueError) as exc:
             raise MalformedPayload("timestamp out of range") from exc
     return default
+
+
+SPEC = ProviderSpec(
+    name="viber",
+    channels=(channel("viber", "VIBER", "YYYY", "Viber callbacks delivered/seen/failed"),),
+    config=ConfigSchema(
+        required=("auth_token", "sender_name"),
+        optional=(BASE_URL_KEY,),
+        secret=frozenset({"auth_token"}),
+    ),
+    kept_headers=frozenset({SIGNATURE_HEADER}),
+    idempotent_send=False,
+    webhook_retry_window=timedelta(days=3),
+    verify=verify,
+    handshake=handshake,
+    parse=parse,
+    send=send,
+    reconcile=None,
+    errors=ERRORS,
+)

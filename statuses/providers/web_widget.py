@@ -7,22 +7,25 @@ hands the message over: the socket push happens elsewhere, after commit.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import httpx
 
 from statuses.machine import Status
 from statuses.providers.base import (
+    ConfigSchema,
     ErrorInfo,
     OutgoingMessage,
+    ProviderSpec,
     SendOutcome,
     SendResult,
+    channel,
     no_handshake,
     parse_nothing,
     refuse_webhook,
 )
 
-CHANNEL_TYPES: tuple[str, ...] = ("web_widget",)
 ERRORS: dict[str, ErrorInfo] = {}
 
 
@@ -37,3 +40,20 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
     return SendResult(
         SendOutcome.ACCEPTED, provider_message_id=message.message_id, status=Status.SENT
     )
+
+
+SPEC = ProviderSpec(
+    name="web_widget",
+    channels=(channel("web_widget", "WEB", "YYYY", "the widget acks receipt and reports reading"),),
+    config=ConfigSchema(required=(), optional=("title", "greeting")),
+    kept_headers=frozenset(),
+    # The "provider" is our own socket push, keyed by the message id.
+    idempotent_send=True,
+    webhook_retry_window=timedelta(days=3),
+    verify=verify,
+    handshake=handshake,
+    parse=parse,
+    send=send,
+    reconcile=None,
+    errors=ERRORS,
+)

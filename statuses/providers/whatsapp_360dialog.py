@@ -9,26 +9,34 @@ no handshake. Sending: ``POST /messages`` on ``waba-v2.360dialog.io`` with ``D36
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import httpx
 
-from statuses.providers import _http, _meta
+from statuses.providers import _http
 from statuses.providers.base import (
+    BASE_URL_KEY,
+    ConfigSchema,
     ErrorInfo,
     HandshakeReply,
     OutgoingMessage,
     ParseResult,
+    ProviderSpec,
     SendResult,
     WebhookRequest,
+    channel,
 )
+from statuses.providers.meta import errors as meta_errors
+from statuses.providers.meta import parse_whatsapp as meta_parse_whatsapp
+from statuses.providers.meta import send as meta_send
+from statuses.providers.meta import verify as meta_verify
 
-CHANNEL_TYPES: tuple[str, ...] = ("whatsapp_360dialog",)
 DEFAULT_BASE_URL = "https://waba-v2.360dialog.io"
 TOKEN_HEADER = "x-webhook-token"
 
 ERRORS: dict[str, ErrorInfo] = {
-    **_meta.WHATSAPP_ERRORS,
+    **meta_errors.WHATSAPP_ERRORS,
     # Legacy On-Premise codes (reference §2.2), still found in old histories.
     "470": ErrorInfo(
         "Outside the customer service window",
@@ -61,7 +69,7 @@ ERRORS: dict[str, ErrorInfo] = {
 
 def verify(request: WebhookRequest, config: dict[str, Any]) -> bool:
     """Compare the configured webhook token header in constant time."""
-    return _meta.tokens_equal(request.headers.get(TOKEN_HEADER), config.get("webhook_token"))
+    return meta_verify.tokens_equal(request.headers.get(TOKEN_HEADER), config.get("webhook_token"))
 
 
 def handshake(request: WebhookRequest, config: dict[str, Any]) -> HandshakeReply | None:
@@ -71,7 +79,7 @@ def handshake(request: WebhookRequest, config: dict[str, Any]) -> HandshakeReply
 
 def parse(request: WebhookRequest, config: dict[str, Any]) -> ParseResult:
     """Parse every status and inbound message of a relayed Cloud API webhook."""
-    return _meta.parse_whatsapp(request, ERRORS)
+    return meta_parse_whatsapp.parse_whatsapp(request, ERRORS)
 
 
 def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage) -> SendResult:
@@ -79,10 +87,40 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
     missing = _http.missing_config(config, "api_key")
     if missing:
         return missing
-    return _meta.send_whatsapp(
+    return meta_send.send_whatsapp(
         client,
         f"{_http.base_url(config, DEFAULT_BASE_URL)}/messages",
         message,
         catalogue=ERRORS,
         headers={"D360-API-KEY": str(config["api_key"])},
     )
+
+
+SPEC = ProviderSpec(
+    name="whatsapp_360dialog",
+    channels=(
+        channel(
+            "whatsapp_360dialog",
+            "WHATSAPP",
+            "YYYY",
+            "Meta-format webhook via 360dialog",
+            has_service_window=True,
+            time_to_live=timedelta(days=30),
+        ),
+    ),
+    config=ConfigSchema(
+        required=("api_key", "webhook_token"),
+        optional=(BASE_URL_KEY,),
+        secret=frozenset({"api_key", "webhook_token"}),
+    ),
+    # The only proof is the token header, a credential: nothing provider-specific to keep.
+    kept_headers=frozenset(),
+    idempotent_send=False,
+    webhook_retry_window=timedelta(days=7),
+    verify=verify,
+    handshake=handshake,
+    parse=parse,
+    send=send,
+    reconcile=None,
+    errors=ERRORS,
+)

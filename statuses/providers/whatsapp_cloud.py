@@ -15,31 +15,39 @@ the message failed for the others, and showing it failed would invite a resend t
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import httpx
 
-from statuses.providers import _http, _meta
+from statuses.providers import _http
 from statuses.providers.base import (
+    BASE_URL_KEY,
+    ConfigSchema,
     ErrorInfo,
     OutgoingMessage,
     ParseResult,
+    ProviderSpec,
     SendResult,
     WebhookRequest,
+    channel,
 )
+from statuses.providers.meta import errors as meta_errors
+from statuses.providers.meta import parse_whatsapp as meta_parse_whatsapp
+from statuses.providers.meta import send as meta_send
+from statuses.providers.meta import verify as meta_verify
 
-CHANNEL_TYPES: tuple[str, ...] = ("whatsapp_cloud",)
-ERRORS: dict[str, ErrorInfo] = _meta.WHATSAPP_ERRORS
+ERRORS: dict[str, ErrorInfo] = meta_errors.WHATSAPP_ERRORS
 DEFAULT_BASE_URL = "https://graph.facebook.com"
 
 
-verify = _meta.verify_app_secret
-handshake = _meta.handshake_verify_token
+verify = meta_verify.verify_app_secret
+handshake = meta_verify.handshake_verify_token
 
 
 def parse(request: WebhookRequest, config: dict[str, Any]) -> ParseResult:
     """Parse every status and inbound message of a Cloud API webhook."""
-    return _meta.parse_whatsapp(request, ERRORS)
+    return meta_parse_whatsapp.parse_whatsapp(request, ERRORS)
 
 
 def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage) -> SendResult:
@@ -47,14 +55,43 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
     missing = _http.missing_config(config, "phone_number_id", "access_token")
     if missing:
         return missing
-    version = config.get("api_version") or _meta.DEFAULT_API_VERSION
+    version = config.get("api_version") or meta_send.DEFAULT_API_VERSION
     url = (
         f"{_http.base_url(config, DEFAULT_BASE_URL)}/{version}/{config['phone_number_id']}/messages"
     )
-    return _meta.send_whatsapp(
+    return meta_send.send_whatsapp(
         client,
         url,
         message,
         catalogue=ERRORS,
         headers={"Authorization": f"Bearer {config['access_token']}"},
     )
+
+
+SPEC = ProviderSpec(
+    name="whatsapp_cloud",
+    channels=(
+        channel(
+            "whatsapp_cloud",
+            "WHATSAPP",
+            "YYYY",
+            "Meta webhook statuses[]",
+            has_service_window=True,
+            time_to_live=timedelta(days=30),
+        ),
+    ),
+    config=ConfigSchema(
+        required=("phone_number_id", "access_token", "app_secret", "verify_token"),
+        optional=("api_version", "waba_id", BASE_URL_KEY),
+        secret=frozenset({"access_token", "app_secret", "verify_token"}),
+    ),
+    kept_headers=frozenset({meta_verify.SIGNATURE_HEADER}),
+    idempotent_send=False,
+    webhook_retry_window=timedelta(days=7),
+    verify=verify,
+    handshake=handshake,
+    parse=parse,
+    send=send,
+    reconcile=None,
+    errors=ERRORS,
+)

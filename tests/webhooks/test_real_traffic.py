@@ -572,17 +572,17 @@ def test_every_catalogue_entry_has_title_explanation_and_hint():
     blanks = [
         (channel_type, code, name)
         for channel_type, module in providers.REGISTRY.items()
-        for code, info in module.ERRORS.items()
+        for code, info in module.errors.items()
         for name in ("title", "explanation", "hint")
         if not str(getattr(info, name) or "").strip()
     ]
     assert blanks == []
-    assert sum(len(m.ERRORS) for m in providers.REGISTRY.values()) > 200
+    assert sum(len(m.errors) for m in providers.REGISTRY.values()) > 200
 
 
 @pytest.mark.parametrize("channel_type", sorted(REFERENCE_CODES))
 def test_every_code_the_reference_lists_is_in_the_catalogue(channel_type):
-    catalogue = providers.get(channel_type).ERRORS
+    catalogue = providers.get(channel_type).errors
     missing = [code for code in REFERENCE_CODES[channel_type].split() if code not in catalogue]
     assert missing == []
 
@@ -604,7 +604,7 @@ def test_twilio_63018_failure_gets_a_title_and_a_hint(client, twilio_whatsapp_in
     assert post_signed(client, inbox, urlencode(form)).status_code == 200
     message.refresh_from_db()
     assert (message.status, message.error_code) == (Status.FAILED, "63018")
-    assert message.error_title == providers.get("twilio_whatsapp").ERRORS["63018"].title != ""
+    assert message.error_title == providers.get("twilio_whatsapp").errors["63018"].title != ""
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,148 @@
+"""Sending through a Graph-style API: a JSON POST over the shared HTTP plumbing (``_http``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from statuses.providers import _http
+from statuses.providers.base import (
+    ErrorInfo,
+    OutgoingMessage,
+    SendResult,
+)
+from statuses.providers.meta.errors import graph_error
+
+DEFAULT_API_VERSION = "v21.0"
+
+
+def whatsapp_message_body(message: OutgoingMessage) -> dict[str, Any]:
+    """Build the Cloud API ``/messages`` JSON for a text or template message."""
+    body: dict[str, Any] = {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        # WhatsApp addresses are the E.164 digits; DESIGN keeps the '+' in our addresses.
+        "to": "".join(ch for ch in message.to if ch.isdigit()),
+    }
+    if message.template:
+        template = dict(message.template)
+        if isinstance(template.get("language"), str):
+            template["language"] = {"code": template["language"]}
+        body["type"] = "template"
+        body["template"] = template
+    else:
+        body["type"] = "text"
+        body["text"] = {"body": message.content}
+    if message.correlation_id:
+        # Echoed on every status, so statuses still find the message if the send answer is lost.
+        body["biz_opaque_callback_data"] = message.correlation_id
+    return body
+
+
+def whatsapp_message_id(body: Any) -> str:
+    messages = body.get("messages") if isinstance(body, dict) else None
+    if isinstance(messages, list) and messages and isinstance(messages[0], dict):
+        message_id = messages[0].get("id")
+        return message_id if isinstance(message_id, str) else ""
+    return ""
+
+
+def messaging_message_body(message: OutgoingMessage) -> dict[str, Any]:
+    """Build the Send API JSON for Messenger/Instagram.
+
+    Free text is a ``RESPONSE`` inside the 24-hour window. A template is a tagged message
+    sent outside it: ``template["tag"]`` (default ``HUMAN_AGENT``, the 7-day human support tag)
+    with ``template["text"]`` (or the message content), or a structured Messenger template
+    when ``template["payload"]`` is given.
+    """
+    body: dict[str, Any] = {"recipient": {"id": message.to}}
+    if message.template:
+        template = message.template
+        body["messaging_type"] = "MESSAGE_TAG"
+        body["tag"] = template.get("tag") or "HUMAN_AGENT"
+        if isinstance(template.get("payload"), dict):
+            body["message"] = {"attachment": {"type": "template", "payload": template["payload"]}}
+        else:
+            body["message"] = {"text": template.get("text") or message.content}
+    else:
+        body["messaging_type"] = "RESPONSE"
+        body["message"] = {"text": message.content}
+    return body
+
+
+def messaging_message_id(body: Any) -> str:
+    message_id = body.get("message_id") if isinstance(body, dict) else None
+    return message_id if isinstance(message_id, str) else ""
+
+
+def send_json(
+    client: httpx.Client,
+    url: str,
+    payload: dict[str, Any],
+    *,
+    catalogue: dict[str, ErrorInfo],
+    message_id_of: Callable[[Any], str],
+    headers: dict[str, str] | None = None,
+    params: dict[str, str] | None = None,
+    with_subcode: bool = False,
+) -> SendResult:
+    """POST a JSON message to a Meta-style API and map the answer to a ``SendResult``."""
+    outcome = _http.exchange(client, "POST", url, json=payload, headers=headers, params=params)
+    if isinstance(outcome, SendResult):
+        return outcome
+    response = outcome
+    body = _http.response_json(response)
+    if response.is_success:
+        return _http.accepted(response, body, message_id_of(body))
+    code, title, detail, transient = graph_error(body, catalogue, with_subcode=with_subcode)
+    return _http.refused(
+        response,
+        body,
+        code or f"http_{response.status_code}",
+        title,
+        detail,
+        transient=transient or _http.is_busy(response),
+    )
+
+
+def send_whatsapp(
+    client: httpx.Client,
+    url: str,
+    message: OutgoingMessage,
+    *,
+    catalogue: dict[str, ErrorInfo],
+    headers: dict[str, str],
+) -> SendResult:
+    """Send a WhatsApp text or template (Cloud API, directly or through 360dialog)."""
+    return send_json(
+        client,
+        url,
+        whatsapp_message_body(message),
+        catalogue=catalogue,
+        message_id_of=whatsapp_message_id,
+        headers=headers,
+    )
+
+
+def send_messaging(
+    client: httpx.Client,
+    url: str,
+    message: OutgoingMessage,
+    *,
+    catalogue: dict[str, ErrorInfo],
+    headers: dict[str, str] | None = None,
+    params: dict[str, str] | None = None,
+) -> SendResult:
+    """Send a Messenger-platform message (Messenger, Instagram): errors keep their subcode."""
+    return send_json(
+        client,
+        url,
+        messaging_message_body(message),
+        catalogue=catalogue,
+        message_id_of=messaging_message_id,
+        headers=headers,
+        params=params,
+        with_subcode=True,
+    )
