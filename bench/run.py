@@ -344,7 +344,7 @@ def wrk_result(name: str, output: str, connections: int, units: int = 1) -> dict
     flags = []
     if result["non2xx"] or result["socket_errors"]:
         flags.append(f"{result['non2xx']} non-2xx, {result['socket_errors']} socket errors")
-    if result["wrapped"] and name not in ("warm-up", "noop-get"):
+    if result["wrapped"] and "noop" not in name and name != "warm-up":
         flags.append(f"request file replayed {result['wrapped']}× (repeats)")
     print(
         f"  {name:12} {result['req_per_s']:8.1f} req/s  p50 {result['p50_ms']:6.1f}  "
