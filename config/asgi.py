@@ -32,5 +32,5 @@ application = ProtocolTypeRouter(
 # Everything loaded so far (Django, the apps, the URL and middleware machinery) lives as long as
 # the process: move it out of the collector's reach. Full collections then walk only what
 # requests allocate, and stop adding tens of milliseconds to one request in a hundred (measured:
-# a message lookup's p99 at one connection went from 45–55 ms to under 6 ms; bench/README.md).
+# a message lookup's p99 at one connection went from 45-55 ms to under 6 ms; bench/README.md).
 gc.freeze()
