@@ -296,9 +296,12 @@ SPECTACULAR_SETTINGS = {
 # A do-nothing view at /bench/noop, the ceiling the benchmarks compare with (bench/run.py).
 TICKMARK_BENCH_NOOP = env_bool("TICKMARK_BENCH_NOOP", False)
 
-# Webhook batches applied at once by one web process (statuses.views._Batcher): on PostgreSQL
-# each lane has its own thread and connection; SQLite has one writer, so one lane.
-TICKMARK_WEBHOOK_LANES = int(os.environ.get("TICKMARK_WEBHOOK_LANES", "4" if DATABASE_URL else "1"))
+# Webhook batches one web process applies at once (statuses.views._Batcher). One lane gives the
+# largest batches and the fewest statements per webhook: measured best with PostgreSQL on the
+# same machine (bench/README.md: 69 % of the no-op view with 1 lane, 60 % with 4). Each further
+# lane has its own thread and connection and overlaps round trips: worth it when PostgreSQL is
+# across a network. SQLite has one writer: keep 1.
+TICKMARK_WEBHOOK_LANES = int(os.environ.get("TICKMARK_WEBHOOK_LANES", "1"))
 
 # Webhook bodies up to this size are accepted (a bounce carries the original mail; Meta batches
 # up to 1,000 statuses); larger → 413, recorded without the body. API bodies keep Django's

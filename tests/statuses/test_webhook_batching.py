@@ -39,9 +39,11 @@ def signed(body, secret=APP_SECRET):
     return {"content-type": "application/json", "x-hub-signature-256": f"sha256={digest}"}
 
 
+@pytest.mark.parametrize("lanes", [1, 4])
 async def test_a_burst_of_webhooks_is_applied_in_batches_with_every_answer_right(
-    inbox, make_message
+    inbox, make_message, settings, lanes
 ):
+    settings.TICKMARK_WEBHOOK_LANES = lanes  # 4: batches on pool threads, each its own connection
     messages = [
         await sync_to_async(make_message)(
             inbox, to=f"+1555000{i:04d}", provider_message_id=f"wamid.b{i}"
