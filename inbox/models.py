@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from statuses import providers
-from statuses.catalogue import CHANNELS, ChannelType
+from statuses.catalogue import CHANNELS, Channel, ChannelType
 from statuses.machine import Status, tick_for
 
 # Config keys holding secrets: never echoed by the API, masked in the admin, never logged. Each
@@ -85,7 +85,22 @@ class ApiKey(models.Model):
         return self.revoked_at is None
 
 
-class Inbox(models.Model):
+class OnChannel:
+    """``channel`` and ``family`` of a row that stores its ``channel_type`` (an inbox, and each
+    of its messages, which keep a copy so message queries never join the inbox)."""
+
+    channel_type: str
+
+    @property
+    def channel(self) -> Channel:
+        return CHANNELS[self.channel_type]
+
+    @property
+    def family(self) -> str:
+        return self.channel.family
+
+
+class Inbox(OnChannel, models.Model):
     """One channel connection (a WhatsApp number, a Twilio sender, a Telegram bot, …)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -106,14 +121,6 @@ class Inbox(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_channel_type_display()})"
-
-    @property
-    def channel(self):
-        return CHANNELS[self.channel_type]
-
-    @property
-    def family(self) -> str:
-        return self.channel.family
 
     @property
     def webhook_path(self) -> str:
@@ -181,7 +188,7 @@ class Conversation(models.Model):
         return (now or timezone.now()) - self.last_inbound_at < SERVICE_WINDOW
 
 
-class Message(models.Model):
+class Message(OnChannel, models.Model):
     class Direction(models.TextChoices):
         OUTGOING = "outgoing", "Outgoing"
         INCOMING = "incoming", "Incoming"
@@ -290,14 +297,6 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.direction} {self.id} [{self.status}]"
-
-    @property
-    def channel(self):
-        return CHANNELS[self.channel_type]
-
-    @property
-    def family(self) -> str:
-        return self.channel.family
 
     @property
     def tick(self) -> str:
