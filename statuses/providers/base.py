@@ -7,6 +7,7 @@ these frozen dataclasses, and send a message over HTTP, returning a ``SendResult
 from __future__ import annotations
 
 import enum
+import hmac
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -404,3 +405,13 @@ class ProviderSpec:
     @property
     def channel_types(self) -> tuple[str, ...]:
         return tuple(c.channel_type for c in self.channels)
+
+
+def tokens_equal(given: object, expected: object) -> bool:
+    """Compare a shared secret (a token header, a verify token) in constant time; a missing or
+    empty side never matches. For providers that authenticate with a token, not a signature."""
+    if not isinstance(given, str) or not isinstance(expected, str) or not given or not expected:
+        return False
+    return hmac.compare_digest(
+        given.encode("utf-8", "replace"), expected.encode("utf-8", "replace")
+    )

@@ -14,7 +14,6 @@ stored error, so nothing here formats the URL into a message.
 
 from __future__ import annotations
 
-import hmac
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -39,6 +38,7 @@ from statuses.providers.base import (
     SkipKind,
     WebhookRequest,
     channel,
+    tokens_equal,
 )
 
 DEFAULT_API_BASE_URL = "https://api.telegram.org"
@@ -141,11 +141,7 @@ _DESCRIPTION_CODES: tuple[tuple[str, str], ...] = (
 
 def verify(request: WebhookRequest, config: dict[str, Any]) -> bool:
     """Compare the secret-token header with the inbox's ``secret_token`` (constant time)."""
-    secret = config.get("secret_token") or ""
-    supplied = request.headers.get(SECRET_HEADER)
-    if not secret or not supplied:
-        return False
-    return hmac.compare_digest(supplied.encode("utf-8", "replace"), str(secret).encode())
+    return tokens_equal(request.headers.get(SECRET_HEADER), config.get("secret_token"))
 
 
 def handshake(request: WebhookRequest, config: dict[str, Any]) -> HandshakeReply | None:

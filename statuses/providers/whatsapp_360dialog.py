@@ -26,11 +26,11 @@ from statuses.providers.base import (
     SendResult,
     WebhookRequest,
     channel,
+    tokens_equal,
 )
 from statuses.providers.meta import errors as meta_errors
 from statuses.providers.meta import parse_whatsapp as meta_parse_whatsapp
 from statuses.providers.meta import send as meta_send
-from statuses.providers.meta import verify as meta_verify
 
 DEFAULT_BASE_URL = "https://waba-v2.360dialog.io"
 TOKEN_HEADER = "x-webhook-token"
@@ -69,7 +69,7 @@ ERRORS: dict[str, ErrorInfo] = {
 
 def verify(request: WebhookRequest, config: dict[str, Any]) -> bool:
     """Compare the configured webhook token header in constant time."""
-    return meta_verify.tokens_equal(request.headers.get(TOKEN_HEADER), config.get("webhook_token"))
+    return tokens_equal(request.headers.get(TOKEN_HEADER), config.get("webhook_token"))
 
 
 def handshake(request: WebhookRequest, config: dict[str, Any]) -> HandshakeReply | None:

@@ -37,7 +37,6 @@ this module holds the webhook door (``verify``/``handshake``/``parse``) and the 
 
 from __future__ import annotations
 
-import hmac
 from datetime import timedelta
 from typing import Any
 
@@ -48,6 +47,7 @@ from statuses.providers.base import (
     ProviderSpec,
     WebhookRequest,
     channel,
+    tokens_equal,
 )
 from statuses.providers.email.bounces import parse_raw_email
 from statuses.providers.email.errors import ERRORS
@@ -70,11 +70,7 @@ TOKEN_HEADER = "x-webhook-token"
 
 def verify(request: WebhookRequest, config: dict[str, Any]) -> bool:
     """Compare ``X-Webhook-Token`` with the inbox's ``webhook_token`` (constant time)."""
-    token = config.get("webhook_token") or ""
-    supplied = request.headers.get(TOKEN_HEADER)
-    if not token or not supplied:
-        return False
-    return hmac.compare_digest(supplied.encode("utf-8", "replace"), str(token).encode())
+    return tokens_equal(request.headers.get(TOKEN_HEADER), config.get("webhook_token"))
 
 
 def handshake(request: WebhookRequest, config: dict[str, Any]) -> HandshakeReply | None:

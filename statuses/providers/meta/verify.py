@@ -6,10 +6,7 @@ import hashlib
 import hmac
 from typing import Any
 
-from statuses.providers.base import (
-    HandshakeReply,
-    WebhookRequest,
-)
+from statuses.providers.base import HandshakeReply, WebhookRequest, tokens_equal
 
 SIGNATURE_HEADER = "x-hub-signature-256"
 
@@ -23,15 +20,6 @@ def signature_valid(request: WebhookRequest, secret: object) -> bool:
     # Meta sends lowercase hex; accepting uppercase hex costs nothing and forges nothing.
     given = header.strip().lower().encode("utf-8", "replace")
     return hmac.compare_digest(given, expected.encode())
-
-
-def tokens_equal(given: object, expected: object) -> bool:
-    """Compare a shared secret in constant time; a missing side never matches."""
-    if not isinstance(given, str) or not isinstance(expected, str) or not given or not expected:
-        return False
-    return hmac.compare_digest(
-        given.encode("utf-8", "replace"), expected.encode("utf-8", "replace")
-    )
 
 
 def verify_app_secret(request: WebhookRequest, config: dict[str, Any]) -> bool:
