@@ -25,6 +25,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.common import django_setup, recreate_database  # noqa: E402
+
 PORT = int(os.environ.get("BENCH_PORT", "8124"))
 BASE = f"http://127.0.0.1:{PORT}"
 DB_URL = os.environ.get(
@@ -74,25 +77,6 @@ FROM (
                  now() - (g::float / %(count)s) * interval '30 days' AS created) AS t
 ) AS s
 """
-
-
-def django_setup() -> None:
-    os.environ["DATABASE_URL"] = DB_URL
-    os.environ["REDIS_URL"] = REDIS_URL
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
-
-    django.setup()
-
-
-def recreate_database() -> None:
-    import psycopg
-
-    admin_url = DB_URL.rsplit("/", 1)[0] + "/postgres"
-    name = DB_URL.rsplit("/", 1)[1]
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def _account(name: str, messages: int, incoming: bool) -> None:
@@ -191,8 +175,8 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true")
     args = parser.parse_args()
     if not args.reuse:
-        recreate_database()
-    django_setup()
+        recreate_database(DB_URL)
+    django_setup(DB_URL, REDIS_URL)
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)

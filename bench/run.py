@@ -40,6 +40,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.common import django_setup, recreate_database  # noqa: E402
+
 PORT = int(os.environ.get("BENCH_PORT", "8123"))
 BASE = f"http://127.0.0.1:{PORT}"
 DB_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/tickmark_bench")
@@ -57,25 +60,6 @@ RANGES = {"single": 0.0, "batch100": 0.1, "scale": 0.4, "tick-load": 0.6, "tick-
 
 
 # --- setup ----------------------------------------------------------------------------------
-
-
-def django_setup() -> None:
-    os.environ["DATABASE_URL"] = DB_URL
-    os.environ["REDIS_URL"] = REDIS_URL
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
-
-    django.setup()
-
-
-def recreate_database() -> None:
-    import psycopg
-
-    admin_url = DB_URL.rsplit("/", 1)[0] + "/postgres"
-    name = DB_URL.rsplit("/", 1)[1]
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def seed(messages: int) -> dict:
@@ -561,11 +545,11 @@ def main() -> None:
     WORK.mkdir(parents=True, exist_ok=True)
 
     if args.reuse:
-        django_setup()
+        django_setup(DB_URL, REDIS_URL)
         ctx = context()
     else:
-        recreate_database()
-        django_setup()
+        recreate_database(DB_URL)
+        django_setup(DB_URL, REDIS_URL)
         ctx = seed(args.messages)
     # Enough precomputed requests for a fast server: each is sent once.
     per_phase = int(3000 * args.duration)
