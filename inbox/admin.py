@@ -11,6 +11,7 @@ from inbox.models import (
     SECRET_CONFIG_KEYS,
     Account,
     ApiKey,
+    ConsentEvent,
     Contact,
     Conversation,
     Inbox,
@@ -204,13 +205,58 @@ class InboxAdmin(admin.ModelAdmin):
         return format_html("<table>{}</table>", rows) if rows else "—"
 
 
+class ConsentEventInline(admin.TabularInline):
+    """The contact's consent history (append-only: changed through the API, never here)."""
+
+    model = ConsentEvent
+    fields = ["occurred_at", "kind", "scope", "source", "detail", "message", "recorded_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ["-occurred_at", "-id"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+# Consent follows the contact's ConsentEvents (inbox/consent.py): shown, never edited here.
+CONSENT_FIELDS = [
+    "opted_out",
+    "opted_out_at",
+    "opt_out_source",
+    "marketing_opted_out",
+    "marketing_opted_out_at",
+    "marketing_opt_out_source",
+]
+
+
 @admin.register(Contact)
 class ContactAdmin(admin.ModelAdmin):
-    list_display = ["address", "name", "inbox", "last_inbound_at"]
-    list_filter = ["inbox__channel_type"]
+    list_display = ["address", "name", "inbox", "last_inbound_at", "opted_out"]
+    list_filter = ["inbox__channel_type", "opted_out", "marketing_opted_out"]
     search_fields = ["address", "name"]
     exclude = ["token"]
     raw_id_fields = ["inbox", "account"]
+    readonly_fields = CONSENT_FIELDS
+    inlines = [ConsentEventInline]
+
+
+@admin.register(ConsentEvent)
+class ConsentEventAdmin(admin.ModelAdmin):
+    list_display = ["occurred_at", "contact", "kind", "scope", "source", "detail"]
+    list_filter = ["kind", "scope", "source", "contact__inbox__channel_type"]
+    search_fields = ["contact__address", "contact__name", "detail"]
+    list_select_related = ["contact"]
+    date_hierarchy = "occurred_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 class MessageInline(admin.TabularInline):

@@ -43,3 +43,20 @@ class ResendWillNotHelp(InboxError):
 class WrongChannel(InboxError):
     code = "wrong_channel"
     http_status = 409
+
+
+class ContactOptedOut(InboxError):
+    """The contact opted out of this inbox's messages (DESIGN §14): nothing is queued."""
+
+    code = "contact_opted_out"
+    message = "The contact opted out of messages from this inbox."
+    http_status = 422
+
+
+class ContactOptedOutMarketing(InboxError):
+    """The contact stopped marketing messages (WhatsApp 131050): a MARKETING template is
+    refused, other messages still go."""
+
+    code = "contact_opted_out_marketing"
+    message = "The contact stopped marketing messages; send a utility template or free text."
+    http_status = 422

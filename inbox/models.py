@@ -137,6 +137,15 @@ class Inbox(OnChannel, models.Model):
         return {k: ("••••••" if k in SECRET_CONFIG_KEYS else v) for k, v in self.config.items()}
 
 
+class ConsentSource(models.TextChoices):
+    """Where an opt-out or opt-in came from (DESIGN §14)."""
+
+    KEYWORD = "keyword", "SMS keyword"
+    PROVIDER_ERROR = "provider_error", "Provider error"
+    PROVIDER_EVENT = "provider_event", "Provider event"
+    API = "api", "API"
+
+
 class Contact(models.Model):
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="contacts")
     inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="contacts")
@@ -146,6 +155,16 @@ class Contact(models.Model):
     token = models.CharField(max_length=64, unique=True, default=secrets.token_urlsafe)
     last_inbound_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Consent (DESIGN §14), kept in step with the newest ConsentEvent by inbox/consent.py.
+    opted_out = models.BooleanField(default=False)
+    opted_out_at = models.DateTimeField(null=True, blank=True)
+    opt_out_source = models.CharField(max_length=20, choices=ConsentSource.choices, blank=True)
+    # WhatsApp 131050: the contact stopped marketing templates only.
+    marketing_opted_out = models.BooleanField(default=False)
+    marketing_opted_out_at = models.DateTimeField(null=True, blank=True)
+    marketing_opt_out_source = models.CharField(
+        max_length=20, choices=ConsentSource.choices, blank=True
+    )
 
     class Meta:
         constraints = [
@@ -326,3 +345,58 @@ class ParkedDeletion(models.Model):
 
     def __str__(self) -> str:
         return f"deletion of {self.provider_message_id}"
+
+
+class ConsentEvent(models.Model):
+    """One opt-out or opt-in of a contact, kept for good (who, what, when, from which message
+    or webhook). Append-only: ``Contact.opted_out`` follows the newest one of each scope."""
+
+    class Kind(models.TextChoices):
+        OPT_OUT = "opt_out", "Opted out"
+        OPT_IN = "opt_in", "Opted in"
+
+    class Scope(models.TextChoices):
+        ALL = "all", "All messages"
+        MARKETING = "marketing", "Marketing templates"
+
+    Source = ConsentSource
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="consent_events")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    scope = models.CharField(max_length=10, choices=Scope.choices, default=Scope.ALL)
+    source = models.CharField(max_length=20, choices=ConsentSource.choices)
+    # The keyword, the provider's error code or event, or who changed it through the API.
+    detail = models.CharField(max_length=200, blank=True)
+    occurred_at = models.DateTimeField()
+    recorded_at = models.DateTimeField(default=timezone.now)
+    # The inbound message that carried a keyword, or the outgoing one a provider refused.
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The recorded webhook it came from (statuses.WebhookDelivery id; no foreign key: deliveries
+    # are pruned after their retention, the consent record stays).
+    webhook_delivery_id = models.BigIntegerField(null=True, blank=True)
+    # The provider's natural key: the same webhook twice records one event.
+    dedupe_key = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contact", "dedupe_key"],
+                condition=~Q(dedupe_key=""),
+                name="consent_event_unique_dedupe",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=["opt_out", "opt_in"]), name="consent_event_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(scope__in=["all", "marketing"]), name="consent_event_scope_valid"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["contact", "scope", "-occurred_at"], name="consent_event_newest")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.scope}) via {self.source}: {self.contact}"

@@ -41,6 +41,22 @@ TICKMARK_ERRORS: dict[str, ErrorInfo] = {
         "Report it to your administrator; resending would most likely fail the same way.",
         permanent=True,
     ),
+    # Refused by the worker before the provider was called (statuses/consent_gate.py): resending
+    # helps once the contact opts back in; until then the resend is refused the same way.
+    "contact_opted_out": ErrorInfo(
+        "Contact opted out",
+        "The contact opted out of messages from this inbox (for example by replying STOP) "
+        "while this message waited to be sent, so Tickmark did not send it.",
+        "Do not message this contact until they opt back in (e.g. reply START).",
+        permanent=False,
+    ),
+    "contact_opted_out_marketing": ErrorInfo(
+        "Contact stopped marketing messages",
+        "The contact stopped marketing messages from this business, so Tickmark did not send "
+        "this marketing template.",
+        "Send a utility template or free text within the 24-hour window instead.",
+        permanent=False,
+    ),
 }
 
 UNKNOWN_ERROR = ErrorInfo(

@@ -16,6 +16,7 @@ from datetime import datetime
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
+from inbox import consent
 from inbox import services as inbox_services
 from inbox.models import Inbox
 from statuses import machine, providers, rejections, services
@@ -162,6 +163,13 @@ def _apply(accepted: list[_Accepted]) -> None:
                 inbox_services.inbound_messages_store(inbox=inbox, inbound=inbound)
             if deletions:
                 inbox_services.inbound_deletions_apply(inbox=inbox, deletions=deletions)
+            consent.webhook_consents_apply(
+                inbox=inbox,
+                changes=[c for item, _ in group for c in item.parsed.consents],
+                change_delivery_ids=[d for item, d in group for _ in item.parsed.consents],
+                updates=updates,
+                update_delivery_ids=update_deliveries,
+            )
 
 
 def _accepted_delivery(item: _Accepted) -> WebhookDelivery:
@@ -278,6 +286,7 @@ def _without_nul(parsed: ParseResult) -> ParseResult:
         inbound=[clean(item) for item in parsed.inbound],
         deletions=[clean(item) for item in parsed.deletions],
         skipped=parsed.skipped,
+        consents=[clean(item) for item in parsed.consents],
     )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from inbox import consent
 from inbox import services as inbox_services
 from inbox.exceptions import NotResendable, OutsideServiceWindow, ResendWillNotHelp
 from inbox.models import Account, Conversation, Inbox, Message
@@ -51,6 +52,7 @@ def message_create_outgoing(
                 conversation = inbox_services.conversation_get_or_create(
                     inbox=inbox, contact=contact
                 )
+            consent.contact_check_sendable(contact=conversation.contact, template=template)
             needs_window = inbox.channel.has_service_window and template is None
             if needs_window and not conversation.service_window_open():
                 raise OutsideServiceWindow()
@@ -95,6 +97,7 @@ def message_resend(*, message: Message) -> Message:
         Status.EXPIRED,
     ):
         raise NotResendable(message.status)
+    consent.contact_check_sendable(contact=message.conversation.contact, template=message.template)
     if not errors.resend_helps(message.channel_type, message.error_code, when_unknown=True):
         info = errors.error_info(message.channel_type, message.error_code)
         raise ResendWillNotHelp(message.error_code, info.hint if info else "")

@@ -33,8 +33,9 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from inbox import consent
 from inbox.models import Message
-from statuses import correlation, netguard, providers, publish, services, tasks
+from statuses import consent_gate, correlation, netguard, providers, publish, services, tasks
 from statuses.catalogue import ChannelType
 from statuses.dbretry import retry_db
 from statuses.machine import Status
@@ -163,6 +164,8 @@ def _claim(message_id: uuid.UUID, attempt: int) -> tuple[Message, SendTry] | Non
         if message is None or message.attempt != attempt or message.status != Status.QUEUED:
             log.info("send %s attempt %s: nothing to do", message_id, attempt)
             return None
+        if consent_gate.send_refused(message):  # opted out while queued (DESIGN §14)
+            return None
         tries = SendTry.objects.filter(message_id=message_id, attempt=attempt)
         if tries.filter(outcome=SendTry.Outcome.IN_FLIGHT).exists():
             log.info("send %s attempt %s: another try is in flight", message_id, attempt)
@@ -198,6 +201,9 @@ def _record(message: Message, send_try: SendTry, adapter: ProviderSpec, result: 
         if result.outcome != SendOutcome.TRANSIENT:
             services.message_record_send_result(
                 message_id=message.id, attempt=message.attempt, result=result, occurred_at=now
+            )
+            consent.send_error_record(
+                message=message, error_code=result.error_code, occurred_at=now
             )
         SendTry.objects.filter(id=send_try.id, outcome=SendTry.Outcome.IN_FLIGHT).update(
             outcome=try_outcome,

@@ -4,7 +4,7 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny
 
-from inbox.api import analytics, views
+from inbox.api import analytics, contacts, views
 from inbox.api.errors import error_body
 
 
@@ -50,6 +50,8 @@ v1 = [
         analytics.DeliveryAnalyticsView.as_view(),
         name="analytics-delivery",
     ),
+    path("contacts", contacts.ContactListView.as_view(), name="contact-list"),
+    path("contacts/<str:contact_id>", contacts.ContactDetailView.as_view(), name="contact-detail"),
     path("webhooks", views.WebhookListView.as_view(), name="webhook-list"),
     path("webhooks/<str:webhook_id>", views.WebhookDetailView.as_view(), name="webhook-detail"),
     path(

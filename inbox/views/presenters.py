@@ -14,7 +14,8 @@ from django.http import QueryDict
 from django.urls import reverse
 
 from channels_app.routing import AGENT_SOCKET_PATH
-from inbox.models import Account, Conversation, Inbox, Message
+from inbox import consent
+from inbox.models import Account, Contact, Conversation, Inbox, Message
 from statuses import errors, machine
 from statuses.catalogue import CHANNELS, Family
 from statuses.machine import RESENDABLE, Status, Tick
@@ -247,6 +248,10 @@ def compose_state(conversation: Conversation) -> dict[str, Any]:
         "window_closed": has_window and not conversation.service_window_open(),
         "templates": conversation.inbox.family == "WHATSAPP",
         "max_length": max_length(conversation.inbox),
+        # An opted-out contact gets a banner instead of a compose box that can only fail.
+        "opted_out": consent.opt_out_sentence(conversation.contact)
+        if conversation.contact.opted_out
+        else "",
     }
 
 
@@ -317,9 +322,16 @@ def contact_panel(conversation: Conversation) -> dict[str, Any]:
         "conversations": Conversation.objects.filter(
             account_id=conversation.account_id, contact__address=contact.address
         ).count(),
-        # Consent (opt-in/opt-out) is not modelled yet; the panel shows it once it exists.
-        "consent": getattr(contact, "consent", None),
+        "consent": _consent_words(contact),
     }
+
+
+def _consent_words(contact: Contact) -> str:
+    if contact.opted_out:
+        return f"Opted out ({contact.get_opt_out_source_display()})"
+    if contact.marketing_opted_out:
+        return "Stopped marketing messages"
+    return "No opt-out"
 
 
 def tick_legend() -> list[dict[str, str]]:

@@ -43,6 +43,7 @@ from statuses.providers.base import (
     WebhookRequest,
     channel,
     is_e164,
+    sms_keyword_consent,
 )
 from statuses.providers.meta import wire as meta_wire
 
@@ -227,14 +228,16 @@ def _event(event: dict[str, Any], request: WebhookRequest, result: ParseResult) 
         if not is_e164(sender):
             result.skip(SkipKind.INVALID_SENDER, f"from {sender!r} is not an E.164 number", event)
             return
-        result.inbound.append(
-            InboundMessage(
-                contact_address=sender,
-                provider_message_id=message_id,
-                content=content,
-                occurred_at=occurred_at,
-            )
+        inbound = InboundMessage(
+            contact_address=sender,
+            provider_message_id=message_id,
+            content=content,
+            occurred_at=occurred_at,
         )
+        result.inbound.append(inbound)
+        consent = sms_keyword_consent(inbound)
+        if consent is not None:
+            result.consents.append(consent)
         return
     status = STATUSES.get(kind, UNRECOGNIZED)
     error_code = meta_wire.as_text(event.get("errorCode"), "errorCode", required=False)

@@ -101,13 +101,61 @@ class Deletion:
     occurred_at: datetime
 
 
+class ConsentScope(enum.StrEnum):
+    """What a consent change covers: every message, or marketing templates only (WhatsApp)."""
+
+    ALL = "all"
+    MARKETING = "marketing"
+
+
+@dataclass(frozen=True)
+class ConsentChange:
+    """The contact opted out of (or back into) messages from this inbox (DESIGN §14): an SMS
+    keyword, a Viber (un)subscribe, a Telegram block or restart of the bot."""
+
+    contact_address: str
+    opted_out: bool  # False: opted back in
+    source: str  # "keyword" or "provider_event" (inbox.models.ConsentEvent.Source)
+    detail: str  # the keyword as sent, or the provider's event ("unsubscribed", "kicked")
+    occurred_at: datetime
+    dedupe_key: str  # unique per contact: the same webhook twice records one event
+    scope: str = ConsentScope.ALL
+    # The inbound message that carried it (an SMS keyword is also a message the agent sees).
+    provider_message_id: str = ""
+
+
+# Whole-text SMS keywords (trimmed, any case) that carriers and Twilio treat as consent.
+SMS_OPT_OUT_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
+SMS_OPT_IN_KEYWORDS = frozenset({"START", "YES", "UNSTOP"})
+
+
+def sms_keyword_consent(inbound: InboundMessage) -> ConsentChange | None:
+    """The consent an inbound SMS gives when its whole text is a keyword, else None."""
+    keyword = inbound.content.strip().upper()
+    if keyword in SMS_OPT_OUT_KEYWORDS:
+        opted_out = True
+    elif keyword in SMS_OPT_IN_KEYWORDS:
+        opted_out = False
+    else:
+        return None
+    return ConsentChange(
+        contact_address=inbound.contact_address,
+        opted_out=opted_out,
+        source="keyword",
+        detail=keyword,
+        occurred_at=inbound.occurred_at,
+        dedupe_key=f"inbound:{inbound.provider_message_id}",
+        provider_message_id=inbound.provider_message_id,
+    )
+
+
 class SkipKind(enum.StrEnum):
     """Why an entry of a readable body changed nothing (kept on the delivery, DESIGN §5.1)."""
 
     MALFORMED = "malformed"  # unreadable entry: skipped, the rest of the body applied
     INVALID_SENDER = "invalid_sender"  # the sender is not an address a reply could go to
     IGNORED = "ignored"  # understood, deliberately not acted on (postback, referral, group…)
-    CONSENT = "consent"  # a subscribe/unsubscribe event, for the consent work (issue #14)
+    CONSENT = "consent"  # a follow/unfollow Tickmark does not act on (LINE)
     PROVIDER_ERROR = "provider_error"  # an error the provider reports outside any message
 
 
@@ -146,10 +194,17 @@ class ParseResult:
     inbound: list[InboundMessage] = field(default_factory=list)
     deletions: list[Deletion] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    consents: list[ConsentChange] = field(default_factory=list)
 
     @property
     def applied_count(self) -> int:
-        return len(self.statuses) + len(self.watermarks) + len(self.inbound) + len(self.deletions)
+        return (
+            len(self.statuses)
+            + len(self.watermarks)
+            + len(self.inbound)
+            + len(self.deletions)
+            + len(self.consents)
+        )
 
     def extend(self, other: ParseResult) -> None:
         self.statuses += other.statuses
@@ -157,6 +212,7 @@ class ParseResult:
         self.inbound += other.inbound
         self.deletions += other.deletions
         self.skipped += other.skipped
+        self.consents += other.consents
 
     def skip(self, kind: str, reason: str, entry: Any = None, code: str = "") -> None:
         self.skipped.append(Skipped(kind=kind, reason=reason, entry=entry, code=code))
@@ -216,6 +272,9 @@ class ErrorInfo:
     # False when the same message can succeed later: send() retries it, and a manual resend
     # can help (see ``resend_helps``).
     permanent: bool = True
+    # The error means the contact opted out (a ``ConsentScope``: Twilio 21610 everything,
+    # WhatsApp 131050 marketing only): recording it opts the contact out (DESIGN §14).
+    opts_out: str = ""
 
     @property
     def resend_helps(self) -> bool:

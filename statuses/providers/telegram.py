@@ -26,6 +26,7 @@ from statuses.providers import _http
 from statuses.providers.base import (
     BASE_URL_KEY,
     ConfigSchema,
+    ConsentChange,
     ErrorInfo,
     HandshakeReply,
     InboundMessage,
@@ -175,10 +176,44 @@ def parse(request: WebhookRequest, config: dict[str, Any]) -> ParseResult:
     for key in update:
         if key in _MESSAGE_KEYS or key == "update_id":
             continue
-        # my_chat_member: the contact blocked or restarted the bot — consent (issue #14).
-        kind = SkipKind.CONSENT if key == "my_chat_member" else SkipKind.IGNORED
-        result.skip(kind, f"{key} update: nothing to apply", update[key])
+        if key == "my_chat_member":
+            with result.entry(update[key], key) as part:
+                _chat_member(update, request.received_at, part)
+            continue
+        result.skip(SkipKind.IGNORED, f"{key} update: nothing to apply", update[key])
     return result
+
+
+# The bot's new status in the chat that means the contact blocked it, or started it again.
+_CONSENT_STATUSES = {"kicked": True, "member": False}
+
+
+def _chat_member(update: dict[str, Any], received_at: datetime, result: ParseResult) -> None:
+    """``my_chat_member``: the bot's own membership changed. In a private chat ``kicked`` is
+    the user blocking the bot and ``member`` restarting it (DESIGN §14); a retried update has
+    the same ``update_id``, so it records one change."""
+    change = update["my_chat_member"]
+    if not isinstance(change, dict):
+        raise MalformedPayload("my_chat_member is not an object")
+    chat = change.get("chat")
+    new = change.get("new_chat_member")
+    chat_id = chat.get("id") if isinstance(chat, dict) else None
+    status = new.get("status") if isinstance(new, dict) else None
+    if isinstance(chat_id, bool) or not isinstance(chat_id, int) or not isinstance(status, str):
+        raise MalformedPayload("my_chat_member without chat.id or new_chat_member.status")
+    if status not in _CONSENT_STATUSES:
+        result.skip(SkipKind.IGNORED, f"my_chat_member {status}: nothing to apply", change)
+        return
+    result.consents.append(
+        ConsentChange(
+            contact_address=str(chat_id),
+            opted_out=_CONSENT_STATUSES[status],
+            source="provider_event",
+            detail=f"my_chat_member {status}",
+            occurred_at=_from_unix(change.get("date"), received_at),
+            dedupe_key=f"telegram:{update.get('update_id')}:{status}",
+        )
+    )
 
 
 _MESSAGE_KEYS = ("message", "channel_post", "business_message")

@@ -38,6 +38,7 @@ from statuses.providers import _http
 from statuses.providers.base import (
     BASE_URL_KEY,
     ConfigSchema,
+    ConsentScope,
     ErrorInfo,
     HandshakeReply,
     InboundMessage,
@@ -52,6 +53,7 @@ from statuses.providers.base import (
     WebhookRequest,
     channel,
     is_e164,
+    sms_keyword_consent,
 )
 
 DEFAULT_BASE_URL = "https://api.twilio.com"
@@ -115,6 +117,7 @@ ERRORS: dict[str, ErrorInfo] = {
         "Recipient unsubscribed",
         "The contact replied STOP to this sender.",
         "Do not send until the contact replies START.",
+        opts_out=ConsentScope.ALL,
     ),
     "30032": ErrorInfo(
         "Toll-free number not verified",
@@ -421,6 +424,10 @@ def parse(request: WebhookRequest, config: dict[str, Any]) -> ParseResult:
         inbound = _inbound(message_sid, params, request)
         if is_e164(inbound.contact_address):
             result.inbound.append(inbound)
+            # SMS keywords only: "STOP" on WhatsApp is just a message.
+            consent = None if _is_whatsapp(params) else sms_keyword_consent(inbound)
+            if consent is not None:
+                result.consents.append(consent)
         else:
             # An alphanumeric sender ("MTN", a bank's name) or a short code: nobody to answer.
             result.skip(
@@ -473,6 +480,10 @@ def _inbound(message_sid: str, params: dict[str, str], request: WebhookRequest) 
         occurred_at=request.received_at,
         contact_name=params.get("ProfileName", ""),
     )
+
+
+def _is_whatsapp(params: dict[str, str]) -> bool:
+    return params.get("From", "").startswith(WHATSAPP_PREFIX)
 
 
 def _address(value: str) -> str:

@@ -28,6 +28,7 @@ from statuses.providers import _http
 from statuses.providers.base import (
     BASE_URL_KEY,
     ConfigSchema,
+    ConsentChange,
     ErrorInfo,
     HandshakeReply,
     InboundMessage,
@@ -175,8 +176,8 @@ def parse(request: WebhookRequest, config: dict[str, Any]) -> ParseResult:
 
     result = ParseResult()
     if event in CONSENT_EVENTS:
-        # The contact subscribed to / unsubscribed from the bot: consent, for issue #14.
-        result.skip(SkipKind.CONSENT, f"{event}: a consent event, recorded", data)
+        with result.entry(data, event) as part:
+            part.consents.append(_consent(event, data, request))
         return result
     if event in IGNORED_EVENTS:
         if event != "webhook":  # the set_webhook check is a handshake, not an event
@@ -238,6 +239,28 @@ def _callback(
                 up_to_provider_message_id=token,
             )
         )
+
+
+def _consent(event: str, data: dict[str, Any], request: WebhookRequest) -> ConsentChange:
+    """``unsubscribed`` names the user by ``user_id``; ``subscribed`` by ``user.id``. Viber
+    gives each callback a ``message_token``, so a redelivery records one change."""
+    user = data.get("user")
+    user_id = data.get("user_id") if event == "unsubscribed" else None
+    if user_id is None and isinstance(user, dict):
+        user_id = user.get("id")
+    if not isinstance(user_id, str) or not _USER_ID.fullmatch(user_id):
+        raise MalformedPayload(f"{event} callback without a Viber user id")
+    token = data.get("message_token")
+    occurred_at = _from_ms(data.get("timestamp"), request.received_at)
+    key = _token(token) if token is not None else f"{occurred_at.timestamp():.3f}"
+    return ConsentChange(
+        contact_address=user_id,
+        opted_out=event == "unsubscribed",
+        source="provider_event",
+        detail=event,
+        occurred_at=occurred_at,
+        dedupe_key=f"viber:{event}:{key}",
+    )
 
 
 def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage) -> SendResult:

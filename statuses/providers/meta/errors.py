@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from statuses.providers.base import (
+    ConsentScope,
     ErrorInfo,
 )
 from statuses.providers.meta.wire import as_object
@@ -33,6 +34,7 @@ WHATSAPP_ERRORS: dict[str, ErrorInfo] = {
         "Contact stopped marketing messages",
         "The contact has chosen to stop receiving marketing messages from this business.",
         "Stop sending marketing templates to this contact.",
+        opts_out=ConsentScope.MARKETING,
     ),
     "131051": ErrorInfo(
         "Unsupported message type",

@@ -1,0 +1,36 @@
+"""The worker's last check before a send leaves (DESIGN §14): the contact may have opted out
+while the message waited in the queue (a STOP that arrived after the agent pressed Send).
+
+Run inside the send's claim transaction, with the message locked: a refused message ends
+``failed`` with ``contact_opted_out`` (or ``contact_opted_out_marketing``) through the status
+writer, no send try is written and the provider is never called.
+"""
+
+from __future__ import annotations
+
+from inbox import consent
+from inbox.models import Contact, Message
+from statuses import services
+from statuses.errors import error_info
+from statuses.providers.base import SendOutcome, SendResult
+
+
+def send_refused(message: Message) -> bool:
+    """Record the refusal of ``message`` if its contact opted out; say whether it was."""
+    # Read now, not from the message's cached conversation: the opt-out may be seconds old.
+    contact = Contact.objects.get(id=message.conversation.contact_id)
+    refused = consent.refusal(contact=contact, category=consent.template_category(message.template))
+    if refused is None:
+        return False
+    info = error_info(message.channel_type, refused.code)
+    services.message_record_send_result(
+        message_id=message.id,
+        attempt=message.attempt,
+        result=SendResult(
+            SendOutcome.REJECTED,
+            error_code=refused.code,
+            error_title=info.title if info else "",
+            error_detail=refused.message,
+        ),
+    )
+    return True
