@@ -290,6 +290,7 @@ SPECTACULAR_SETTINGS = {
         "ChannelTypeEnum": "statuses.catalogue.ChannelType",
         "MessageStatusEnum": "inbox.api.serializers.STATUS_VALUES",
         "ReportedStatusEnum": "inbox.api.serializers.REPORTABLE_STATUSES",
+        "ConsentSourceEnum": "inbox.models.ConsentSource",
     },
 }
 

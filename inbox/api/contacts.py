@@ -16,7 +16,7 @@ from rest_framework.response import Response
 
 from inbox import consent, contacts
 from inbox.api.views import ApiView
-from inbox.models import ConsentEvent, Contact
+from inbox.models import ConsentEvent, ConsentSource, Contact
 
 
 class ConsentEventSerializer(serializers.ModelSerializer):
@@ -28,8 +28,19 @@ class ConsentEventSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ContactSerializer(serializers.ModelSerializer):
+class SourceField(serializers.ChoiceField):
+    """Where the opt-out came from; null while the contact is not opted out."""
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=ConsentSource.choices, allow_null=True, read_only=True, **kwargs)
+
+    def to_representation(self, value: str) -> str | None:
+        return value or None
+
+
+class ContactWithConsentSerializer(serializers.ModelSerializer):
     inbox = serializers.UUIDField(source="inbox_id", read_only=True)
+    opt_out_source = SourceField()
 
     class Meta:
         model = Contact
@@ -49,13 +60,13 @@ class ContactSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ContactDetailSerializer(ContactSerializer):
+class ContactDetailSerializer(ContactWithConsentSerializer):
     consent_events = serializers.SerializerMethodField(
         help_text="The newest consent changes (up to 50), newest first."
     )
 
-    class Meta(ContactSerializer.Meta):
-        fields = [*ContactSerializer.Meta.fields, "consent_events"]
+    class Meta(ContactWithConsentSerializer.Meta):
+        fields = [*ContactWithConsentSerializer.Meta.fields, "consent_events"]
         read_only_fields = fields
 
     @extend_schema_field(ConsentEventSerializer(many=True))
@@ -87,13 +98,13 @@ CONTACT_FILTERS = [
 
 @extend_schema(tags=["contacts"])
 class ContactListView(ApiView):
-    serializer_class = ContactSerializer
+    serializer_class = ContactWithConsentSerializer
 
     @extend_schema(
         summary="List contacts, oldest first",
         description="Each contact belongs to one inbox and carries its consent (DESIGN §14).",
         parameters=CONTACT_FILTERS,
-        responses=ContactSerializer(many=True),
+        responses=ContactWithConsentSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
         return self.paginated(

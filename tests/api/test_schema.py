@@ -36,6 +36,9 @@ EXPECTED_OPERATIONS = {
     ("delete", "/api/v1/webhooks/{webhook_id}"),
     ("get", "/api/v1/webhooks/{webhook_id}/deliveries"),
     ("get", "/api/v1/analytics/delivery"),
+    ("get", "/api/v1/contacts"),
+    ("get", "/api/v1/contacts/{contact_id}"),
+    ("patch", "/api/v1/contacts/{contact_id}"),
 }
 
 

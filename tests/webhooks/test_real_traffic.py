@@ -29,7 +29,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
 
-from inbox.models import Inbox, Membership, Message, ParkedDeletion
+from inbox.models import ConsentEvent, Inbox, Membership, Message, ParkedDeletion
 from statuses import providers, sweeps
 from statuses.machine import Status
 from statuses.models import WebhookDelivery
@@ -746,10 +746,14 @@ def test_messenger_postback_referral_and_optin_are_recorded_as_ignored(client, f
 
 
 @pytest.mark.parametrize(
-    ("event", "kind"),
-    [("subscribed", "consent"), ("unsubscribed", "consent"), ("conversation_started", "ignored")],
+    ("event", "verdict", "consent_kind"),
+    [
+        ("subscribed", "accepted", "opt_in"),
+        ("unsubscribed", "accepted", "opt_out"),
+        ("conversation_started", "ignored", None),
+    ],
 )
-def test_viber_lifecycle_events_are_recorded(client, viber_inbox, event, kind):
+def test_viber_lifecycle_events_are_recorded(client, viber_inbox, event, verdict, consent_kind):
     body = {"event": event, "timestamp": MILLIS, "chat_hostname": "SN-CHAT-05_"}
     if event == "unsubscribed":
         body["user_id"] = "01234567890A="
@@ -759,8 +763,12 @@ def test_viber_lifecycle_events_are_recorded(client, viber_inbox, event, kind):
     assert post_signed(client, viber_inbox, body).status_code == 200
     assert not Message.objects.filter(inbox=viber_inbox).exists()
     delivery = last_delivery(viber_inbox)
-    assert delivery.verdict == "ignored" and kinds(delivery) == [kind]
-    assert event in delivery.notes[0]["reason"]
+    assert delivery.verdict == verdict
+    # (Un)subscribing is consent, applied (DESIGN §14); conversation_started changes nothing.
+    events = ConsentEvent.objects.filter(contact__inbox=viber_inbox)
+    assert [e.kind for e in events] == ([consent_kind] if consent_kind else [])
+    if consent_kind is None:
+        assert kinds(delivery) == ["ignored"] and event in delivery.notes[0]["reason"]
 
 
 def test_whatsapp_system_errors_are_logged_and_visible_in_the_admin(
