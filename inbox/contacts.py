@@ -14,7 +14,10 @@ from inbox.selectors import parse_id
 
 class ContactFilter(django_filters.FilterSet):
     inbox = django_filters.UUIDFilter(field_name="inbox_id")
-    opted_out = django_filters.BooleanFilter()
+    # ``true`` or ``false``; anything else is a 400 (not silently "no filter").
+    opted_out = django_filters.TypedChoiceFilter(
+        choices=[("true", "true"), ("false", "false")], coerce=lambda value: value == "true"
+    )
     q = django_filters.CharFilter(method="filter_q", max_length=200)
 
     class Meta:
