@@ -119,9 +119,9 @@ def webhook_consents_apply(
     *,
     inbox: Inbox,
     changes: Sequence[ConsentChange],
-    change_delivery_ids: Sequence[int],
+    change_delivery_ids: Sequence[int | None],
     updates: Sequence[StatusUpdate],
-    update_delivery_ids: Sequence[int],
+    update_delivery_ids: Sequence[int | None],
 ) -> int:
     """Record what one inbox's webhooks said about consent: the parsed changes (keywords,
     provider events) and the status updates whose error code means an opt-out (Twilio 21610,
@@ -188,7 +188,7 @@ def contact_consent_set(
 
 
 def _from_changes(
-    inbox: Inbox, changes: Sequence[ConsentChange], delivery_ids: Sequence[int]
+    inbox: Inbox, changes: Sequence[ConsentChange], delivery_ids: Sequence[int | None]
 ) -> list[_Change]:
     if not changes:
         return []
@@ -220,7 +220,7 @@ def _from_changes(
 
 
 def _from_status_errors(
-    inbox: Inbox, updates: Sequence[StatusUpdate], delivery_ids: Sequence[int]
+    inbox: Inbox, updates: Sequence[StatusUpdate], delivery_ids: Sequence[int | None]
 ) -> list[_Change]:
     """Status updates whose error code opts the contact out, matched to our message by the
     provider's id (an update for a message we do not know names nobody)."""
