@@ -71,6 +71,7 @@ def conversation_detail(request: HttpRequest, account: Account, pk: int) -> Http
             conversation_channel=presenters.conversation_view(conversation, None),
             bubbles=[presenters.message_view(m) for m in _recent_messages(conversation)],
             compose=presenters.compose_state(conversation),
+            opt_out=presenters.opt_out_banner(conversation),
             contact_panel=presenters.contact_panel(conversation),
             form=ComposeForm(),
         ),

@@ -248,11 +248,14 @@ def compose_state(conversation: Conversation) -> dict[str, Any]:
         "window_closed": has_window and not conversation.service_window_open(),
         "templates": conversation.inbox.family == "WHATSAPP",
         "max_length": max_length(conversation.inbox),
-        # An opted-out contact gets a banner instead of a compose box that can only fail.
-        "opted_out": consent.opt_out_sentence(conversation.contact)
-        if conversation.contact.opted_out
-        else "",
     }
+
+
+def opt_out_banner(conversation: Conversation) -> str:
+    """Why an opted-out contact cannot be written to (shown instead of the compose box, which
+    could only fail); empty when they can."""
+    contact = conversation.contact
+    return consent.opt_out_sentence(contact) if contact.opted_out else ""
 
 
 # The longest text each channel takes in one message (provider documentation), capped at what
