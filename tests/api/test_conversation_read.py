@@ -133,7 +133,9 @@ def test_inbox_send_read_receipts_defaults_on_and_is_settable(client):
         f"/api/v1/inboxes/{inbox_id}", {"send_read_receipts": True}, format="json"
     )
     assert turned_on.json()["send_read_receipts"] is True
-    bad = client.patch(f"/api/v1/inboxes/{inbox_id}", {"send_read_receipts": "maybe"}, format="json")
+    bad = client.patch(
+        f"/api/v1/inboxes/{inbox_id}", {"send_read_receipts": "maybe"}, format="json"
+    )
     assert bad.status_code == 400
     assert "send_read_receipts" in bad.json()["error"]["message"]
 
