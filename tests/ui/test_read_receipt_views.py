@@ -100,3 +100,12 @@ def test_agent_opens_a_whatsapp_conversation_and_the_simulator_gets_the_receipt(
         assert call.json()["message_id"] == messages[-1].provider_message_id
         assert call.status == 200
         assert ReadReceipt.objects.get().state == "sent"
+
+        # A message arriving while the agent looks at the conversation is seen at once.
+        (later,) = receive(inbox, 1, start=2)
+        expect(page.locator(f'li.bubble[data-message-id="{later.id}"] [data-seen]')).to_have_count(
+            1
+        )
+        run_tasks()
+        reads = [s.json()["message_id"] for s in simulator.sends if s.json().get("status")]
+        assert reads == [messages[-1].provider_message_id, later.provider_message_id]
