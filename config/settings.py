@@ -333,6 +333,10 @@ LOGGING = {
 SEND_MAX_TRIES = int(os.environ.get("SEND_MAX_TRIES", "8"))
 SEND_RETRY_BASE = float(os.environ.get("SEND_RETRY_BASE", "30"))
 SEND_RETRY_MAX_DELAY = float(os.environ.get("SEND_RETRY_MAX_DELAY", "1200"))
+# Read receipts to providers (statuses.read_receipts): retried like sends, given up sooner.
+READ_RECEIPT_MAX_TRIES = int(os.environ.get("READ_RECEIPT_MAX_TRIES", "5"))
+READ_RECEIPT_RETRY_BASE = float(os.environ.get("READ_RECEIPT_RETRY_BASE", "30"))
+READ_RECEIPT_RETRY_MAX_DELAY = float(os.environ.get("READ_RECEIPT_RETRY_MAX_DELAY", "1200"))
 # A send try still "in flight" after this many seconds belongs to a worker that died.
 SEND_IN_FLIGHT_STALE_AFTER = float(os.environ.get("SEND_IN_FLIGHT_STALE_AFTER", "120"))
 # A queued message with no pending send task after this many seconds is enqueued again.

@@ -71,7 +71,7 @@ class InboxAdminForm(forms.ModelForm):
 
     class Meta:
         model = Inbox
-        fields = ["account", "name", "channel_type"]
+        fields = ["account", "name", "channel_type", "send_read_receipts"]
 
     def __init__(self, *args: Any, channel_type: str = "", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -161,7 +161,7 @@ class InboxAdmin(admin.ModelAdmin):
 
     def get_form(self, request: HttpRequest, obj: Inbox | None = None, **kwargs: Any) -> Any:
         # The model fields only: the credential fields are added per channel by the form.
-        kwargs["fields"] = ["account", "name", "channel_type"]
+        kwargs["fields"] = ["account", "name", "channel_type", "send_read_receipts"]
         form = super().get_form(request, obj, **kwargs)
         channel_type = self._channel_type(request, obj)
 
@@ -174,7 +174,9 @@ class InboxAdmin(admin.ModelAdmin):
     def get_fieldsets(self, request: HttpRequest, obj: Inbox | None = None) -> Any:
         channel_type = self._channel_type(request, obj)
         config = [f"config__{key}" for key in _config_fields(channel_type)] if channel_type else []
-        fieldsets: list[Any] = [(None, {"fields": ["account", "name", "channel_type"]})]
+        fieldsets: list[Any] = [
+            (None, {"fields": ["account", "name", "channel_type", "send_read_receipts"]})
+        ]
         if config:
             fieldsets.append(("Channel credentials", {"fields": config}))
         else:
@@ -378,7 +380,7 @@ class MessageAdmin(admin.ModelAdmin):
         fields = [f for f in base if hasattr(Message, f)]
         if obj is not None and obj.direction == Message.Direction.INCOMING:
             # A message the contact sent has no queue, send or delivery lifecycle of ours.
-            return [*fields, "provider_message_id"]
+            return [*fields, "provider_message_id", "read_by_agent_at"]
         return [*fields, *[f for f in self._LIFECYCLE if hasattr(Message, f)]]
 
     def get_inlines(self, request: HttpRequest, obj: Message | None = None) -> list[Any]:

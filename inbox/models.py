@@ -108,6 +108,9 @@ class Inbox(OnChannel, models.Model):
     name = models.CharField(max_length=200)
     channel_type = models.CharField(max_length=32, choices=ChannelType.choices)
     config = models.JSONField(default=dict, blank=True)
+    # Tell the provider when an agent has read the contact's messages (DESIGN §14); some
+    # businesses do not want to show it.
+    send_read_receipts = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -253,6 +256,9 @@ class Message(OnChannel, models.Model):
     # The contact deleted (unsent) this inbound message (Messenger/Instagram is_deleted,
     # WhatsApp revoke); the content is kept for the record, the agent view says it was deleted.
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # Inbound only: when an agent first had this message in front of them (DESIGN §14). Set
+    # once (statuses.read_receipts), which is what makes the provider's read receipt go once.
+    read_by_agent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
     # The change feed's position (docs/change-feed.md). Set by a database trigger on every
@@ -292,6 +298,12 @@ class Message(OnChannel, models.Model):
             ),
             models.Index(fields=["account", "created_at", "id"], name="message_account_created"),
             models.Index(fields=["conversation", "created_at"], name="message_conversation"),
+            # A conversation's inbound messages no agent has read yet (statuses.read_receipts).
+            models.Index(
+                fields=["conversation"],
+                condition=Q(direction="incoming", read_by_agent_at__isnull=True),
+                name="message_unread_by_agent",
+            ),
             models.Index(
                 fields=["status", "queued_at"],
                 condition=Q(status__in=["queued", "unknown", "sent", "received"]),

@@ -61,4 +61,5 @@ def message_representation(message: Message) -> dict[str, Any]:
         "failed_at": iso(message.failed_at),
         "status_updated_at": iso(message.status_updated_at),
         "created_at": iso(message.created_at),
+        "read_by_agent_at": iso(message.read_by_agent_at),
     }

@@ -190,16 +190,32 @@ def conversation_mark_read(*, conversation: Conversation) -> None:
 
 
 def inbox_create(
-    *, account: Account, name: str, channel_type: str, config: dict[str, Any]
+    *,
+    account: Account,
+    name: str,
+    channel_type: str,
+    config: dict[str, Any],
+    send_read_receipts: bool = True,
 ) -> Inbox:
     """Connect a channel; the caller has checked ``config`` against DESIGN §4.1."""
     return Inbox.objects.create(
-        account=account, name=name, channel_type=channel_type, config=config
+        account=account,
+        name=name,
+        channel_type=channel_type,
+        config=config,
+        send_read_receipts=send_read_receipts,
     )
 
 
-def inbox_update(*, inbox: Inbox, name: str | None = None, config: dict | None = None) -> Inbox:
-    """Rename an inbox and/or replace its (already merged and checked) config."""
+def inbox_update(
+    *,
+    inbox: Inbox,
+    name: str | None = None,
+    config: dict | None = None,
+    send_read_receipts: bool | None = None,
+) -> Inbox:
+    """Rename an inbox, replace its (already merged and checked) config and/or switch its
+    read receipts."""
     fields = []
     if name is not None:
         inbox.name = name
@@ -207,6 +223,9 @@ def inbox_update(*, inbox: Inbox, name: str | None = None, config: dict | None =
     if config is not None:
         inbox.config = config
         fields.append("config")
+    if send_read_receipts is not None:
+        inbox.send_read_receipts = send_read_receipts
+        fields.append("send_read_receipts")
     if fields:
         inbox.save(update_fields=fields)
     return inbox

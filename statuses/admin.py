@@ -11,6 +11,7 @@ from statuses.models import (
     OutgoingAttempt,
     OutgoingEvent,
     ParkedEvent,
+    ReadReceipt,
     SendTry,
     StatusEvent,
     WebhookDelivery,
@@ -174,3 +175,23 @@ class SendTryAdmin(ReadOnlyAdmin):
     list_filter = ["outcome", "message__channel_type"]
     search_fields = ["=message__id", "=provider_message_id"]
     raw_id_fields = ["message"]
+
+
+@admin.register(ReadReceipt)
+class ReadReceiptAdmin(ReadOnlyAdmin):
+    """Read receipts owed to providers (DESIGN §14): what went, what was retried or given up."""
+
+    list_display = [
+        "created_at",
+        "inbox",
+        "message_id",
+        "covers",
+        "state",
+        "tries",
+        "error_code",
+        "next_try_at",
+        "finished_at",
+    ]
+    list_filter = ["state", "inbox__channel_type"]
+    search_fields = ["=message__id", "=message__provider_message_id"]
+    raw_id_fields = ["message", "inbox"]

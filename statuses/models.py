@@ -273,6 +273,43 @@ class SendTry(models.Model):
         return f"try {self.number} of attempt {self.attempt}: {self.outcome}"
 
 
+class ReadReceipt(models.Model):
+    """One read receipt owed to a provider after an agent read a conversation (DESIGN §14).
+
+    Written in the transaction that stamps ``Message.read_by_agent_at`` on the inbound messages
+    it covers. That stamp is set at most once per message (under a row lock, only where it is
+    still empty), so no message is ever covered by two receipts, however many agents open the
+    conversation at once. ``message`` is the newest message covered, the one the provider call
+    names (WhatsApp marks it and every earlier one; Messenger marks the thread): unique, one
+    receipt per message. The worker claims a ``pending`` row with a conditional UPDATE before
+    it calls, so duplicate tasks and several workers call the provider once.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"  # due at next_try_at
+        SENDING = "sending", "Sending"  # claimed by a worker, the call under way
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"  # refused by the provider, or given up after the last try
+        CANCELLED = "cancelled", "Cancelled"  # receipts were turned off before it went
+
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="read_receipts")
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="read_receipt")
+    covers = models.PositiveIntegerField(help_text="Inbound messages this one receipt marks read")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    tries = models.PositiveIntegerField(default=0)
+    next_try_at = models.DateTimeField(default=timezone.now)
+    error_code = models.CharField(max_length=100, blank=True)
+    error_detail = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"read receipt {self.id} [{self.state}]"
+
+
 class WorkerHeartbeat(models.Model):
     """The last time each lane of each ``manage.py worker`` finished a loop (``/healthz/worker``).
 

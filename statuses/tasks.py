@@ -3,13 +3,14 @@
 Nothing else enqueues: a new outgoing message, a resend and a send's retry (inside its
 recording transaction) go through ``send_enqueue``, the sweeps' re-enqueue of lost sends
 through ``send_enqueue_many`` (one statement); the status outbox and the delivery task itself
-through ``webhook_delivery_enqueue``.
+through ``webhook_delivery_enqueue``; an owed read receipt and its retries through
+``read_receipt_enqueue``.
 
 The task bodies are the worker's entry points into the app and import their targets when they
 run. That is the one place the write path imports upwards, and it cannot be otherwise: the
 targets enqueue through this module (a send schedules its own retry in the transaction that
 records the try; the outbox schedules delivery in the status transaction), so a top-level
-import would be a cycle. The import contract (``pyproject.toml``) names exactly these two.
+import would be a cycle. The import contract (``pyproject.toml``) names exactly these three.
 """
 
 from __future__ import annotations
@@ -28,6 +29,14 @@ def send_message(message_id: str, attempt: int) -> None:
     from statuses import sending
 
     sending.message_send(message_id=message_id, attempt=attempt)
+
+
+@task(queue_name="send")
+def send_read_receipt(receipt_id: int) -> None:
+    # Run-time import: a receipt's retry is enqueued through this module.
+    from statuses import read_receipts
+
+    read_receipts.read_receipt_send(receipt_id=receipt_id)
 
 
 @task(queue_name="webhooks")
@@ -69,6 +78,18 @@ def send_enqueue_many(sends: list[tuple[str, int]]) -> None:
         )
         for message_id, attempt in sends
     )
+
+
+def read_receipt_enqueue(receipt_id: int, *, delay: float = 0) -> None:
+    """Enqueue the provider call of one owed read receipt (now, or after ``delay`` seconds).
+
+    On the send lane: a receipt is a provider call like a send, short, and never worth a lane
+    of its own.
+    """
+    receipt_task = send_read_receipt
+    if delay > 0:
+        receipt_task = receipt_task.using(run_after=timezone.now() + timedelta(seconds=delay))
+    receipt_task.enqueue(receipt_id)
 
 
 def webhook_delivery_enqueue(*, run_after: datetime | None = None) -> None:

@@ -19,6 +19,7 @@ from statuses import netguard, providers
 from statuses.catalogue import CHANNELS, ChannelType, Family
 from statuses.machine import Status, Tick
 from statuses.models import OutgoingAttempt, StatusEvent, WebhookSubscription
+from statuses.read_receipts import Receipt
 
 STATUS_VALUES = [s.upper() for s in Status.values]
 REPORTABLE_STATUSES = ["DELIVERED", "READ", "FAILED"]
@@ -100,6 +101,12 @@ def _refused_target(key: str, value: str, check: Callable[[str], None]) -> dict[
     return {}
 
 
+READ_RECEIPTS_HELP = (
+    "Tell the provider when an agent has read the contact's messages (WhatsApp, Messenger, "
+    "Instagram; DESIGN §14). Default true."
+)
+
+
 class InboxSerializer(serializers.ModelSerializer):
     channel = FamilyField(source="family", help_text="The channel family (DESIGN §4).")
     config = serializers.SerializerMethodField(help_text="Public settings; secrets never shown.")
@@ -124,6 +131,7 @@ class InboxSerializer(serializers.ModelSerializer):
             "secrets_set",
             "webhook_url",
             "capabilities",
+            "send_read_receipts",
             "created_at",
         ]
 
@@ -152,6 +160,7 @@ class InboxCreateSerializer(serializers.Serializer):
         default=dict,
         help_text="Per channel type, DESIGN §4.1. Secrets are write-only.",
     )
+    send_read_receipts = serializers.BooleanField(default=True, help_text=READ_RECEIPTS_HELP)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         validate_config(attrs["channel_type"], attrs["config"])
@@ -165,6 +174,7 @@ class InboxUpdateSerializer(serializers.Serializer):
         required=False,
         help_text="Merged into the current config; a key set to null is removed.",
     )
+    send_read_receipts = serializers.BooleanField(required=False, help_text=READ_RECEIPTS_HELP)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         inbox: Inbox = self.context["inbox"]
@@ -193,6 +203,12 @@ class MessageSerializer(serializers.ModelSerializer):
         help_text="True when no further status can come (DESIGN §3.4); stop polling."
     )
     error = serializers.SerializerMethodField()
+    read_by_agent_at = serializers.DateTimeField(
+        read_only=True,
+        allow_null=True,
+        help_text="Inbound messages: when an agent first read it (the provider was then told, "
+        "where it takes read receipts). Always null for outgoing messages.",
+    )
 
     class Meta:
         model = Message
@@ -219,6 +235,7 @@ class MessageSerializer(serializers.ModelSerializer):
             "failed_at",
             "status_updated_at",
             "created_at",
+            "read_by_agent_at",
         ]
         read_only_fields = fields
 
@@ -404,6 +421,20 @@ class ConversationSerializer(serializers.ModelSerializer):
         if not CHANNELS[conversation.inbox.channel_type].has_service_window:
             return True
         return conversation.service_window_open()
+
+
+class ConversationReadSerializer(serializers.Serializer):
+    """The answer to ``POST /api/v1/conversations/<id>/read``."""
+
+    conversation = serializers.IntegerField()
+    marked_read = serializers.IntegerField(
+        help_text="Inbound messages this call marked read (0 when an agent already had)."
+    )
+    read_receipt = serializers.ChoiceField(
+        choices=[receipt.value for receipt in Receipt],
+        help_text="queued: one read receipt goes to the provider; none: nothing new was read; "
+        "off: the inbox's send_read_receipts is false; unsupported: the channel takes none.",
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -46,6 +46,11 @@ v1 = [
         name="conversation-messages",
     ),
     path(
+        "conversations/<str:conversation_id>/read",
+        views.ConversationReadView.as_view(),
+        name="conversation-read",
+    ),
+    path(
         "analytics/delivery",
         analytics.DeliveryAnalyticsView.as_view(),
         name="analytics-delivery",

@@ -35,7 +35,7 @@ from inbox.api.pagination import (
 from inbox.api.permissions import HasAccount
 from inbox.exceptions import WrongChannel
 from inbox.models import Account, Message
-from statuses import outbound, outgoing
+from statuses import outbound, outgoing, read_receipts
 from statuses import services as status_services
 from statuses.catalogue import FAMILY_SLUGS, ChannelType, Family
 from statuses.machine import Status
@@ -484,6 +484,38 @@ class ConversationMessagesView(ApiView):
         )
         return self.paginated(
             selectors.message_list(account=self.account, conversation=conversation)
+        )
+
+
+@extend_schema(tags=["conversations"], parameters=[_int_path("conversation_id", "Id.")])
+class ConversationReadView(ApiView):
+    serializer_class = serializers.ConversationReadSerializer
+
+    @extend_schema(
+        summary="Mark a conversation read by an agent",
+        description="Stamps `read_by_agent_at` on the inbound messages no agent had read, "
+        "resets `unread_count`, and — unless the inbox's `send_read_receipts` is off — queues "
+        "one read receipt to the provider for them (WhatsApp Cloud, 360dialog: the newest "
+        "message is marked read; Messenger, Instagram: the thread is marked seen). 200: the "
+        "messages are marked when it answers; only the provider call happens later, once per "
+        "message whoever reads, retried on failure. Repeating it marks nothing new.",
+        request=None,
+        responses={
+            200: serializers.ConversationReadSerializer,
+            404: OpenApiResponse(examples.ERROR_RESPONSE, description="not_found"),
+        },
+    )
+    def post(self, request: Request, conversation_id: str) -> Response:
+        conversation = self.lookup(
+            selectors.conversation_get, "conversation", conversation_id=conversation_id
+        )
+        reading = read_receipts.conversation_read(conversation=conversation)
+        return Response(
+            {
+                "conversation": conversation.id,
+                "marked_read": reading.marked,
+                "read_receipt": reading.receipt,
+            }
         )
 
 

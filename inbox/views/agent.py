@@ -19,12 +19,11 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from config.errors import json_error
-from inbox import services
 from inbox.exceptions import InboxError
 from inbox.forms import ComposeForm, StartConversationForm
 from inbox.models import Account, Conversation, Inbox, Membership, Message
 from inbox.views import presenters
-from statuses import outbound
+from statuses import outbound, read_receipts
 from statuses.models import StatusEvent
 
 MESSAGES_SHOWN = 200
@@ -60,7 +59,7 @@ def inbox_home(request: HttpRequest, account: Account) -> HttpResponse:
 @agent_view
 def conversation_detail(request: HttpRequest, account: Account, pk: int) -> HttpResponse:
     conversation = _conversation(account, pk)
-    services.conversation_mark_read(conversation=conversation)
+    read_receipts.conversation_read(conversation=conversation)
     return render(
         request,
         "inbox/app.html",
@@ -202,7 +201,7 @@ def conversation_bubbles_fragment(request: HttpRequest, account: Account, pk: in
 @require_POST
 @agent_view
 def conversation_mark_read(request: HttpRequest, account: Account, pk: int) -> HttpResponse:
-    services.conversation_mark_read(conversation=_conversation(account, pk))
+    read_receipts.conversation_read(conversation=_conversation(account, pk))
     return JsonResponse({"ok": True})
 
 

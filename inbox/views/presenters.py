@@ -135,6 +135,8 @@ def message_view(message: Message) -> dict[str, Any]:
         and errors.resend_helps(message.channel_type, message.error_code, when_unknown=True),
         # The contact deleted (unsent) this message: shown as "This message was deleted".
         "deleted": message.deleted_at is not None,
+        # An inbound message an agent has read (DESIGN §14): a small "Seen" mark.
+        "seen": message.read_by_agent_at is not None,
     }
 
 

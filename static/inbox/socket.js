@@ -49,7 +49,11 @@ const handlers = {
       if (!bubbleOf(event.message_id)) showBubbles([event.message_id]); // unless this page sent it
       if (event.direction === "incoming") {
         setWindowClosed(false);
-        post(url("read", conversationId)).finally(scheduleListReload);
+        // Read now: the server stamps it (and owes the provider a read receipt); the bubble is
+        // read again to show its "Seen" mark.
+        post(url("read", conversationId))
+          .then(() => showBubbles([event.message_id]))
+          .finally(scheduleListReload);
         return;
       }
     }

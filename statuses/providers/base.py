@@ -391,6 +391,31 @@ class Send(Protocol):
     ) -> SendResult: ...
 
 
+@dataclass(frozen=True)
+class ReadMark:
+    """Tell the provider that the contact's messages were read by an agent (DESIGN §14).
+
+    ``provider_message_id`` is the newest inbound message read (WhatsApp marks it and every
+    earlier one); ``contact_address`` is who wrote them (Messenger/Instagram mark the whole
+    thread of that PSID/IGSID seen).
+    """
+
+    contact_address: str
+    provider_message_id: str
+
+
+class MarkRead(Protocol):
+    """Send the provider's read receipt for an agent's reading; never raise for a refusal.
+
+    ``SendResult.outcome`` says what happened (ACCEPTED, REJECTED, TRANSIENT, UNKNOWN); there is
+    no message id to return.
+    """
+
+    def __call__(
+        self, client: httpx.Client, config: dict[str, Any], mark: ReadMark
+    ) -> SendResult: ...
+
+
 class Reconcile(Protocol):
     """Ask the provider what became of a message whose send outcome is unknown (the sweep of
     ``unknown`` messages): an update, or None when the provider has nothing to say."""
@@ -433,7 +458,8 @@ class ProviderSpec:
     """One provider, declared whole: the registry (``statuses/providers/__init__.py``) maps each
     of its channel types to this, and nothing else in Tickmark names a provider.
 
-    Every field is required, so a new provider cannot forget one; the registry conformance test
+    Every field but the optional capability ``mark_read`` is required, so a new provider cannot
+    forget one; the registry conformance test
     (``tests/providers/test_registry.py``) checks each against the others and the database.
     """
 
@@ -460,6 +486,10 @@ class ProviderSpec:
     reconcile: Reconcile | None
     # The provider's error codes explained for people (``statuses.errors`` reads them).
     errors: Mapping[str, ErrorInfo]
+    # Tell the provider an agent read the contact's messages (WhatsApp blue ticks, Messenger
+    # "seen"); None where the provider has no read receipt for businesses. The one optional
+    # capability: most providers have none.
+    mark_read: MarkRead | None = None
 
     @property
     def channel_types(self) -> tuple[str, ...]:

@@ -10,7 +10,8 @@
   ``RESPONSE`` (the 24-hour window); a template goes as ``MESSAGE_TAG`` with
   ``template["tag"]`` (default ``HUMAN_AGENT``) and ``template["text"]``, or a structured
   Messenger template when ``template["payload"]`` is given. The response has only
-  ``message_id``; failures are synchronous Graph errors, never a webhook.
+  ``message_id``; failures are synchronous Graph errors, never a webhook. The read receipt is
+  the sender action ``mark_seen`` on the same endpoint.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from statuses.providers.base import (
     OutgoingMessage,
     ParseResult,
     ProviderSpec,
+    ReadMark,
     SendResult,
     WebhookRequest,
     channel,
@@ -65,6 +67,21 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
     )
 
 
+def mark_read(client: httpx.Client, config: dict[str, Any], mark: ReadMark) -> SendResult:
+    """Mark the person's thread seen (``sender_action: mark_seen``) through the Send API."""
+    missing = _http.missing_config(config, "page_access_token")
+    if missing:
+        return missing
+    version = config.get("api_version") or meta_send.DEFAULT_API_VERSION
+    return meta_send.mark_seen_messaging(
+        client,
+        f"{_http.base_url(config, DEFAULT_BASE_URL)}/{version}/me/messages",
+        mark,
+        catalogue=ERRORS,
+        params={"access_token": str(config["page_access_token"])},
+    )
+
+
 SPEC = ProviderSpec(
     name="facebook",
     channels=(
@@ -86,4 +103,5 @@ SPEC = ProviderSpec(
     send=send,
     reconcile=None,
     errors=ERRORS,
+    mark_read=mark_read,
 )

@@ -8,7 +8,8 @@
   style ``read.watermark`` (ms) is read too. Echoes (``is_echo``) are outgoing messages sent
   from the Instagram app.
 - send: ``POST /<version>/<ig_user_id>/messages`` on graph.instagram.com with a Bearer token;
-  templates as on Messenger (``MESSAGE_TAG``, default ``HUMAN_AGENT``).
+  templates as on Messenger (``MESSAGE_TAG``, default ``HUMAN_AGENT``); the read receipt is
+  the sender action ``mark_seen`` on the same endpoint.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from statuses.providers.base import (
     OutgoingMessage,
     ParseResult,
     ProviderSpec,
+    ReadMark,
     SendResult,
     WebhookRequest,
     channel,
@@ -73,6 +75,22 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
     )
 
 
+def mark_read(client: httpx.Client, config: dict[str, Any], mark: ReadMark) -> SendResult:
+    """Mark the person's thread seen (``sender_action: mark_seen``)."""
+    missing = _http.missing_config(config, "ig_user_id", "access_token")
+    if missing:
+        return missing
+    version = config.get("api_version") or meta_send.DEFAULT_API_VERSION
+    base = _http.base_url(config, DEFAULT_BASE_URL)
+    return meta_send.mark_seen_messaging(
+        client,
+        f"{base}/{version}/{config['ig_user_id']}/messages",
+        mark,
+        catalogue=ERRORS,
+        headers={"Authorization": f"Bearer {config['access_token']}"},
+    )
+
+
 SPEC = ProviderSpec(
     name="instagram",
     channels=(
@@ -94,4 +112,5 @@ SPEC = ProviderSpec(
     send=send,
     reconcile=None,
     errors=ERRORS,
+    mark_read=mark_read,
 )

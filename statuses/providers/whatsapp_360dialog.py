@@ -4,7 +4,8 @@
 On-Premise shape, top-level ``statuses[]``, which the shared parser also reads). 360dialog does
 not forward a signature we can check (we do not hold the app secret), so the webhook is
 authenticated by the custom ``X-Webhook-Token`` header configured with the webhook URL. There is
-no handshake. Sending: ``POST /messages`` on ``waba-v2.360dialog.io`` with ``D360-API-KEY``.
+no handshake. Sending: ``POST /messages`` on ``waba-v2.360dialog.io`` with ``D360-API-KEY``; the
+read receipt is Meta's ``{"status": "read", "message_id": …}`` on the same endpoint.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from statuses.providers.base import (
     OutgoingMessage,
     ParseResult,
     ProviderSpec,
+    ReadMark,
     SendResult,
     WebhookRequest,
     channel,
@@ -96,6 +98,20 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
     )
 
 
+def mark_read(client: httpx.Client, config: dict[str, Any], mark: ReadMark) -> SendResult:
+    """Mark the conversation read up to ``mark``: Meta's call, on 360dialog's ``/messages``."""
+    missing = _http.missing_config(config, "api_key")
+    if missing:
+        return missing
+    return meta_send.mark_read_whatsapp(
+        client,
+        f"{_http.base_url(config, DEFAULT_BASE_URL)}/messages",
+        mark,
+        catalogue=ERRORS,
+        headers={"D360-API-KEY": str(config["api_key"])},
+    )
+
+
 SPEC = ProviderSpec(
     name="whatsapp_360dialog",
     channels=(
@@ -123,4 +139,5 @@ SPEC = ProviderSpec(
     send=send,
     reconcile=None,
     errors=ERRORS,
+    mark_read=mark_read,
 )

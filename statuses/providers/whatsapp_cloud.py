@@ -5,7 +5,8 @@
   anything else is kept as UNRECOGNIZED) and inbound ``messages[]``; every item of a batch.
   Dedupe key ``<wamid>:<status>`` (``:<participant>`` for group messages); our correlation id
   comes back in ``biz_opaque_callback_data``.
-- send: ``POST /<version>/<phone_number_id>/messages`` with a Bearer token.
+- send: ``POST /<version>/<phone_number_id>/messages`` with a Bearer token; the read receipt
+  (``mark_read``) is the same endpoint with ``{"status": "read", "message_id": …}``.
 
 Group messages: each participant's status is its own event, so a group message shows the
 furthest any participant got (delivered once one participant has it, read once one has read
@@ -28,6 +29,7 @@ from statuses.providers.base import (
     OutgoingMessage,
     ParseResult,
     ProviderSpec,
+    ReadMark,
     SendResult,
     WebhookRequest,
     channel,
@@ -55,17 +57,33 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
     missing = _http.missing_config(config, "phone_number_id", "access_token")
     if missing:
         return missing
-    version = config.get("api_version") or meta_send.DEFAULT_API_VERSION
-    url = (
-        f"{_http.base_url(config, DEFAULT_BASE_URL)}/{version}/{config['phone_number_id']}/messages"
-    )
     return meta_send.send_whatsapp(
         client,
-        url,
+        _messages_url(config),
         message,
         catalogue=ERRORS,
         headers={"Authorization": f"Bearer {config['access_token']}"},
     )
+
+
+def mark_read(client: httpx.Client, config: dict[str, Any], mark: ReadMark) -> SendResult:
+    """Mark the conversation read up to ``mark`` (the contact sees blue ticks)."""
+    missing = _http.missing_config(config, "phone_number_id", "access_token")
+    if missing:
+        return missing
+    return meta_send.mark_read_whatsapp(
+        client,
+        _messages_url(config),
+        mark,
+        catalogue=ERRORS,
+        headers={"Authorization": f"Bearer {config['access_token']}"},
+    )
+
+
+def _messages_url(config: dict[str, Any]) -> str:
+    version = config.get("api_version") or meta_send.DEFAULT_API_VERSION
+    base = _http.base_url(config, DEFAULT_BASE_URL)
+    return f"{base}/{version}/{config['phone_number_id']}/messages"
 
 
 SPEC = ProviderSpec(
@@ -94,4 +112,5 @@ SPEC = ProviderSpec(
     send=send,
     reconcile=None,
     errors=ERRORS,
+    mark_read=mark_read,
 )

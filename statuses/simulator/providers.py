@@ -136,6 +136,8 @@ def handle_whatsapp(inbox: Inbox, request: Request) -> SendAnswer:
         if not _same(_bearer(request), config.get("access_token")):
             return SendAnswer(401, GRAPH_AUTH_ERROR)
     body = request.json()
+    if body.get("status") == "read":
+        return whatsapp_mark_read(body)
     to = str(body.get("to", ""))
     if _suffix(to) == REJECT_SUFFIX:
         return SendAnswer(
@@ -171,6 +173,22 @@ def handle_whatsapp(inbox: Inbox, request: Request) -> SendAnswer:
         reports=reports,
         correlation=str(body.get("biz_opaque_callback_data", "")),
     )
+
+
+def whatsapp_mark_read(body: dict[str, Any]) -> SendAnswer:
+    """The Cloud API's "mark as read": ``{"success": true}``, nothing to report back."""
+    if body.get("messaging_product") != "whatsapp" or not isinstance(body.get("message_id"), str):
+        return SendAnswer(
+            400,
+            {
+                "error": {
+                    "message": "(#100) Invalid parameter",
+                    "type": "OAuthException",
+                    "code": 100,
+                }
+            },
+        )
+    return SendAnswer(200, {"success": True})
 
 
 def whatsapp_webhook(inbox: Inbox, answer: SendAnswer, reports: list[Report]) -> Webhook:
@@ -252,6 +270,11 @@ def handle_messaging(inbox: Inbox, request: Request) -> SendAnswer:
         return SendAnswer(401, GRAPH_AUTH_ERROR)
     body = request.json()
     to = str((body.get("recipient") or {}).get("id", ""))
+    if "sender_action" in body:
+        # mark_seen (and typing_on/off): the thread is marked, no message, nothing reported.
+        if body["sender_action"] not in ("mark_seen", "typing_on", "typing_off") or not to:
+            return SendAnswer(400, {"error": {"message": "(#100) Invalid parameter", "code": 100}})
+        return SendAnswer(200, {"recipient_id": to})
     if _suffix(to) == REJECT_SUFFIX:
         return SendAnswer(
             400,

@@ -30,6 +30,7 @@ MESSAGE_FIELDS = {
     "failed_at",
     "status_updated_at",
     "created_at",
+    "read_by_agent_at",
 }
 
 

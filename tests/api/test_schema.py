@@ -30,6 +30,7 @@ EXPECTED_OPERATIONS = {
     ("get", "/api/v1/{family}/messages/{message_id}"),
     ("get", "/api/v1/conversations"),
     ("get", "/api/v1/conversations/{conversation_id}/messages"),
+    ("post", "/api/v1/conversations/{conversation_id}/read"),
     ("get", "/api/v1/webhooks"),
     ("post", "/api/v1/webhooks"),
     ("get", "/api/v1/webhooks/{webhook_id}"),

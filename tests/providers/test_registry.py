@@ -34,7 +34,10 @@ CALLABLES = {
     "parse": base.Parse,
     "send": base.Send,
     "reconcile": base.Reconcile,
+    "mark_read": base.MarkRead,
 }
+# The providers with a read receipt for businesses (DESIGN §14); the others have none.
+MARKS_READ = {"whatsapp_cloud", "whatsapp_360dialog", "facebook", "instagram"}
 _KEY = re.compile(r"[a-z][a-z0-9_]*")
 _HEADER = re.compile(r"[a-z0-9][a-z0-9-]*")
 CREDENTIAL_WORDS = ("authorization", "cookie", "token", "secret", "password", "api-key")
@@ -79,10 +82,14 @@ def test_every_function_takes_the_protocol_arguments(name):
     spec = SPECS[name]
     for field, protocol in CALLABLES.items():
         function = getattr(spec, field)
-        if field == "reconcile" and function is None:
-            continue  # the provider offers no per-message lookup
+        if field in ("reconcile", "mark_read") and function is None:
+            continue  # the provider offers no per-message lookup, or no read receipt
         assert callable(function), field
         assert len(_parameters(function)) == len(_parameters(protocol.__call__)), field
+
+
+def test_read_receipts_are_declared_by_exactly_the_providers_that_have_them():
+    assert {name for name, spec in SPECS.items() if spec.mark_read is not None} == MARKS_READ
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))

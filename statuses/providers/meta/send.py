@@ -11,6 +11,8 @@ from statuses.providers import _http
 from statuses.providers.base import (
     ErrorInfo,
     OutgoingMessage,
+    ReadMark,
+    SendOutcome,
     SendResult,
 )
 from statuses.providers.meta.errors import graph_error
@@ -72,6 +74,22 @@ def messaging_message_body(message: OutgoingMessage) -> dict[str, Any]:
     return body
 
 
+def whatsapp_read_body(mark: ReadMark) -> dict[str, Any]:
+    """Build the Cloud API "mark as read" JSON: the newest message read, which marks every
+    earlier one of the conversation read too."""
+    return {
+        "messaging_product": "whatsapp",
+        "status": "read",
+        "message_id": mark.provider_message_id,
+    }
+
+
+def messaging_seen_body(mark: ReadMark) -> dict[str, Any]:
+    """Build the Send API sender action that marks the person's thread seen (Messenger,
+    Instagram): it names no message, the whole thread is marked."""
+    return {"recipient": {"id": mark.contact_address}, "sender_action": "mark_seen"}
+
+
 def messaging_message_id(body: Any) -> str:
     message_id = body.get("message_id") if isinstance(body, dict) else None
     return message_id if isinstance(message_id, str) else ""
@@ -83,18 +101,24 @@ def send_json(
     payload: dict[str, Any],
     *,
     catalogue: dict[str, ErrorInfo],
-    message_id_of: Callable[[Any], str],
+    message_id_of: Callable[[Any], str] | None,
     headers: dict[str, str] | None = None,
     params: dict[str, str] | None = None,
     with_subcode: bool = False,
 ) -> SendResult:
-    """POST a JSON message to a Meta-style API and map the answer to a ``SendResult``."""
+    """POST a JSON message to a Meta-style API and map the answer to a ``SendResult``.
+
+    ``message_id_of`` reads the new message's id from a 2xx answer; None for a call that
+    creates no message (a read receipt), where any 2xx is ACCEPTED.
+    """
     outcome = _http.exchange(client, "POST", url, json=payload, headers=headers, params=params)
     if isinstance(outcome, SendResult):
         return outcome
     response = outcome
     body = _http.response_json(response)
     if response.is_success:
+        if message_id_of is None:
+            return SendResult(SendOutcome.ACCEPTED, raw=body)
         return _http.accepted(response, body, message_id_of(body))
     code, title, detail, transient = graph_error(body, catalogue, with_subcode=with_subcode)
     return _http.refused(
@@ -142,6 +166,53 @@ def send_messaging(
         messaging_message_body(message),
         catalogue=catalogue,
         message_id_of=messaging_message_id,
+        headers=headers,
+        params=params,
+        with_subcode=True,
+    )
+
+
+def mark_read_whatsapp(
+    client: httpx.Client,
+    url: str,
+    mark: ReadMark,
+    *,
+    catalogue: dict[str, ErrorInfo],
+    headers: dict[str, str],
+) -> SendResult:
+    """Mark a WhatsApp conversation read up to ``mark`` (Cloud API, directly or via 360dialog)."""
+    if not mark.provider_message_id:
+        return SendResult(
+            SendOutcome.REJECTED,
+            error_code="no_message_id",
+            error_detail="the message read has no WhatsApp id",
+        )
+    return send_json(
+        client,
+        url,
+        whatsapp_read_body(mark),
+        catalogue=catalogue,
+        message_id_of=None,
+        headers=headers,
+    )
+
+
+def mark_seen_messaging(
+    client: httpx.Client,
+    url: str,
+    mark: ReadMark,
+    *,
+    catalogue: dict[str, ErrorInfo],
+    headers: dict[str, str] | None = None,
+    params: dict[str, str] | None = None,
+) -> SendResult:
+    """Mark a Messenger-platform thread seen (Messenger, Instagram)."""
+    return send_json(
+        client,
+        url,
+        messaging_seen_body(mark),
+        catalogue=catalogue,
+        message_id_of=None,
         headers=headers,
         params=params,
         with_subcode=True,
