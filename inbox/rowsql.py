@@ -8,6 +8,7 @@ later is written here too, without touching this code.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from functools import cache
 from typing import Any
 
@@ -72,6 +73,17 @@ def insert(instance: Model, *, expressions: dict[str, Expression] | None = None)
         cursor.execute(f"INSERT INTO {table} ({names}) VALUES ({values})", params)
     instance._state.adding = False
     instance._state.db = connection.alias
+
+
+def pipelined() -> AbstractContextManager[Any]:
+    """Send the statements run inside without waiting for each answer (psycopg's pipeline
+    mode); they are answered together when a result is read or the block ends. For writes
+    whose results nothing reads in between: one round trip instead of one each. A no-op off
+    PostgreSQL."""
+    if connection.vendor != "postgresql":
+        return nullcontext()
+    connection.ensure_connection()
+    return connection.connection.pipeline()
 
 
 def from_row(model: type[Model], row: tuple | list) -> Model:

@@ -13,6 +13,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from inbox import rowsql
 from inbox.exceptions import NotResendable, OutsideServiceWindow, ResendWillNotHelp
 from inbox.models import Account, Conversation, Inbox, Message
 from statuses import errors, outbound_rows, publish, sending, services, tasks
@@ -80,10 +81,11 @@ def message_create_outgoing(
                 created_at=now,
                 updated_at=now,
             )
-            outbound_rows.message_insert(message)
-            priority = sending.send_priority_sql(account.id)  # fair between accounts
-            tasks.send_enqueue(message.id, message.attempt, priority=priority)
-            publish.message_created(message, notify_integrators=True)
+            with rowsql.pipelined():  # these statements travel to the database together
+                outbound_rows.message_insert(message)
+                priority = sending.send_priority_sql(account.id)  # fair between accounts
+                tasks.send_enqueue(message.id, message.attempt, priority=priority)
+                publish.message_created(message, notify_integrators=True)
     except IntegrityError:
         # Two concurrent calls with the same customer_message_id: the loser returns the winner.
         existing = _existing(account, customer_message_id)

@@ -4,7 +4,8 @@
 message (savepointed get-or-creates of contact and conversation, separate updates and
 lookups). Here one statement finds a repeated ``customer_message_id`` or else upserts the
 contact and the conversation (``INSERT … ON CONFLICT``, race-free: the conflicting row is
-locked and returned, never missed), and one statement stores the message.
+locked and returned, never missed), and one statement stores the message. A conversation's
+``last_message_at`` never moves back when concurrent sends commit out of order.
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ def _target_sql() -> str:
         conversation AS (
             INSERT INTO inbox_conversation ({conversation_cols})
             SELECT {conversation_values} FROM contact
-            ON CONFLICT (inbox_id, contact_id)
-                DO UPDATE SET last_message_at = EXCLUDED.last_message_at
+            ON CONFLICT (inbox_id, contact_id) DO UPDATE SET last_message_at =
+                GREATEST(inbox_conversation.last_message_at, EXCLUDED.last_message_at)
             RETURNING *
         )
         SELECT (SELECT id FROM existing), {", ".join(returned)}
