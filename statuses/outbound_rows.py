@@ -71,7 +71,8 @@ def send_target(
     _, _, conversation_params = rowsql.insert_parts(
         conversation, expressions={"contact_id": "(SELECT id FROM contact)"}
     )
-    with connection.cursor() as cursor:
+    # Pipelined: the transaction's BEGIN travels with this first statement (one round trip).
+    with rowsql.pipelined(), connection.cursor() as cursor:
         cursor.execute(
             _TARGET_SQL,
             [inbox.account_id, customer_message_id, *contact_params, *conversation_params],
