@@ -37,10 +37,10 @@ def message_create_outgoing(
     message. Free-form messages on channels with a 24-hour customer-service window are refused
     up front when the window is closed (instead of failing later with WhatsApp's 131047).
 
-    A brand-new message costs five statements in its transaction (bench/README.md): the
-    repeat check with the contact and conversation upserts, the message, the conversation's
-    ``last_message_at`` when the caller passed the conversation, the task row with its fairness
-    priority, and the integrator subscriptions (``tests/api/test_query_counts.py``).
+    A brand-new message costs four statements between BEGIN and COMMIT, in two round trips
+    (``statuses.outbound_rows``; asserted in ``tests/api/test_query_counts.py``): the repeat
+    check with the contact and conversation upserts, then the message, the task row with its
+    fairness priority and the integrator subscriptions, sent together.
     """
     customer_message_id = customer_message_id or None
     try:
