@@ -377,3 +377,6 @@ WEBHOOK_MAX_CONCURRENT_PER_ACCOUNT = int(os.environ.get("WEBHOOK_MAX_CONCURRENT_
 # Fair sends: a new message's send task is ranked below the account's other messages queued in
 # the last SEND_FAIRNESS_WINDOW seconds, so one account's burst never starves another's message.
 SEND_FAIRNESS_WINDOW = float(os.environ.get("SEND_FAIRNESS_WINDOW", "3600"))
+# API keys (with their account) and inboxes are kept this many seconds per process, so a request
+# does not look them up again (inbox/caches.py): a key revoked elsewhere stops working within it.
+ROW_CACHE_SECONDS = float(os.environ.get("ROW_CACHE_SECONDS", "10"))

@@ -133,21 +133,28 @@ def retry_delay(try_number: int, retry_after: float | None = None) -> float:
     return delay
 
 
-def send_priority(account_id: int) -> int:
-    """Task priority of a new send: 0, minus the account's other messages still queued recently.
+def send_priority_sql(account_id: int) -> tuple[str, list]:
+    """Task priority of a new send, as SQL for the task row's ``INSERT``: 0, minus the account's
+    other messages still queued recently.
 
     The send lane takes tasks by priority, then in order: one account's burst of a thousand
     messages is sent after another account's single message, not before it (issue #10). One
-    indexed count per message; capped at django-tasks' lowest priority.
+    indexed count per message, in the statement that enqueues it; it stops at django-tasks'
+    lowest priority (100 others), so a long backlog costs no more than a short one. Run after
+    the message's own ``INSERT`` in the same transaction, the count includes it (hence ``- 1``).
     """
     since = timezone.now() - timedelta(seconds=settings.SEND_FAIRNESS_WINDOW)
-    backlog = Message.objects.filter(
-        account_id=account_id,
-        created_at__gte=since,
-        direction=Message.Direction.OUTGOING,
-        status=Status.QUEUED,
-    ).count()
-    return -min(max(backlog - 1, 0), 100)
+    sql = """
+        -LEAST(GREATEST((
+            SELECT count(*) - 1 FROM (
+                SELECT 1 FROM inbox_message
+                WHERE account_id = %s AND created_at >= %s
+                    AND direction = %s AND status = %s
+                LIMIT 101
+            ) AS backlog
+        ), 0), 100)
+    """
+    return sql, [account_id, since, Message.Direction.OUTGOING, Status.QUEUED]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,6 +22,8 @@ from django.utils import timezone
 from django_tasks import task
 from django_tasks_db.models import DBTaskResult, get_date_max
 
+from inbox import rowsql
+
 
 @task(queue_name="send")
 def send_message(message_id: str, attempt: int) -> None:
@@ -52,16 +54,35 @@ def deliver_outgoing_webhooks() -> None:
 
 
 def send_enqueue(
-    message_id: uuid.UUID | str, attempt: int, *, delay: float = 0, priority: int | None = None
+    message_id: uuid.UUID | str,
+    attempt: int,
+    *,
+    delay: float = 0,
+    priority: int | rowsql.Expression | None = None,
 ) -> None:
-    """Enqueue one attempt's send, after ``delay`` seconds, at ``priority`` (if given)."""
-    options: dict = {}
-    if delay > 0:
-        options["run_after"] = timezone.now() + timedelta(seconds=delay)
-    if priority is not None:
-        options["priority"] = priority
-    send_task = send_message.using(**options) if options else send_message
-    send_task.enqueue(str(message_id), attempt)
+    """Enqueue one attempt's send, after ``delay`` seconds, at ``priority`` (if given).
+
+    One ``INSERT`` of the task row, written like ``send_enqueue_many`` writes its rows (the
+    backend's ``enqueue`` builds its statement through the ORM on every call, which the message
+    create path cannot afford). ``priority`` may be SQL computed in that same statement
+    (``sending.send_priority_sql``).
+    """
+    run_after = timezone.now() + timedelta(seconds=delay) if delay > 0 else get_date_max()
+    row = DBTaskResult(
+        id=uuid.uuid4(),
+        args_kwargs={"args": [str(message_id), attempt], "kwargs": {}},
+        priority=send_message.priority,
+        task_path=send_message.module_path,
+        queue_name=send_message.queue_name,
+        run_after=run_after,
+        backend_name=send_message.backend,
+    )
+    expressions = {}
+    if isinstance(priority, int):
+        row.priority = priority
+    elif priority is not None:
+        expressions["priority"] = priority
+    rowsql.insert(row, expressions=expressions)
 
 
 def send_enqueue_many(sends: list[tuple[str, int]]) -> None:

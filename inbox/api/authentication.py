@@ -13,6 +13,7 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
+from inbox import caches
 from inbox.api import throttling
 from inbox.models import Account, ApiKey, Membership, hash_api_key
 
@@ -42,7 +43,8 @@ class ApiClient:
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
-    """``Authorization: Bearer <key>`` or ``X-API-Key: <key>``; one indexed lookup by hash."""
+    """``Authorization: Bearer <key>`` or ``X-API-Key: <key>``; one indexed lookup by hash,
+    kept a few seconds (``inbox.caches``)."""
 
     keyword = "Bearer"
 
@@ -50,9 +52,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         raw_key = self._raw_key(request)
         if raw_key is None:
             return None
-        api_key = (
-            ApiKey.objects.select_related("account").filter(key_hash=hash_api_key(raw_key)).first()
-        )
+        api_key = caches.api_key_get(hash_api_key(raw_key))  # no query while cached
         if api_key is None:
             throttling.auth_failure_record(request)
             raise exceptions.AuthenticationFailed("Invalid API key.", code="invalid_api_key")
@@ -89,6 +89,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if api_key.last_used_at is None or now - api_key.last_used_at >= LAST_USED_RESOLUTION:
             ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
             api_key.last_used_at = now
+            caches.api_key_touched(api_key)
 
 
 class MembershipSessionAuthentication(authentication.SessionAuthentication):

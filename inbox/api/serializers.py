@@ -12,7 +12,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
-from inbox import selectors
+from inbox import caches
 from inbox.models import SECRET_CONFIG_KEYS, Conversation, Inbox, Message
 from inbox.representation import error_of, message_representation
 from statuses import netguard, providers
@@ -305,8 +305,7 @@ class MessageCreateSerializer(serializers.Serializer):
     )
 
     def validate_inbox(self, value):
-
-        inbox = selectors.inbox_get(account=self.context["account"], inbox_id=value)
+        inbox = caches.inbox_get(account=self.context["account"], inbox_id=value)
         if inbox is None:
             raise serializers.ValidationError("No such inbox.")
         return inbox

@@ -23,7 +23,7 @@ from rest_framework.serializers import Serializer
 
 from inbox import selectors
 from inbox import services as inbox_services
-from inbox.api import examples, serializers
+from inbox.api import examples, message_input, serializers
 from inbox.api.authentication import AccountAccess
 from inbox.api.pagination import (
     AttemptPagination,
@@ -274,7 +274,9 @@ class MessageListView(MessageView):
         examples=examples.MESSAGE_CREATE,
     )
     def post(self, request: Request) -> Response:
-        data = self.validated(serializers.MessageCreateSerializer, account=self.account)
+        data = message_input.message_create_input(request.data, self.account) or self.validated(
+            serializers.MessageCreateSerializer, account=self.account
+        )
         message, created = outbound.message_create_outgoing(account=self.account, **data)
         return self.message_response(
             message, status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK

@@ -52,3 +52,66 @@ def test_list_queries_do_not_grow_with_page_size(
     assert small <= 3  # key lookup, (parent object), one page query
     if isinstance(large_body, dict):
         assert len(large_body["results"]) > len(small_body["results"])
+
+
+def _post(client, inbox, to, customer_message_id):
+    body = {"inbox": str(inbox.id), "to": to, "content": "Your order has shipped."}
+    if customer_message_id:
+        body["customer_message_id"] = customer_message_id
+    return client.post("/api/v1/messages", body, format="json")
+
+
+def create_statements(client, inbox, to, customer_message_id="order-2"):
+    _post(client, inbox, "+16505550000", "warm-up")  # warm up: key and inbox cached
+    with CaptureQueriesContext(connection) as ctx:
+        response = _post(client, inbox, to, customer_message_id)
+    # In a test the create's transaction is a savepoint: its two markers are counted too.
+    statements = [q["sql"] for q in ctx.captured_queries if "SAVEPOINT" not in q["sql"]]
+    return statements, response
+
+
+# A brand-new message (new contact, new conversation): the repeat check with the contact and
+# conversation upserts, the message, the task row (its fairness count inside), the integrator
+# subscriptions — 18 statements before issue #12's rewrite. BEGIN and COMMIT come on top.
+CREATE_STATEMENTS = 4
+
+
+def test_message_create_costs_a_constant_number_of_statements(client, sms_inbox):
+    statements, response = create_statements(client, sms_inbox, "+16505550001")
+    assert response.status_code == 202, response.content
+    assert len(statements) == CREATE_STATEMENTS, statements
+    # The same for a contact and conversation that exist already.
+    statements, response = create_statements(client, sms_inbox, "+16505550001", "order-3")
+    assert response.status_code == 202, response.content
+    assert len(statements) == CREATE_STATEMENTS, statements
+    # And without a customer_message_id.
+    statements, response = create_statements(client, sms_inbox, "+16505550001", None)
+    assert response.status_code == 202, response.content
+    assert len(statements) == CREATE_STATEMENTS, statements
+
+
+def test_repeated_create_costs_two_statements(client, sms_inbox):
+    first = _post(client, sms_inbox, "+16505550001", "order-1")
+    statements, response = create_statements(client, sms_inbox, "+16505550001", "order-1")
+    assert response.status_code == 200, response.content
+    assert response.json()["id"] == first.json()["id"]
+    assert len(statements) == 2, statements  # the repeat check, the existing message
+
+
+def test_create_with_a_webhook_subscription_adds_the_event_and_its_delivery_task(
+    client, account, sms_inbox
+):
+    WebhookSubscription.objects.create(
+        account=account, url="https://e.com/hook", events=["message.created"]
+    )
+    statements, response = create_statements(client, sms_inbox, "+16505550001")
+    assert response.status_code == 202, response.content
+    assert len(statements) == CREATE_STATEMENTS + 2, statements
+    assert OutgoingEvent.objects.filter(message_id=response.json()["id"]).count() == 1
+
+
+def test_message_lookup_is_one_query_with_the_key_cached(client, make_message, inbox):
+    message = make_message(inbox)
+    queries, body = count_queries(client, f"/api/v1/messages/{message.id}")
+    assert queries == 1
+    assert body["id"] == str(message.id)

@@ -1,0 +1,96 @@
+"""INSERT statements for the few hot writes that cannot afford the ORM's query building on every
+call (a new outgoing message costs a handful of statements: bench/README.md).
+
+The column list is the model's own, read once, and each value is prepared by its field exactly
+as ``Model.save()`` prepares it (defaults, ``auto_now_add``, JSON): a field added to the model
+later is written here too, without touching this code.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager, nullcontext
+from functools import cache
+from typing import Any
+
+from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.models import Field, Model
+
+
+@cache
+def _fields(model: type[Model]) -> tuple[Field, ...]:
+    return tuple(model._meta.concrete_fields)
+
+
+@cache
+def _quoted(model: type[Model]) -> tuple[str, ...]:
+    return tuple(connection.ops.quote_name(field.column) for field in _fields(model))
+
+
+def columns(model: type[Model]) -> list[str]:
+    """The model's column names, in the order ``insert_parts`` and ``from_row`` use."""
+    return [field.column for field in _fields(model)]
+
+
+Expression = str | tuple[str, list[Any]]
+
+
+def insert_parts(
+    instance: Model, *, expressions: dict[str, Expression] | None = None
+) -> tuple[str, str, list[Any]]:
+    """``(columns, values, params)`` of an INSERT of ``instance``.
+
+    An auto-numbered primary key that is not set is left to the database. ``expressions`` maps a
+    column to SQL (with its params, if any) used instead of the instance's value: an id from an
+    earlier CTE, a value computed in the same statement.
+    """
+    expressions = expressions or {}
+    db = connections[DEFAULT_DB_ALIAS]  # once: each ``connection.x`` is a thread-local lookup
+    names, values, params = [], [], []
+    model = type(instance)
+    for field, quoted in zip(_fields(model), _quoted(model), strict=True):
+        if field.primary_key and field.db_returning and getattr(instance, field.attname) is None:
+            continue
+        names.append(quoted)
+        if field.column in expressions:
+            sql, sql_params = _expression(expressions[field.column])
+            values.append(sql)
+            params.extend(sql_params)
+            continue
+        values.append("%s")
+        params.append(field.get_db_prep_save(field.pre_save(instance, True), db))
+    return ", ".join(names), ", ".join(values), params
+
+
+def _expression(expression: Expression) -> tuple[str, list[Any]]:
+    return (expression, []) if isinstance(expression, str) else expression
+
+
+def insert(instance: Model, *, expressions: dict[str, Expression] | None = None) -> None:
+    """``INSERT`` one row for ``instance`` (whose primary key is set), like ``save()`` would."""
+    names, values, params = insert_parts(instance, expressions=expressions)
+    table = connection.ops.quote_name(type(instance)._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {table} ({names}) VALUES ({values})", params)
+    instance._state.adding = False
+    instance._state.db = connection.alias
+
+
+def pipelined() -> AbstractContextManager[Any]:
+    """Send the statements run inside without waiting for each answer (psycopg's pipeline
+    mode); they are answered together when a result is read or the block ends. For writes
+    whose results nothing reads in between: one round trip instead of one each. A no-op off
+    PostgreSQL."""
+    if connection.vendor != "postgresql":
+        return nullcontext()
+    connection.ensure_connection()
+    return connection.connection.pipeline()
+
+
+def from_row(model: type[Model], row: tuple | list) -> Model:
+    """A model instance from a row with ``columns(model)``'s values, as the ORM would load it."""
+    fields = _fields(model)
+    values = [
+        field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
+        for field, value in zip(fields, row, strict=True)
+    ]
+    return model.from_db(connection.alias, [field.attname for field in fields], values)
