@@ -43,3 +43,27 @@ class ResendWillNotHelp(InboxError):
 class WrongChannel(InboxError):
     code = "wrong_channel"
     http_status = 409
+
+
+class TemplateNotApproved(InboxError):
+    code = "template_not_approved"
+    http_status = 422
+
+
+class TemplateParametersMismatch(InboxError):
+    code = "template_parameters_mismatch"
+    http_status = 422
+
+
+class TemplateProviderError(InboxError):
+    """The provider refused a template call: its own code and message, passed through."""
+
+    code = "provider_error"
+    http_status = 400
+
+    def __init__(self, provider_code: str, provider_message: str, *, unreachable: bool = False):
+        super().__init__(f"The provider refused: {provider_message} (code {provider_code}).")
+        self.extra = {"provider_code": provider_code, "provider_message": provider_message}
+        if unreachable:
+            self.code, self.http_status = "provider_unreachable", 502
+            self.message = provider_message

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from inbox import services as inbox_services
 from inbox.models import Inbox
-from statuses import machine, providers, rejections, services
+from statuses import machine, providers, rejections, services, templates
 from statuses.models import WebhookDelivery
 from statuses.providers.base import MalformedPayload, ParseResult, SkipKind, WebhookRequest
 
@@ -162,6 +162,8 @@ def _apply(accepted: list[_Accepted]) -> None:
                 inbox_services.inbound_messages_store(inbox=inbox, inbound=inbound)
             if deletions:
                 inbox_services.inbound_deletions_apply(inbox=inbox, deletions=deletions)
+            if template_updates := [t for item, _ in group for t in item.parsed.templates]:
+                templates.template_updates_apply(inbox=inbox, updates=template_updates)
 
 
 def _accepted_delivery(item: _Accepted) -> WebhookDelivery:
@@ -278,6 +280,7 @@ def _without_nul(parsed: ParseResult) -> ParseResult:
         inbound=[clean(item) for item in parsed.inbound],
         deletions=[clean(item) for item in parsed.deletions],
         skipped=parsed.skipped,
+        templates=[clean(item) for item in parsed.templates],
     )
 
 

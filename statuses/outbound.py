@@ -16,7 +16,7 @@ from django.utils import timezone
 from inbox import services as inbox_services
 from inbox.exceptions import NotResendable, OutsideServiceWindow, ResendWillNotHelp
 from inbox.models import Account, Conversation, Inbox, Message
-from statuses import errors, publish, sending, services, tasks
+from statuses import errors, publish, sending, services, tasks, templates
 from statuses.machine import Status
 
 
@@ -44,6 +44,8 @@ def message_create_outgoing(
         if existing is not None:
             return existing, False
 
+    # Pre-queue checks (each raises a refusal before anything is created or queued).
+    template, template_ref = templates.template_prepare(inbox=inbox, template=template)
     try:
         with transaction.atomic():
             if conversation is None:
@@ -64,6 +66,7 @@ def message_create_outgoing(
                 to_address=conversation.contact.address,
                 content=content,
                 template=template,
+                template_ref=template_ref,
                 customer_message_id=customer_message_id or None,
                 sender=sender,
                 status=Status.QUEUED,

@@ -101,6 +101,23 @@ class Deletion:
     occurred_at: datetime
 
 
+@dataclass(frozen=True)
+class TemplateUpdate:
+    """What a WhatsApp template webhook says about one template (DESIGN §13): its new
+    ``status``, ``quality_score`` or ``category`` (whichever the field carries; the others
+    empty). ``waba_id`` is the entry's id, the business account the template belongs to."""
+
+    field: str  # message_template_status_update, …_quality_update, template_category_update
+    waba_id: str
+    provider_template_id: str
+    name: str = ""
+    language: str = ""
+    status: str = ""
+    reason: str = ""
+    quality_score: str = ""
+    category: str = ""
+
+
 class SkipKind(enum.StrEnum):
     """Why an entry of a readable body changed nothing (kept on the delivery, DESIGN §5.1)."""
 
@@ -146,10 +163,17 @@ class ParseResult:
     inbound: list[InboundMessage] = field(default_factory=list)
     deletions: list[Deletion] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    templates: list[TemplateUpdate] = field(default_factory=list)
 
     @property
     def applied_count(self) -> int:
-        return len(self.statuses) + len(self.watermarks) + len(self.inbound) + len(self.deletions)
+        return (
+            len(self.statuses)
+            + len(self.watermarks)
+            + len(self.inbound)
+            + len(self.deletions)
+            + len(self.templates)
+        )
 
     def extend(self, other: ParseResult) -> None:
         self.statuses += other.statuses
@@ -157,6 +181,7 @@ class ParseResult:
         self.inbound += other.inbound
         self.deletions += other.deletions
         self.skipped += other.skipped
+        self.templates += other.templates
 
     def skip(self, kind: str, reason: str, entry: Any = None, code: str = "") -> None:
         self.skipped.append(Skipped(kind=kind, reason=reason, entry=entry, code=code))
