@@ -155,9 +155,13 @@ def preview(components: Any, header: list[str], body: list[str]) -> str:
         if not isinstance(text, str):
             continue
         names = placeholders(text)
-        filled = dict(zip(names, values, strict=False))
-        parts.append(PLACEHOLDER.sub(lambda m: filled.get(m.group(1)) or m.group(0), text))
+        parts.append(_fill(text, dict(zip(names, values, strict=False))))
     footer = component(components, "FOOTER")
     if footer is not None and isinstance(footer.get("text"), str):
         parts.append(footer["text"])
     return "\n\n".join(parts)
+
+
+def _fill(text: str, filled: dict[str, str]) -> str:
+    """``text`` with each placeholder replaced by its value (kept as is when none is given)."""
+    return PLACEHOLDER.sub(lambda m: filled.get(m.group(1)) or m.group(0), text)
