@@ -17,6 +17,7 @@ from inbox.models import (
     Membership,
     Message,
 )
+from inbox.template_admin import sync_templates_now
 from statuses import providers
 from statuses.catalogue import ChannelType
 from statuses.models import StatusEvent
@@ -150,6 +151,7 @@ class InboxAdmin(admin.ModelAdmin):
     list_filter = ["channel_type", "account"]
     search_fields = ["name", "id"]
     readonly_fields = ["id", "webhook_url_shown", "config_masked"]
+    actions = [sync_templates_now]
 
     @staticmethod
     def _channel_type(request: HttpRequest, obj: Inbox | None) -> str:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from inbox.exceptions import (
@@ -145,6 +147,47 @@ def templates_sync(*, inbox: Inbox) -> SyncResult:
         Template.objects.bulk_update([*changed, *gone], [*_SYNCED_FIELDS, "updated_at"])
         TemplateSync.objects.filter(id=state.id).update(synced_at=now, error="")
     return SyncResult(len(listed), len(new), len(changed), len(gone))
+
+
+# Inboxes synced per sweep run: each is one or more HTTP calls, so a run stays short.
+SYNC_BATCH = 20
+
+
+def templates_sync_due(now: datetime | None = None) -> int:
+    """The worker's sweep: sync every WhatsApp inbox not synced for
+    ``TICKMARK_TEMPLATE_SYNC_INTERVAL`` seconds; return how many were synced.
+
+    Due inboxes are claimed (their ``synced_at`` set) with ``SKIP LOCKED`` in a short
+    transaction, so several workers share them and the HTTP calls hold no lock. A failure is
+    kept on the inbox's ``TemplateSync.error`` and tried again one interval later.
+    """
+    now = now or timezone.now()
+    interval = float(settings.TICKMARK_TEMPLATE_SYNC_INTERVAL)
+    if interval <= 0:
+        return 0
+    inboxes = Inbox.objects.filter(channel_type__in=TEMPLATE_CHANNEL_TYPES)
+    never = inboxes.filter(template_sync__isnull=True).values_list("id", flat=True)
+    TemplateSync.objects.bulk_create(
+        [TemplateSync(inbox_id=inbox_id) for inbox_id in never], ignore_conflicts=True
+    )
+    with transaction.atomic():
+        due = list(
+            TemplateSync.objects.filter(inbox__channel_type__in=TEMPLATE_CHANNEL_TYPES)
+            .filter(Q(synced_at__isnull=True) | Q(synced_at__lt=now - timedelta(seconds=interval)))
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list("id", flat=True)[:SYNC_BATCH]
+        )
+        TemplateSync.objects.filter(id__in=due).update(synced_at=now)
+    synced = 0
+    for inbox in inboxes.filter(template_sync__id__in=due):
+        try:
+            templates_sync(inbox=inbox)
+        except TemplateProviderError as exc:
+            TemplateSync.objects.filter(inbox=inbox).update(error=exc.message[:500])
+            log.warning("template sync of inbox %s failed: %s", inbox.id, exc.message)
+            continue
+        synced += 1
+    return synced
 
 
 # ---------------------------------------------------------------------------------------------
