@@ -99,6 +99,15 @@ def _values(part: str, given: Any) -> list[tuple[str | None, str]]:
     return values
 
 
+def _named(values: list[tuple[str | None, str]], names: list[str]):
+    """Positional values for a template with named placeholders take the names in order
+    (the agent page posts a list); a count that differs is left for the count check."""
+    named = bool(names) and not all(name.isdigit() for name in names)
+    if not named or len(values) != len(names) or any(n is not None for n, _ in values):
+        return values
+    return [(name, value) for name, (_, value) in zip(names, values, strict=True)]
+
+
 def _parameter(name: str | None, value: str, media: str = "") -> dict[str, Any]:
     if media:
         return {"type": media.lower(), media.lower(): {"link": value}}
@@ -124,11 +133,13 @@ def expand(parameters: Any, components: Any = None) -> list[dict[str, Any]]:
     media = media if media in MEDIA_FORMATS else ""
     expanded = []
     header = _values("header", parameters.get("header"))
+    if not media:
+        header = _named(header, header_placeholders(components))
     if header:
         expanded.append(
             {"type": "header", "parameters": [_parameter(n, v, media) for n, v in header]}
         )
-    body = _values("body", parameters.get("body"))
+    body = _named(_values("body", parameters.get("body")), body_placeholders(components))
     if body:
         expanded.append({"type": "body", "parameters": [_parameter(n, v) for n, v in body]})
     return expanded
