@@ -180,6 +180,10 @@ def templates_sync_due(now: datetime | None = None) -> int:
         TemplateSync.objects.filter(id__in=due).update(synced_at=now)
     synced = 0
     for inbox in inboxes.filter(template_sync__id__in=due):
+        if inbox.channel_type == "whatsapp_cloud" and not (inbox.config or {}).get("waba_id"):
+            # Templates are optional: a Cloud inbox without its WABA id simply has none here.
+            TemplateSync.objects.filter(inbox=inbox).update(error="no waba_id in the config")
+            continue
         try:
             templates_sync(inbox=inbox)
         except TemplateProviderError as exc:

@@ -23,7 +23,7 @@ from inbox import services
 from inbox.exceptions import InboxError
 from inbox.forms import ComposeForm, StartConversationForm
 from inbox.models import Account, Conversation, Inbox, Membership, Message
-from inbox.views import presenters
+from inbox.views import presenters, template_picker
 from statuses import outbound
 from statuses.models import StatusEvent
 
@@ -71,6 +71,7 @@ def conversation_detail(request: HttpRequest, account: Account, pk: int) -> Http
             conversation_channel=presenters.conversation_view(conversation, None),
             bubbles=[presenters.message_view(m) for m in _recent_messages(conversation)],
             compose=presenters.compose_state(conversation),
+            template_picker=template_picker.picker(conversation.inbox),
             contact_panel=presenters.contact_panel(conversation),
             form=ComposeForm(),
         ),

@@ -15,7 +15,6 @@ from django.urls import reverse
 
 from channels_app.routing import AGENT_SOCKET_PATH
 from inbox.models import Account, Conversation, Inbox, Message
-from inbox.views import template_picker
 from statuses import errors, machine
 from statuses.catalogue import CHANNELS, Family
 from statuses.machine import RESENDABLE, Status, Tick
@@ -248,7 +247,6 @@ def compose_state(conversation: Conversation) -> dict[str, Any]:
         "window_closed": has_window and not conversation.service_window_open(),
         "templates": conversation.inbox.family == "WHATSAPP",
         "max_length": max_length(conversation.inbox),
-        "picker": template_picker.picker(conversation.inbox),
     }
 
 
