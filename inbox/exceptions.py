@@ -55,6 +55,13 @@ class TemplateParametersMismatch(InboxError):
     http_status = 422
 
 
+class TemplatesUnavailable(InboxError):
+    """The inbox cannot manage templates (another channel, or no WABA id in its config)."""
+
+    code = "templates_unavailable"
+    http_status = 409
+
+
 class TemplateProviderError(InboxError):
     """The provider refused a template call: its own code and message, passed through."""
 

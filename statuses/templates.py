@@ -24,6 +24,7 @@ from inbox.exceptions import (
     TemplateNotApproved,
     TemplateParametersMismatch,
     TemplateProviderError,
+    TemplatesUnavailable,
 )
 from inbox.models import Inbox, Template, TemplateSync
 from statuses import netguard
@@ -60,7 +61,7 @@ def _api(inbox: Inbox) -> template_api.TemplateApi:
     try:
         return template_api.template_api(inbox.channel_type, inbox.config or {})
     except template_api.TemplateApiError as exc:
-        raise TemplateProviderError(exc.code, exc.message) from exc
+        raise TemplatesUnavailable(exc.message) from exc
 
 
 def _provider_call(call: Any, *args: Any, **kwargs: Any) -> Any:
@@ -186,7 +187,7 @@ def templates_sync_due(now: datetime | None = None) -> int:
             continue
         try:
             templates_sync(inbox=inbox)
-        except TemplateProviderError as exc:
+        except (TemplateProviderError, TemplatesUnavailable) as exc:
             TemplateSync.objects.filter(inbox=inbox).update(error=exc.message[:500])
             log.warning("template sync of inbox %s failed: %s", inbox.id, exc.message)
             continue

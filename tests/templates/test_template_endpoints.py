@@ -396,3 +396,18 @@ def test_templates_are_in_the_openapi_schema(client):
     assert "/api/v1/templates" in schema["paths"]
     assert "/api/v1/inboxes/{inbox_id}/templates/sync" in schema["paths"]
     assert "/api/v1/templates/{template_id}" in schema["paths"]
+
+
+def test_an_inbox_without_templates_says_why(client, account, make_inbox, graph):
+    sms = make_inbox(
+        account, "twilio_sms", account_sid="AC1", auth_token="t", from_number="+15550001111"
+    )
+    no_waba = make_inbox(account, "whatsapp_cloud", api_base_url=graph.url)
+
+    refused = client.post(f"/api/v1/inboxes/{sms.id}/templates/sync")
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "templates_unavailable"
+    missing = client.post(f"/api/v1/inboxes/{no_waba.id}/templates/sync")
+    assert missing.status_code == 409
+    assert "waba_id" in missing.json()["error"]["message"]
+    assert graph.requests == []
