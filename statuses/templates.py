@@ -72,6 +72,11 @@ def _provider_call(call: Any, *args: Any, **kwargs: Any) -> Any:
             raise TemplateProviderError(exc.code, exc.message, unreachable=exc.unreachable) from exc
 
 
+def _known(value: str, allowed: list[str], default: str) -> str:
+    """``value`` if it is one of ``allowed`` (a provider may add values), else ``default``."""
+    return value if value in allowed else default
+
+
 def _counted(components: Any) -> dict[str, int]:
     header, body = components_of.counts(components)
     return {"header_params": header, "body_params": body}
@@ -108,14 +113,12 @@ def templates_sync(*, inbox: Inbox) -> SyncResult:
             listed.add(key)
             values = {
                 "provider_template_id": item.provider_template_id,
-                "category": item.category if item.category in Template.Category.values else "",
-                "status": item.status
-                if item.status in Template.Status.values
-                else Template.Status.PENDING,
+                "category": _known(item.category, Template.Category.values, ""),
+                "status": _known(item.status, Template.Status.values, Template.Status.PENDING),
                 "rejected_reason": item.rejected_reason,
-                "quality_score": item.quality_score
-                if item.quality_score in Template.Quality.values
-                else Template.Quality.UNKNOWN,
+                "quality_score": _known(
+                    item.quality_score, Template.Quality.values, Template.Quality.UNKNOWN
+                ),
                 "components": item.components,
                 **_counted(item.components),
             }
@@ -211,8 +214,7 @@ def template_create(
         category=category,
         components=components,
     )
-    status = answer["status"] if answer["status"] in Template.Status.values else "PENDING"
-    answered_category = answer["category"]
+    status = _known(answer["status"], Template.Status.values, Template.Status.PENDING)
     template, _ = Template.objects.update_or_create(
         inbox=inbox,
         name=name,
@@ -220,9 +222,7 @@ def template_create(
         defaults={
             "account_id": inbox.account_id,
             "provider_template_id": answer["id"],
-            "category": answered_category
-            if answered_category in Template.Category.values
-            else category,
+            "category": _known(answer["category"], Template.Category.values, category),
             "status": status,
             "rejected_reason": "",
             "quality_score": Template.Quality.UNKNOWN,
