@@ -349,6 +349,8 @@ TICKMARK_KEEP_REJECTED_DAYS = float(os.environ.get("TICKMARK_KEEP_REJECTED_DAYS"
 TICKMARK_REJECTED_WEBHOOKS_PER_MINUTE = int(
     os.environ.get("TICKMARK_REJECTED_WEBHOOKS_PER_MINUTE", "30")
 )
+# Seconds between two syncs of a WhatsApp inbox's templates by the worker's sweep (0: never).
+TICKMARK_TEMPLATE_SYNC_INTERVAL = float(os.environ.get("TICKMARK_TEMPLATE_SYNC_INTERVAL", "21600"))
 # How often `manage.py worker` runs the sweeps (seconds; 0 disables them in that worker).
 SWEEP_INTERVAL = float(os.environ.get("SWEEP_INTERVAL", "30"))
 # The embedded provider simulator (`make run`); empty outside the embedded mode.

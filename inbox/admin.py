@@ -18,6 +18,7 @@ from inbox.models import (
     Membership,
     Message,
 )
+from inbox.template_admin import sync_templates_now
 from statuses import providers
 from statuses.catalogue import ChannelType
 from statuses.models import StatusEvent
@@ -151,6 +152,7 @@ class InboxAdmin(admin.ModelAdmin):
     list_filter = ["channel_type", "account"]
     search_fields = ["name", "id"]
     readonly_fields = ["id", "webhook_url_shown", "config_masked"]
+    actions = [sync_templates_now]
 
     @staticmethod
     def _channel_type(request: HttpRequest, obj: Inbox | None) -> str:

@@ -25,7 +25,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 
 from inbox.exceptions import ContactOptedOut, ContactOptedOutMarketing, InboxError
-from inbox.models import ConsentEvent, Contact, Inbox, Message
+from inbox.models import ConsentEvent, Contact, Inbox, Message, Template
 from statuses import errors
 from statuses.providers.base import ConsentChange, StatusUpdate
 
@@ -41,12 +41,14 @@ MARKETING = "MARKETING"
 # Refusals
 
 
-def template_category(template: dict[str, Any] | None) -> str | None:
-    """The category of a template payload (``MARKETING``, ``UTILITY``…), if it names one.
+def template_category(template: dict[str, Any] | None, known: Template | None = None) -> str | None:
+    """The category of a template send (``MARKETING``, ``UTILITY``…), if it is known.
 
-    Until templates are modelled (issue #13) the send payload's own ``category`` says it; the
-    Template model will answer instead.
+    The inbox's synced template (DESIGN §13) says it; a template never synced falls back to the
+    send payload's own ``category``, if it names one.
     """
+    if known is not None and known.category:
+        return known.category
     category = (template or {}).get("category")
     return category.upper() if isinstance(category, str) and category else None
 
@@ -60,10 +62,13 @@ def refusal(*, contact: Contact, category: str | None = None) -> InboxError | No
     return None
 
 
-def contact_check_sendable(*, contact: Contact, template: dict[str, Any] | None = None) -> None:
+def contact_check_sendable(
+    *, contact: Contact, template: dict[str, Any] | None = None, known: Template | None = None
+) -> None:
     """Raise the refusal of a send to ``contact`` (422 ``contact_opted_out`` or
-    ``contact_opted_out_marketing``), before anything is queued."""
-    refused = refusal(contact=contact, category=template_category(template))
+    ``contact_opted_out_marketing``), before anything is queued. ``known`` is the inbox's
+    synced template the send names, if any (its category decides a marketing opt-out)."""
+    refused = refusal(contact=contact, category=template_category(template, known))
     if refused is not None:
         raise refused
 

@@ -60,3 +60,34 @@ class ContactOptedOutMarketing(InboxError):
     code = "contact_opted_out_marketing"
     message = "The contact stopped marketing messages; send a utility template or free text."
     http_status = 422
+
+
+class TemplateNotApproved(InboxError):
+    code = "template_not_approved"
+    http_status = 422
+
+
+class TemplateParametersMismatch(InboxError):
+    code = "template_parameters_mismatch"
+    http_status = 422
+
+
+class TemplatesUnavailable(InboxError):
+    """The inbox cannot manage templates (another channel, or no WABA id in its config)."""
+
+    code = "templates_unavailable"
+    http_status = 409
+
+
+class TemplateProviderError(InboxError):
+    """The provider refused a template call: its own code and message, passed through."""
+
+    code = "provider_error"
+    http_status = 400
+
+    def __init__(self, provider_code: str, provider_message: str, *, unreachable: bool = False):
+        super().__init__(f"The provider refused: {provider_message} (code {provider_code}).")
+        self.extra = {"provider_code": provider_code, "provider_message": provider_message}
+        if unreachable:
+            self.code, self.http_status = "provider_unreachable", 502
+            self.message = provider_message

@@ -47,11 +47,23 @@ class ComposeForm(forms.Form):
         return data
 
     @property
-    def template(self) -> dict[str, str] | None:
+    def template(self) -> dict[str, Any] | None:
         name = self.cleaned_data.get("template_name")
         if not name:
             return None
-        return {"name": name, "language": self.cleaned_data["template_language"]}
+        template: dict[str, Any] = {
+            "name": name,
+            "language": self.cleaned_data["template_language"],
+        }
+        # The picker's fields, one per placeholder, in order (checked against the template).
+        parameters = {
+            part: self.data.getlist(f"template_{part}")
+            for part in ("header", "body")
+            if hasattr(self.data, "getlist") and self.data.getlist(f"template_{part}")
+        }
+        if parameters:
+            template["parameters"] = parameters
+        return template
 
 
 class StartConversationForm(ComposeForm):

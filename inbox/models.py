@@ -233,6 +233,11 @@ class Message(OnChannel, models.Model):
     to_address = models.CharField(max_length=320, blank=True)
     content = models.TextField(blank=True)
     template = models.JSONField(null=True, blank=True)
+    # The synced WhatsApp template this message was sent with (DESIGN §13); the JSON above is
+    # what was sent.
+    template_ref = models.ForeignKey(
+        "Template", null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+    )
     sender = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
@@ -412,3 +417,96 @@ class ConsentEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({self.scope}) via {self.source}: {self.contact}"
+
+
+class TemplateCategory(models.TextChoices):
+    MARKETING = "MARKETING"
+    UTILITY = "UTILITY"
+    AUTHENTICATION = "AUTHENTICATION"
+
+
+class TemplateStatus(models.TextChoices):
+    APPROVED = "APPROVED"
+    PENDING = "PENDING"
+    REJECTED = "REJECTED"
+    PAUSED = "PAUSED"
+    DISABLED = "DISABLED"
+    IN_APPEAL = "IN_APPEAL"
+    PENDING_DELETION = "PENDING_DELETION"
+    DELETED = "DELETED"
+    ARCHIVED = "ARCHIVED"
+    LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
+
+
+class TemplateQuality(models.TextChoices):
+    GREEN = "GREEN"
+    YELLOW = "YELLOW"
+    RED = "RED"
+    UNKNOWN = "UNKNOWN"
+
+
+class Template(models.Model):
+    """A WhatsApp message template of an inbox, as the provider last told us (DESIGN §13).
+
+    Enums are stored as Meta spells them (uppercase). ``header_params`` and ``body_params``
+    count the placeholders (``{{1}}`` or ``{{name}}``) a send must fill; a media header counts
+    one (its link).
+    """
+
+    Category = TemplateCategory
+    Status = TemplateStatus
+    Quality = TemplateQuality
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="templates")
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="templates")
+    provider_template_id = models.CharField(max_length=100, blank=True)
+    name = models.CharField(max_length=512)
+    language = models.CharField(max_length=15)
+    # Blank only for a template first heard of in a webhook that did not name its category.
+    category = models.CharField(max_length=20, choices=TemplateCategory.choices, blank=True)
+    status = models.CharField(
+        max_length=20, choices=TemplateStatus.choices, default=TemplateStatus.PENDING
+    )
+    rejected_reason = models.CharField(max_length=200, blank=True)
+    quality_score = models.CharField(
+        max_length=10, choices=TemplateQuality.choices, default=TemplateQuality.UNKNOWN
+    )
+    components = models.JSONField(default=list, blank=True)
+    header_params = models.PositiveSmallIntegerField(default=0)
+    body_params = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "language"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["inbox", "name", "language"], name="template_unique_name_language"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=TemplateStatus.values), name="template_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(category__in=["", *TemplateCategory.values]),
+                name="template_category_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(quality_score__in=TemplateQuality.values),
+                name="template_quality_valid",
+            ),
+        ]
+        indexes = [models.Index(fields=["account", "name"], name="template_account_name")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.language}) [{self.status}]"
+
+
+class TemplateSync(models.Model):
+    """When an inbox's templates were last synced from the provider (the worker's sweep)."""
+
+    inbox = models.OneToOneField(Inbox, on_delete=models.CASCADE, related_name="template_sync")
+    synced_at = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+
+    def __str__(self) -> str:
+        return f"templates of {self.inbox_id} synced {self.synced_at}"

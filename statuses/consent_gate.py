@@ -19,7 +19,9 @@ def send_refused(message: Message) -> bool:
     """Record the refusal of ``message`` if its contact opted out; say whether it was."""
     # Read now, not from the message's cached conversation: the opt-out may be seconds old.
     contact = Contact.objects.get(id=message.conversation.contact_id)
-    refused = consent.refusal(contact=contact, category=consent.template_category(message.template))
+    known = message.template_ref if message.template_ref_id else None
+    category = consent.template_category(message.template, known)
+    refused = consent.refusal(contact=contact, category=category)
     if refused is None:
         return False
     info = error_info(message.channel_type, refused.code)

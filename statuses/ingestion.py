@@ -19,7 +19,7 @@ from django.utils import timezone
 from inbox import consent
 from inbox import services as inbox_services
 from inbox.models import Inbox
-from statuses import machine, providers, rejections, services
+from statuses import machine, providers, rejections, services, templates
 from statuses.models import WebhookDelivery
 from statuses.providers.base import MalformedPayload, ParseResult, SkipKind, WebhookRequest
 
@@ -170,6 +170,8 @@ def _apply(accepted: list[_Accepted]) -> None:
                 updates=updates,
                 update_delivery_ids=update_deliveries,
             )
+            if template_updates := [t for item, _ in group for t in item.parsed.templates]:
+                templates.template_updates_apply(inbox=inbox, updates=template_updates)
 
 
 def _accepted_delivery(item: _Accepted) -> WebhookDelivery:
@@ -287,6 +289,7 @@ def _without_nul(parsed: ParseResult) -> ParseResult:
         deletions=[clean(item) for item in parsed.deletions],
         skipped=parsed.skipped,
         consents=[clean(item) for item in parsed.consents],
+        templates=[clean(item) for item in parsed.templates],
     )
 
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 from inbox import consent, rowsql
 from inbox.exceptions import NotResendable, OutsideServiceWindow, ResendWillNotHelp
 from inbox.models import Account, Conversation, Inbox, Message
-from statuses import errors, outbound_rows, publish, sending, services, tasks
+from statuses import errors, outbound_rows, publish, sending, services, tasks, templates
 from statuses.machine import Status
 
 
@@ -43,6 +43,8 @@ def message_create_outgoing(
     fairness priority and the integrator subscriptions, sent together.
     """
     customer_message_id = customer_message_id or None
+    # The template check runs first: it needs no row, and a refusal creates nothing.
+    template, template_ref = templates.template_prepare(inbox=inbox, template=template)
     try:
         with transaction.atomic():
             now = timezone.now()
@@ -59,7 +61,9 @@ def message_create_outgoing(
                 Conversation.objects.filter(id=conversation.id).update(last_message_at=now)
 
             # --- pre-queue checks: each raises an InboxError (inbox/exceptions.py) to refuse ---
-            consent.contact_check_sendable(contact=conversation.contact, template=template)
+            consent.contact_check_sendable(
+                contact=conversation.contact, template=template, known=template_ref
+            )
             needs_window = inbox.channel.has_service_window and template is None
             if needs_window and not conversation.service_window_open():
                 raise OutsideServiceWindow()
@@ -74,6 +78,7 @@ def message_create_outgoing(
                 to_address=conversation.contact.address,
                 content=content,
                 template=template,
+                template_ref=template_ref,
                 customer_message_id=customer_message_id,
                 sender=sender,
                 status=Status.QUEUED,
@@ -109,7 +114,9 @@ def message_resend(*, message: Message) -> Message:
         Status.EXPIRED,
     ):
         raise NotResendable(message.status)
-    consent.contact_check_sendable(contact=message.conversation.contact, template=message.template)
+    consent.contact_check_sendable(
+        contact=message.conversation.contact, template=message.template, known=message.template_ref
+    )
     if not errors.resend_helps(message.channel_type, message.error_code, when_unknown=True):
         info = errors.error_info(message.channel_type, message.error_code)
         raise ResendWillNotHelp(message.error_code, info.hint if info else "")

@@ -28,6 +28,9 @@ run a given sweep while the others skip it, and every status a sweep writes has 
 7. ``deliveries_prune``: recorded provider webhook calls are deleted after
    ``TICKMARK_KEEP_ACCEPTED_DAYS`` (rejected ones after ``TICKMARK_KEEP_REJECTED_DAYS``), in
    batches of ``PRUNE_BATCH`` ids, each its own short transaction.
+8. ``statuses.templates.templates_sync_due``: each WhatsApp inbox's templates are synced from
+   the provider every ``TICKMARK_TEMPLATE_SYNC_INTERVAL`` seconds, so a missed template
+   webhook never leaves a stale status.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ from django_tasks_db.compat import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
 from inbox.models import Contact, Conversation, Inbox, Message
-from statuses import correlation, providers, services, tasks
+from statuses import correlation, providers, services, tasks, templates
 from statuses.catalogue import CHANNELS, ChannelType
 from statuses.machine import BELOW_DELIVERED, Status
 from statuses.models import SendTry, StatusEvent, WebhookDelivery
@@ -75,6 +78,7 @@ def run_all(now: datetime | None = None) -> dict[str, int]:
         parked_expire,
         widget_contacts_expire,
         deliveries_prune,
+        templates.templates_sync_due,
     ):
         try:
             results[sweep.__name__] = sweep(now=now)

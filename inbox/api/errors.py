@@ -41,7 +41,8 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         return database_unavailable_response()
     if isinstance(exc, InboxError):
         set_rollback()
-        return Response(error_body(exc.code, exc.message), status=exc.http_status)
+        extra = getattr(exc, "extra", {})  # e.g. a provider's own error code and message
+        return Response(error_body(exc.code, exc.message, **extra), status=exc.http_status)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -77,6 +77,21 @@ MESSAGE_CREATE = [
         request_only=True,
     ),
     OpenApiExample(
+        "WhatsApp template with parameters",
+        description="The `parameters` shorthand becomes the Cloud API's `components`; a "
+        "synced template checks the counts first (DESIGN §13).",
+        value={
+            "inbox": _INBOX_ID,
+            "to": "+16505076520",
+            "template": {
+                "name": "order_update",
+                "language": "en_US",
+                "parameters": {"header": ["A-1001"], "body": ["Ana", "A-1001"]},
+            },
+        },
+        request_only=True,
+    ),
+    OpenApiExample(
         "Queued",
         value={
             **MESSAGE_VALUE,
@@ -97,6 +112,30 @@ MESSAGE_CREATE = [
                 "code": "outside_customer_service_window",
                 "message": "The contact has not written in the last 24 hours, so this channel "
                 "only allows an approved template. Send a template instead of free text.",
+            }
+        },
+        response_only=True,
+        status_codes=["422"],
+    ),
+    OpenApiExample(
+        "Template not approved",
+        value={
+            "error": {
+                "code": "template_not_approved",
+                "message": "Template spring_sale (en_US) is PAUSED: only APPROVED templates "
+                "can be sent.",
+            }
+        },
+        response_only=True,
+        status_codes=["422"],
+    ),
+    OpenApiExample(
+        "Template parameters mismatch",
+        value={
+            "error": {
+                "code": "template_parameters_mismatch",
+                "message": "Template order_update (en_US) takes 1 header and 2 body "
+                "parameters; 0 and 2 were given.",
             }
         },
         response_only=True,

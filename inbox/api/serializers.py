@@ -296,7 +296,8 @@ class MessageCreateSerializer(serializers.Serializer):
     content = serializers.CharField(required=False, allow_blank=False, max_length=65536)
     template = serializers.DictField(
         required=False,
-        help_text="An approved template (WhatsApp: {name, language: {code}, components}).",
+        help_text="An approved template (WhatsApp: {name, language, parameters?: {header?, "
+        "body?} | components?}).",
     )
     customer_message_id = serializers.CharField(
         required=False,

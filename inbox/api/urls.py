@@ -4,7 +4,7 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny
 
-from inbox.api import analytics, contacts, views
+from inbox.api import analytics, contacts, templates, views
 from inbox.api.errors import error_body
 
 
@@ -17,6 +17,17 @@ def not_found(request: HttpRequest, path: str = "") -> JsonResponse:
 v1 = [
     path("inboxes", views.InboxListView.as_view(), name="inbox-list"),
     path("inboxes/<str:inbox_id>", views.InboxDetailView.as_view(), name="inbox-detail"),
+    path(
+        "inboxes/<str:inbox_id>/templates/sync",
+        templates.InboxTemplateSyncView.as_view(),
+        name="inbox-template-sync",
+    ),
+    path("templates", templates.TemplateListView.as_view(), name="template-list"),
+    path(
+        "templates/<str:template_id>",
+        templates.TemplateDetailView.as_view(),
+        name="template-detail",
+    ),
     path("messages", views.MessageListView.as_view(), name="message-list"),
     path(
         "messages/status/<str:customer_message_id>",

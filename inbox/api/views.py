@@ -258,7 +258,10 @@ class MessageListView(MessageView):
         description="Queues the message and answers 202 with it (`status: QUEUED`). A "
         "repeated `customer_message_id` answers 200 with the existing message instead. "
         "Free text outside WhatsApp/Messenger/Instagram's 24-hour window: 422 "
-        "`outside_customer_service_window` (send a template).",
+        "`outside_customer_service_window` (send a template). A WhatsApp template the inbox "
+        "has synced must be APPROVED (422 `template_not_approved`) and get one parameter per "
+        "placeholder (422 `template_parameters_mismatch`); `template.parameters` "
+        "(`{header?: [...], body?: [...]}`) is expanded into Cloud API `components`.",
         request=serializers.MessageCreateSerializer,
         responses={
             202: OpenApiResponse(serializers.MessageSerializer, description="Queued."),
@@ -267,7 +270,8 @@ class MessageListView(MessageView):
                 description="Already sent with this customer_message_id: the existing message.",
             ),
             422: OpenApiResponse(
-                examples.ERROR_RESPONSE, description="Outside the customer-service window."
+                examples.ERROR_RESPONSE,
+                description="Outside the customer-service window, or a template refused.",
             ),
         },
         parameters=[RETRY_AFTER_HEADER],

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('inbox', '0007_h14a_consent'),
+        ("inbox", "0007_h14a_consent"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

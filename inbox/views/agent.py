@@ -22,7 +22,7 @@ from config.errors import json_error
 from inbox.exceptions import InboxError
 from inbox.forms import ComposeForm, StartConversationForm
 from inbox.models import Account, Conversation, Inbox, Membership, Message
-from inbox.views import presenters
+from inbox.views import presenters, template_picker
 from statuses import outbound, read_receipts
 from statuses.models import StatusEvent
 
@@ -71,6 +71,7 @@ def conversation_detail(request: HttpRequest, account: Account, pk: int) -> Http
             bubbles=[presenters.message_view(m) for m in _recent_messages(conversation)],
             compose=presenters.compose_state(conversation),
             opt_out=presenters.opt_out_banner(conversation),
+            template_picker=template_picker.picker(conversation.inbox),
             contact_panel=presenters.contact_panel(conversation),
             form=ComposeForm(),
         ),

@@ -7,6 +7,7 @@ import { openStart, resend, retryUnsent, sendComposed, startConversation, startD
 import { paintListTicks, reloadList, watchFilters } from "./list.js";
 import { adopt, messagesEl, renderDays, scrollToEnd } from "./messages.js";
 import { connect, currentSocket, resync } from "./socket.js";
+import { watchTemplatePicker } from "./templates.js";
 import { hidePopover, popoverTarget, showPopover } from "./ticks.js";
 import { dialog, openTimeline } from "./timeline.js";
 
@@ -67,6 +68,7 @@ if (app) {
   watchFilters();
   watchCompose();
   watchStart();
+  watchTemplatePicker();
 
   // Server-rendered times are written in UTC as a fallback; show the agent's local time.
   clock.paint(document);

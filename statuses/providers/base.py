@@ -149,6 +149,23 @@ def sms_keyword_consent(inbound: InboundMessage) -> ConsentChange | None:
     )
 
 
+@dataclass(frozen=True)
+class TemplateUpdate:
+    """What a WhatsApp template webhook says about one template (DESIGN §13): its new
+    ``status``, ``quality_score`` or ``category`` (whichever the field carries; the others
+    empty). ``waba_id`` is the entry's id, the business account the template belongs to."""
+
+    field: str  # message_template_status_update, …_quality_update, template_category_update
+    waba_id: str
+    provider_template_id: str
+    name: str = ""
+    language: str = ""
+    status: str = ""
+    reason: str = ""
+    quality_score: str = ""
+    category: str = ""
+
+
 class SkipKind(enum.StrEnum):
     """Why an entry of a readable body changed nothing (kept on the delivery, DESIGN §5.1)."""
 
@@ -195,6 +212,7 @@ class ParseResult:
     deletions: list[Deletion] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     consents: list[ConsentChange] = field(default_factory=list)
+    templates: list[TemplateUpdate] = field(default_factory=list)
 
     @property
     def applied_count(self) -> int:
@@ -204,6 +222,7 @@ class ParseResult:
             + len(self.inbound)
             + len(self.deletions)
             + len(self.consents)
+            + len(self.templates)
         )
 
     def extend(self, other: ParseResult) -> None:
@@ -213,6 +232,7 @@ class ParseResult:
         self.deletions += other.deletions
         self.skipped += other.skipped
         self.consents += other.consents
+        self.templates += other.templates
 
     def skip(self, kind: str, reason: str, entry: Any = None, code: str = "") -> None:
         self.skipped.append(Skipped(kind=kind, reason=reason, entry=entry, code=code))

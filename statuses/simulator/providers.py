@@ -68,6 +68,7 @@ class SendAnswer:
     callback_url: str = ""  # Twilio: the per-message StatusCallback
     correlation: str = ""  # what the provider echoes back (biz_opaque_callback_data, tag)
     accepted_ms: int = 0  # the provider's own timestamp of the message (Meta watermarks)
+    later: list[tuple[float, Webhook]] = field(default_factory=list)  # (delay, webhook) to play
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from statuses.simulator import templates
 from statuses.simulator.providers import (
     SEND_HANDLERS,
     Inbox,
@@ -143,7 +144,7 @@ class ProviderSimulator:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            do_GET = do_POST = _handle
+            do_GET = do_POST = do_DELETE = _handle
 
         self.httpd = ThreadingHTTPServer((host, port), Handler)
         self.httpd.daemon_threads = True
@@ -204,8 +205,11 @@ class ProviderSimulator:
         if inbox is None or inbox.channel_type != channel_type:
             return _json(404, {"error": "unknown inbox"})
         request = Request(method, "/" + rest, parse_qs(parts.query), headers, body)
+        handler = SEND_HANDLERS[channel_type]
+        if templates.is_template_path(channel_type, request.path):
+            handler = templates.handle
         try:
-            answer = SEND_HANDLERS[channel_type](inbox, request)
+            answer = handler(inbox, request)
         except (ValueError, KeyError, TypeError) as exc:
             answer = SendAnswer(400, {"error": {"message": f"bad request: {exc}", "code": 100}})
         with self._lock:
@@ -224,6 +228,8 @@ class ProviderSimulator:
             )
         if answer.provider_id and answer.reports:
             self._plan(inbox, answer)
+        for delay, webhook in answer.later:
+            self._schedule(time.monotonic() + delay, webhook, self.scenario.webhook_retries)
         status, response_headers, payload = _json(answer.status, answer.body)
         return status, {**response_headers, **answer.headers}, payload
 

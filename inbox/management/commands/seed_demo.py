@@ -12,8 +12,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from inbox import services as inbox_services
+from inbox.exceptions import InboxError
 from inbox.models import Account, Inbox, Message
-from statuses import services
+from statuses import services, templates
 from statuses.machine import UNRECOGNIZED, Status
 from statuses.providers.base import InboundMessage, SendOutcome, SendResult, StatusUpdate
 
@@ -33,6 +34,7 @@ def demo_inbox_specs(simulator_url: str) -> list[tuple[str, str, dict]]:
                 "access_token": secret(),
                 "app_secret": secret(),
                 "verify_token": secret(),
+                "waba_id": "102290129340398",
                 "api_base_url": f"{simulator_url}/whatsapp_cloud",
             },
         ),
@@ -95,6 +97,14 @@ STORIES = {
                 ("We could not reach you on WhatsApp.", ["sent", "failed:131026"]),
                 ("Your voice note was played", ["sent", "played"]),
             ],
+        ),
+        (
+            # Last wrote two days ago: the 24-hour window is closed, only templates go.
+            "+14155550199",
+            "Alan Turing",
+            "Thanks, that's all for now.",
+            [("Glad to help — have a good week!", ["sent", "delivered", "read"])],
+            50,
         ),
     ],
     "twilio_sms": [
@@ -171,10 +181,29 @@ class Command(BaseCommand):
                     inbox.save(update_fields=["config"])
                 for story in STORIES.get(channel_type, []):
                     self._story(inbox, *story)
+        self._sync_templates(account)
         self.stdout.write(f"Demo data loaded into account {account.name!r}.")
 
-    def _story(self, inbox: Inbox, address: str, name: str, inbound: str, replies: list) -> None:
-        start = timezone.now() - timedelta(minutes=30)
+    def _sync_templates(self, account: Account) -> None:
+        """Read the simulator's demo WhatsApp templates (approved, pending, rejected…)."""
+        for inbox in account.inboxes.filter(channel_type__in=templates.TEMPLATE_CHANNEL_TYPES):
+            try:
+                result = templates.templates_sync(inbox=inbox)
+            except InboxError as exc:  # no simulator running: the worker's sweep syncs later
+                self.stdout.write(f"Templates of {inbox.name} not synced: {exc.message}")
+                continue
+            self.stdout.write(f"{result.synced} WhatsApp templates synced for {inbox.name}.")
+
+    def _story(
+        self,
+        inbox: Inbox,
+        address: str,
+        name: str,
+        inbound: str,
+        replies: list,
+        hours_ago: float = 0.5,
+    ) -> None:
+        start = timezone.now() - timedelta(hours=hours_ago)
         inbox_services.inbound_messages_store(
             inbox=inbox,
             inbound=[

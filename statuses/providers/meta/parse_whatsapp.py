@@ -17,6 +17,8 @@ from statuses.providers.base import (
     WebhookRequest,
 )
 from statuses.providers.meta.errors import WHATSAPP_ERRORS, whatsapp_error
+from statuses.providers.meta.parse_templates import FIELDS as TEMPLATE_FIELDS
+from statuses.providers.meta.parse_templates import parse_template_change
 from statuses.providers.meta.wire import as_list, as_object, as_text, load_json, seconds_to_datetime
 
 WHATSAPP_STATUSES: dict[str, str] = {
@@ -57,6 +59,8 @@ def parse_whatsapp(
                 elif field == "messages":
                     value = as_object(change.get("value"), "value")
                     _parse_whatsapp_value(value, request, catalogue, part)
+                elif field in TEMPLATE_FIELDS:
+                    parse_template_change(field, change, str(entry.get("id", "")), part)
                 else:
                     part.skip(SkipKind.IGNORED, f"field {field!r}: not about messages", change)
     return result
