@@ -372,3 +372,10 @@ WEBHOOK_MAX_CONCURRENT_PER_ACCOUNT = int(os.environ.get("WEBHOOK_MAX_CONCURRENT_
 # Fair sends: a new message's send task is ranked below the account's other messages queued in
 # the last SEND_FAIRNESS_WINDOW seconds, so one account's burst never starves another's message.
 SEND_FAIRNESS_WINDOW = float(os.environ.get("SEND_FAIRNESS_WINDOW", "3600"))
+# Send rate per inbox (statuses.sendrate, DESIGN §16): a send whose turn is at most
+# SEND_RATE_MAX_WAIT seconds away waits for it in the worker thread; a later turn puts it back in
+# the queue. SEND_RATE_BURST seconds' worth of sends may go at once. After a provider's 429 the
+# rate is halved and climbs back to the full rate over SEND_RATE_RECOVERY seconds.
+SEND_RATE_MAX_WAIT = float(os.environ.get("SEND_RATE_MAX_WAIT", "0.25"))
+SEND_RATE_BURST = float(os.environ.get("SEND_RATE_BURST", "0.1"))
+SEND_RATE_RECOVERY = float(os.environ.get("SEND_RATE_RECOVERY", "60"))

@@ -190,17 +190,39 @@ def conversation_mark_read(*, conversation: Conversation) -> None:
 
 
 def inbox_create(
-    *, account: Account, name: str, channel_type: str, config: dict[str, Any]
+    *,
+    account: Account,
+    name: str,
+    channel_type: str,
+    config: dict[str, Any],
+    max_send_rate: float | None = None,
 ) -> Inbox:
     """Connect a channel; the caller has checked ``config`` against DESIGN §4.1."""
     return Inbox.objects.create(
-        account=account, name=name, channel_type=channel_type, config=config
+        account=account,
+        name=name,
+        channel_type=channel_type,
+        config=config,
+        max_send_rate=max_send_rate,
     )
 
 
-def inbox_update(*, inbox: Inbox, name: str | None = None, config: dict | None = None) -> Inbox:
-    """Rename an inbox and/or replace its (already merged and checked) config."""
+# ``inbox_update(max_send_rate=...)`` left out: keep the rate (None sets the channel default).
+UNCHANGED: Any = object()
+
+
+def inbox_update(
+    *,
+    inbox: Inbox,
+    name: str | None = None,
+    config: dict | None = None,
+    max_send_rate: float | None = UNCHANGED,
+) -> Inbox:
+    """Rename an inbox, replace its (already merged and checked) config, set its send rate."""
     fields = []
+    if max_send_rate is not UNCHANGED:
+        inbox.max_send_rate = max_send_rate
+        fields.append("max_send_rate")
     if name is not None:
         inbox.name = name
         fields.append("name")
