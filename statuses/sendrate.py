@@ -16,8 +16,8 @@ lets a burst of ``burst`` sends go at once. Over any window of T seconds at most
 A send whose turn is at most ``SEND_RATE_MAX_WAIT`` away takes it and its thread sleeps until
 then (keeps the achieved rate at the configured one). A later turn is not taken: the send is
 put back in the queue to run at its *wake-up* time, a second schedule (``wake_at``) that spaces
-deferred sends at the same rate — so the worker never spins over a backlog, and a slow inbox
-never holds a worker thread for long.
+deferred sends at the inbox's full rate — so the worker never spins over a backlog, and a slow
+inbox never holds a worker thread for long.
 
 Interactive replies first: campaign ("bulk") sends use the bucket only down to a reserve of
 ``reserve`` sends (``burst // 2``), which only interactive sends may take — a reply goes at
@@ -147,8 +147,9 @@ def decide(
     slot = max(start, due - tolerance)
     if slot - now <= max_wait:
         return replace(pace, next_free=due + interval), Turn(True, max(0.0, slot - now))
+    # Woken at the full rate, not a slowed one: once the rate has climbed back they are ready.
     wake = max(pace.wake_at, slot)
-    return replace(pace, wake_at=wake + interval), Turn(False, wake - now)
+    return replace(pace, wake_at=wake + 1.0 / rate), Turn(False, wake - now)
 
 
 def slowed(pace: Pace, *, now: float, retry_after: float | None) -> Pace:
