@@ -382,3 +382,10 @@ SEND_FAIRNESS_WINDOW = float(os.environ.get("SEND_FAIRNESS_WINDOW", "3600"))
 # API keys (with their account) and inboxes are kept this many seconds per process, so a request
 # does not look them up again (inbox/caches.py): a key revoked elsewhere stops working within it.
 ROW_CACHE_SECONDS = float(os.environ.get("ROW_CACHE_SECONDS", "10"))
+# Send rate per inbox (statuses.sendrate, DESIGN §16): a send whose turn is at most
+# SEND_RATE_MAX_WAIT seconds away waits for it in the worker thread; a later turn puts it back in
+# the queue. SEND_RATE_BURST seconds' worth of sends may go at once. After a provider's 429 the
+# rate is halved and climbs back to the full rate over SEND_RATE_RECOVERY seconds.
+SEND_RATE_MAX_WAIT = float(os.environ.get("SEND_RATE_MAX_WAIT", "0.25"))
+SEND_RATE_BURST = float(os.environ.get("SEND_RATE_BURST", "0.1"))
+SEND_RATE_RECOVERY = float(os.environ.get("SEND_RATE_RECOVERY", "60"))

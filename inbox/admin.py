@@ -19,7 +19,7 @@ from inbox.models import (
     Message,
 )
 from inbox.template_admin import sync_templates_now
-from statuses import providers
+from statuses import providers, sendrate
 from statuses.catalogue import ChannelType
 from statuses.models import StatusEvent
 
@@ -72,7 +72,7 @@ class InboxAdminForm(forms.ModelForm):
 
     class Meta:
         model = Inbox
-        fields = ["account", "name", "channel_type", "send_read_receipts"]
+        fields = ["account", "name", "channel_type", "send_read_receipts", "max_send_rate"]
 
     def __init__(self, *args: Any, channel_type: str = "", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -151,7 +151,7 @@ class InboxAdmin(admin.ModelAdmin):
     list_display = ["name", "channel_type", "account", "created_at"]
     list_filter = ["channel_type", "account"]
     search_fields = ["name", "id"]
-    readonly_fields = ["id", "webhook_url_shown", "config_masked"]
+    readonly_fields = ["id", "webhook_url_shown", "config_masked", "send_rate_now"]
     actions = [sync_templates_now]
 
     @staticmethod
@@ -163,7 +163,13 @@ class InboxAdmin(admin.ModelAdmin):
 
     def get_form(self, request: HttpRequest, obj: Inbox | None = None, **kwargs: Any) -> Any:
         # The model fields only: the credential fields are added per channel by the form.
-        kwargs["fields"] = ["account", "name", "channel_type", "send_read_receipts"]
+        kwargs["fields"] = [
+            "account",
+            "name",
+            "channel_type",
+            "send_read_receipts",
+            "max_send_rate",
+        ]
         form = super().get_form(request, obj, **kwargs)
         channel_type = self._channel_type(request, obj)
 
@@ -192,9 +198,26 @@ class InboxAdmin(admin.ModelAdmin):
                     },
                 )
             )
+        fieldsets.append(("Send rate", {"fields": ["max_send_rate", "send_rate_now"]}))
         if obj is not None:
             fieldsets.append(("Webhook", {"fields": ["id", "webhook_url_shown", "config_masked"]}))
         return fieldsets
+
+    @admin.display(description="Send rate now")
+    def send_rate_now(self, obj: Inbox | None) -> str:
+        # The pace the workers keep to at this moment, after any 429 slow-down (statuses.sendrate).
+        if obj is None or obj._state.adding or not obj.channel_type:
+            return "Shown once the inbox is saved."
+        rate, paused = sendrate.current_rate(obj)
+        if rate is None:
+            return "Not paced."
+        configured = sendrate.rate_of(obj) or rate
+        text = f"{rate:.3g} msg/s"
+        if rate < configured:
+            text += f" (slowed by the provider's 429s; full rate {configured:.3g} msg/s)"
+        if paused:
+            text += f", paused {paused:.0f} s more (Retry-After)"
+        return text
 
     @admin.display(description="Webhook URL")
     def webhook_url_shown(self, obj: Inbox) -> str:

@@ -19,6 +19,8 @@ from statuses.machine import Status, tick_for
 SECRET_CONFIG_KEYS = providers.secret_keys()
 
 SERVICE_WINDOW = timedelta(hours=24)
+# The highest max_send_rate an inbox accepts (WhatsApp Cloud's upgraded tier is 1,000 msg/s).
+MAX_SEND_RATE = 10_000.0
 
 
 class Account(models.Model):
@@ -112,6 +114,12 @@ class Inbox(OnChannel, models.Model):
     # businesses do not want to show it.
     send_read_receipts = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
+    max_send_rate = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Messages per second the workers together may send (empty: the channel's "
+        "default, statuses.sendrate.DEFAULT_RATES).",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -119,6 +127,11 @@ class Inbox(OnChannel, models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=Q(channel_type__in=ChannelType.values), name="inbox_channel_type_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(max_send_rate__isnull=True)
+                | Q(max_send_rate__gt=0, max_send_rate__lte=MAX_SEND_RATE),
+                name="inbox_max_send_rate_valid",
             ),
         ]
 

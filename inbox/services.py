@@ -196,6 +196,7 @@ def inbox_create(
     channel_type: str,
     config: dict[str, Any],
     send_read_receipts: bool = True,
+    max_send_rate: float | None = None,
 ) -> Inbox:
     """Connect a channel; the caller has checked ``config`` against DESIGN §4.1."""
     return Inbox.objects.create(
@@ -204,7 +205,12 @@ def inbox_create(
         channel_type=channel_type,
         config=config,
         send_read_receipts=send_read_receipts,
+        max_send_rate=max_send_rate,
     )
+
+
+# ``inbox_update(max_send_rate=...)`` left out: keep the rate (None sets the channel default).
+UNCHANGED: Any = object()
 
 
 def inbox_update(
@@ -213,10 +219,14 @@ def inbox_update(
     name: str | None = None,
     config: dict | None = None,
     send_read_receipts: bool | None = None,
+    max_send_rate: float | None = UNCHANGED,
 ) -> Inbox:
-    """Rename an inbox, replace its (already merged and checked) config and/or switch its
-    read receipts."""
+    """Rename an inbox, replace its (already merged and checked) config, switch its read
+    receipts and/or set its send rate."""
     fields = []
+    if max_send_rate is not UNCHANGED:
+        inbox.max_send_rate = max_send_rate
+        fields.append("max_send_rate")
     if name is not None:
         inbox.name = name
         fields.append("name")

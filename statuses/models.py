@@ -331,3 +331,25 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.worker_id}/{self.lane} at {self.seen_at:%H:%M:%S}"
+
+
+class SendRateBucket(models.Model):
+    """One inbox's shared send pace (``statuses.sendrate``), the same row for every worker.
+
+    Times are seconds since the epoch on the database's clock, so workers on several hosts
+    agree on them. ``next_free`` is the GCRA schedule of sends, ``wake_at`` the schedule on which
+    sends that could not go soon enough are woken again; ``factor``, ``slowed_at`` and
+    ``blocked_until`` are the slow-down after a provider's 429.
+    """
+
+    inbox = models.OneToOneField(
+        Inbox, on_delete=models.CASCADE, primary_key=True, related_name="send_rate_bucket"
+    )
+    next_free = models.FloatField(default=0.0)
+    wake_at = models.FloatField(default=0.0)
+    factor = models.FloatField(default=1.0)
+    slowed_at = models.FloatField(default=0.0)
+    blocked_until = models.FloatField(default=0.0)
+
+    def __str__(self) -> str:
+        return f"send rate of {self.inbox_id}: x{self.factor:.2f}"

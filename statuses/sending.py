@@ -22,6 +22,7 @@ import os
 import random
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import replace
@@ -35,7 +36,16 @@ from django.utils import timezone
 
 from inbox import consent
 from inbox.models import Message
-from statuses import consent_gate, correlation, netguard, providers, publish, services, tasks
+from statuses import (
+    consent_gate,
+    correlation,
+    netguard,
+    providers,
+    publish,
+    sendrate,
+    services,
+    tasks,
+)
 from statuses.catalogue import ChannelType
 from statuses.dbretry import retry_db
 from statuses.machine import Status
@@ -78,12 +88,17 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"[:100]
 
 
-def message_send(*, message_id: uuid.UUID | str, attempt: int) -> str:
-    """Send one attempt of a message; return what happened (for logs and task results)."""
+def message_send(*, message_id: uuid.UUID | str, attempt: int, bulk: bool = False) -> str:
+    """Send one attempt of a message; return what happened (for logs and task results).
+
+    ``bulk``: a campaign send, which yields the inbox's pace to interactive ones.
+    """
     claimed = _claim(uuid.UUID(str(message_id)), attempt)
     if claimed is None:
         return "skipped"
     message, send_try = claimed
+    if not _take_turn(message, send_try, bulk):  # the inbox's send rate (statuses.sendrate)
+        return "deferred"
     adapter = providers.get(message.channel_type)
     outgoing = outgoing_message(message)
     config = {**(message.inbox.config or {}), "channel_type": message.channel_type}
@@ -97,10 +112,12 @@ def message_send(*, message_id: uuid.UUID | str, attempt: int) -> str:
             error_title="Sending failed unexpectedly",
             error_detail=f"{type(exc).__name__}: {exc}"[:2000],
         )
+    if result.rate_limited:
+        sendrate.slow_down(inbox=message.inbox, retry_after=result.retry_after)
     # The provider has the message now: keep its answer through a database outage rather than
     # leave the try in flight (which the sweeps would turn into ``unknown``).
     return retry_db(
-        lambda: _record(message, send_try, adapter, result),
+        lambda: _record(message, send_try, adapter, result, bulk),
         what=f"recording the send of {message.id}",
         give_up_after=settings.SEND_IN_FLIGHT_STALE_AFTER,
     )
@@ -139,22 +156,24 @@ def send_priority_sql(account_id: int) -> tuple[str, list]:
 
     The send lane takes tasks by priority, then in order: one account's burst of a thousand
     messages is sent after another account's single message, not before it (issue #10). One
-    indexed count per message, in the statement that enqueues it; it stops at django-tasks'
-    lowest priority (100 others), so a long backlog costs no more than a short one. Run after
-    the message's own ``INSERT`` in the same transaction, the count includes it (hence ``- 1``).
+    indexed count per message, in the statement that enqueues it; it stops just above campaign
+    sends (``tasks.CAMPAIGN_PRIORITY``, which always come after interactive ones), so a long
+    backlog costs no more than a short one. Run after the message's own ``INSERT`` in the same
+    transaction, the count includes it (hence ``- 1``).
     """
     since = timezone.now() - timedelta(seconds=settings.SEND_FAIRNESS_WINDOW)
+    lowest = -(tasks.CAMPAIGN_PRIORITY + 1)
     sql = """
         -LEAST(GREATEST((
             SELECT count(*) - 1 FROM (
                 SELECT 1 FROM inbox_message
                 WHERE account_id = %s AND created_at >= %s
                     AND direction = %s AND status = %s
-                LIMIT 101
+                LIMIT %s
             ) AS backlog
-        ), 0), 100)
+        ), 0), %s)
     """
-    return sql, [account_id, since, Message.Direction.OUTGOING, Status.QUEUED]
+    return sql, [account_id, since, Message.Direction.OUTGOING, Status.QUEUED, lowest + 1, lowest]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -184,7 +203,34 @@ def _claim(message_id: uuid.UUID, attempt: int) -> tuple[Message, SendTry] | Non
     return message, send_try
 
 
-def _record(message: Message, send_try: SendTry, adapter: ProviderSpec, result: SendResult) -> str:
+def _take_turn(message: Message, send_try: SendTry, bulk: bool) -> bool:
+    """Wait for the inbox's next turn to send, or give the send back to the queue (False).
+
+    A turn more than ``SEND_RATE_MAX_WAIT`` away is not waited for: the try, which never
+    reached the provider, is deleted and the task enqueued again for the turn's time.
+    """
+    what = f"pacing the send of {message.id}"
+    limit = settings.SEND_IN_FLIGHT_STALE_AFTER
+    turn = retry_db(
+        lambda: sendrate.acquire(inbox=message.inbox, bulk=bulk), what=what, give_up_after=limit
+    )
+    if turn.granted:
+        time.sleep(turn.wait)
+        return True
+
+    def defer() -> None:
+        with transaction.atomic():
+            SendTry.objects.filter(id=send_try.id, outcome=SendTry.Outcome.IN_FLIGHT).delete()
+            priority = tasks.bulk_priority(bulk)
+            tasks.send_enqueue(message.id, message.attempt, delay=turn.wait, priority=priority)
+
+    retry_db(defer, what=what, give_up_after=limit)
+    return False
+
+
+def _record(
+    message: Message, send_try: SendTry, adapter: ProviderSpec, result: SendResult, bulk: bool
+) -> str:
     now = timezone.now()
     result = _explained(result, adapter.errors)
     try_outcome = SendTry.Outcome(result.outcome.value)
@@ -204,7 +250,8 @@ def _record(message: Message, send_try: SendTry, adapter: ProviderSpec, result: 
             else:
                 delay = retry_delay(send_try.number, result.retry_after)
                 retry_at = now + timedelta(seconds=delay)
-                tasks.send_enqueue(message.id, message.attempt, delay=delay)
+                priority = tasks.bulk_priority(bulk)
+                tasks.send_enqueue(message.id, message.attempt, delay=delay, priority=priority)
         if result.outcome != SendOutcome.TRANSIENT:
             services.message_record_send_result(
                 message_id=message.id, attempt=message.attempt, result=result, occurred_at=now

@@ -20,17 +20,23 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 from django_tasks import task
+from django_tasks.base import TASK_MIN_PRIORITY
 from django_tasks_db.models import DBTaskResult, get_date_max
 
 from inbox import rowsql
 
+# Campaign sends run after every interactive send: the send lane takes tasks by priority
+# (highest first, django-tasks-db's ordering), and interactive sends stay above this
+# (``sending.send_priority_sql`` ranks them from 0 down to CAMPAIGN_PRIORITY + 1 for fairness).
+CAMPAIGN_PRIORITY = TASK_MIN_PRIORITY
+
 
 @task(queue_name="send")
-def send_message(message_id: str, attempt: int) -> None:
+def send_message(message_id: str, attempt: int, bulk: bool = False) -> None:
     # Run-time import: sending enqueues its retries through this module (see the docstring).
     from statuses import sending
 
-    sending.message_send(message_id=message_id, attempt=attempt)
+    sending.message_send(message_id=message_id, attempt=attempt, bulk=bulk)
 
 
 @task(queue_name="send")
@@ -65,12 +71,15 @@ def send_enqueue(
     One ``INSERT`` of the task row, written like ``send_enqueue_many`` writes its rows (the
     backend's ``enqueue`` builds its statement through the ORM on every call, which the message
     create path cannot afford). ``priority`` may be SQL computed in that same statement
-    (``sending.send_priority_sql``).
+    (``sending.send_priority_sql``). At ``CAMPAIGN_PRIORITY`` the send is a campaign ("bulk")
+    send: the rate limiter keeps a reserve of the inbox's pace from it for interactive sends
+    (``statuses.sendrate``).
     """
     run_after = timezone.now() + timedelta(seconds=delay) if delay > 0 else get_date_max()
+    bulk = isinstance(priority, int) and is_bulk(priority)
     row = DBTaskResult(
         id=uuid.uuid4(),
-        args_kwargs={"args": [str(message_id), attempt], "kwargs": {}},
+        args_kwargs={"args": [str(message_id), attempt], "kwargs": {"bulk": True} if bulk else {}},
         priority=send_message.priority,
         task_path=send_message.module_path,
         queue_name=send_message.queue_name,
@@ -85,13 +94,14 @@ def send_enqueue(
     rowsql.insert(row, expressions=expressions)
 
 
-def send_enqueue_many(sends: list[tuple[str, int]]) -> None:
-    """Enqueue many sends (message id, attempt) in one statement (the sweeps' re-enqueue)."""
+def send_enqueue_many(sends: list[tuple[str, int]], *, priority: int | None = None) -> None:
+    """Enqueue many sends (message id, attempt) in one statement, at ``priority`` if given."""
+    kwargs = {"bulk": True} if is_bulk(priority) else {}
     DBTaskResult.objects.bulk_create(
         DBTaskResult(
             id=uuid.uuid4(),
-            args_kwargs={"args": [message_id, attempt], "kwargs": {}},
-            priority=send_message.priority,
+            args_kwargs={"args": [message_id, attempt], "kwargs": kwargs},
+            priority=send_message.priority if priority is None else priority,
             task_path=send_message.module_path,
             queue_name=send_message.queue_name,
             run_after=get_date_max(),  # django-tasks-db's "no run_after"
@@ -111,6 +121,16 @@ def read_receipt_enqueue(receipt_id: int, *, delay: float = 0) -> None:
     if delay > 0:
         receipt_task = receipt_task.using(run_after=timezone.now() + timedelta(seconds=delay))
     receipt_task.enqueue(receipt_id)
+
+
+def is_bulk(priority: int | None) -> bool:
+    """Whether a send at ``priority`` is a campaign send (see ``CAMPAIGN_PRIORITY``)."""
+    return priority is not None and priority <= CAMPAIGN_PRIORITY
+
+
+def bulk_priority(bulk: bool) -> int | None:
+    """The priority to enqueue a send again at (a retry, a deferred turn): bulk stays bulk."""
+    return CAMPAIGN_PRIORITY if bulk else None
 
 
 def webhook_delivery_enqueue(*, run_after: datetime | None = None) -> None:

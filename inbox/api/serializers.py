@@ -13,9 +13,9 @@ from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
 from inbox import caches
-from inbox.models import SECRET_CONFIG_KEYS, Conversation, Inbox, Message
+from inbox.models import MAX_SEND_RATE, SECRET_CONFIG_KEYS, Conversation, Inbox, Message
 from inbox.representation import error_of, message_representation
-from statuses import netguard, providers
+from statuses import netguard, providers, sendrate
 from statuses.catalogue import CHANNELS, ChannelType, Family
 from statuses.machine import Status, Tick
 from statuses.models import OutgoingAttempt, StatusEvent, WebhookSubscription
@@ -119,6 +119,13 @@ class InboxSerializer(serializers.ModelSerializer):
     capabilities = serializers.SerializerMethodField(
         help_text="Which statuses this channel reports back."
     )
+    max_send_rate = serializers.FloatField(
+        read_only=True, allow_null=True, help_text="Messages per second set for this inbox."
+    )
+    send_rate = serializers.SerializerMethodField(
+        help_text="Messages per second the workers keep to: max_send_rate, or the channel's "
+        "default from the provider's documented limit; null: not paced."
+    )
 
     class Meta:
         model = Inbox
@@ -132,6 +139,8 @@ class InboxSerializer(serializers.ModelSerializer):
             "webhook_url",
             "capabilities",
             "send_read_receipts",
+            "max_send_rate",
+            "send_rate",
             "created_at",
         ]
 
@@ -151,6 +160,20 @@ class InboxSerializer(serializers.ModelSerializer):
     def get_capabilities(self, inbox: Inbox) -> dict[str, bool]:
         return CHANNELS[inbox.channel_type].capabilities
 
+    def get_send_rate(self, inbox: Inbox) -> float | None:
+        return sendrate.rate_of(inbox)
+
+
+def max_send_rate_field(**kwargs: Any) -> serializers.FloatField:
+    return serializers.FloatField(
+        min_value=0.001,
+        max_value=MAX_SEND_RATE,
+        allow_null=True,
+        help_text="Messages per second the workers together may send; null: the channel's "
+        "default (the provider's documented limit).",
+        **kwargs,
+    )
+
 
 class InboxCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
@@ -161,6 +184,7 @@ class InboxCreateSerializer(serializers.Serializer):
         help_text="Per channel type, DESIGN §4.1. Secrets are write-only.",
     )
     send_read_receipts = serializers.BooleanField(default=True, help_text=READ_RECEIPTS_HELP)
+    max_send_rate = max_send_rate_field(default=None)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         validate_config(attrs["channel_type"], attrs["config"])
@@ -175,6 +199,7 @@ class InboxUpdateSerializer(serializers.Serializer):
         help_text="Merged into the current config; a key set to null is removed.",
     )
     send_read_receipts = serializers.BooleanField(required=False, help_text=READ_RECEIPTS_HELP)
+    max_send_rate = max_send_rate_field(required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         inbox: Inbox = self.context["inbox"]

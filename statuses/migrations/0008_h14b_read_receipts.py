@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('inbox', '0008_h14b_read_by_agent'),
-        ('statuses', '0007_merged_verdicts'),
+        ("statuses", "0007_merged_verdicts"),
     ]
 
     operations = [

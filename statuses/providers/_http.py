@@ -237,6 +237,7 @@ def refused(
             error_detail=detail,
             retry_after=retry_after(response, wait),
             raw=body,
+            rate_limited=response.status_code == 429,
         )
     return SendResult(
         SendOutcome.REJECTED, error_code=code, error_title=title, error_detail=detail, raw=body

@@ -280,6 +280,9 @@ class SendResult:
     error_detail: str = ""
     retry_after: float | None = None
     raw: dict[str, Any] = field(default_factory=dict)
+    # The provider said "too many requests" (HTTP 429 or its own code for it): the whole inbox
+    # slows down (statuses.sendrate), not just this message.
+    rate_limited: bool = False
 
 
 @dataclass(frozen=True)

@@ -303,6 +303,7 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
         error_title=info.title if info else f"Viber error {code}",
         error_detail=str(body.get("status_message") or ""),
         raw=body,
+        rate_limited=status == TOO_MANY_REQUESTS,
     )
 
 

@@ -15,7 +15,7 @@ from channels_app import groups
 from inbox.exceptions import OutsideServiceWindow
 from statuses import correlation, outbound, sending
 from statuses.machine import Status
-from statuses.models import SendTry, StatusEvent
+from statuses.models import SendRateBucket, SendTry, StatusEvent
 from tests.fakes.recorder import Reply
 
 pytestmark = pytest.mark.django_db
@@ -206,6 +206,11 @@ def test_429_is_retried_after_retry_after_then_sent(wa_inbox, provider, open_win
     assert first.retry_at == pytest.approx(retry.run_after, abs=timedelta(seconds=1))
     assert not StatusEvent.objects.filter(message=message).exists()  # a try is not a status
 
+    # Retry-After holds for the whole inbox (statuses.sendrate): run early, the send goes back.
+    assert send(message) == "deferred"
+    assert len(provider.requests) == 1
+    # ... once the 120 s are over (the pause moved into the past), it goes.
+    SendRateBucket.objects.filter(inbox=wa_inbox).update(blocked_until=0, slowed_at=0)
     assert send(message) == "accepted"
     assert message.status == Status.SENT
     assert [t.outcome for t in SendTry.objects.filter(message=message)] == ["transient", "accepted"]
