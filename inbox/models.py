@@ -367,6 +367,9 @@ class DeliveryHour(models.Model):
             )
         ]
 
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}h {self.inbox_id} {self.status}: {self.n}"
+
 
 class DeliveryDuration(models.Model):
     """Histograms of time to deliver (``measure`` 0) and time to read (1) per hour of creation:
@@ -397,3 +400,6 @@ class DeliveryDuration(models.Model):
                 name="delivery_duration_key",
             )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}h {self.inbox_id} {self.measure}/{self.bin}: {self.n}"
