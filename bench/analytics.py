@@ -241,9 +241,7 @@ def histogram_error() -> None:
     from inbox.models import Account
 
     account = Account.objects.get(name="Bench")
-    query = analytics.DeliveryQuery(
-        since=datetime(2000, 1, 1, tzinfo=UTC), until=datetime.now(UTC)
-    )
+    query = analytics.DeliveryQuery(since=datetime(2000, 1, 1, tzinfo=UTC), until=datetime.now(UTC))
     approximate = analytics.delivery_stats(account=account, query=query)["totals"]
     limit = analytics.EXACT_PERCENTILES_UP_TO
     analytics.EXACT_PERCENTILES_UP_TO = 10**12

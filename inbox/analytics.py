@@ -4,9 +4,10 @@ Outgoing messages created in ``[since, until)`` of one account, optionally narro
 a channel family or a WhatsApp template name, optionally grouped. Whatever the number of
 messages, one answer costs a fixed number of queries.
 
-On PostgreSQL the whole hours of the period are read from the rollup (``inbox/rollup.py``, kept
-by triggers on every write to a message) and only the partial hours at its edges from the
-messages, so the cost grows with the number of hours and groups, not of messages:
+On PostgreSQL the whole UTC days of the period, then the whole hours around them, are read from
+the rollup (``inbox/rollup.py``, kept by triggers on every write to a message) and only the
+partial hours at its edges from the messages, so the cost grows with the number of days, hours
+and groups, not of messages:
 
 1. the counts per (group, status, channel type, error code) from ``DeliveryHour``, plus the same
    from the messages of the edge hours — the totals, rates and top errors all come from them;
@@ -67,6 +68,7 @@ FAILED = (Status.FAILED, Status.EXPIRED)
 EXACT_PERCENTILES_UP_TO = 50_000
 HISTOGRAM_RELATIVE_ERROR = rollup.RATIO - 1
 HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
 TOTALS: Any = object()  # the histograms' key for the totals (a group's key may be None)
 
 TIME_TO_DELIVER = ExpressionWrapper(F("delivered_at") - F("sent_at"), output_field=DurationField())
@@ -123,13 +125,13 @@ def _group_expression(group_by: str) -> Any:
 
 
 def _rollup_group_expression(group_by: str) -> Any:
-    """The same groups over the rollup's columns (``hour`` is already the creation hour)."""
+    """The same groups over the rollup's columns (``bucket``: the creation hour or day)."""
     return {
         "channel": _family_of_channel_type(),
         "inbox": F("inbox_id"),
         "template": NullIf("template_name", Value(""), output_field=CharField()),
-        "day": TruncDay("hour", tzinfo=UTC),
-        "hour": F("hour"),
+        "day": TruncDay("bucket", tzinfo=UTC),
+        "hour": F("bucket"),
     }[group_by]
 
 
@@ -154,8 +156,11 @@ def _messages(
     return messages.order_by()
 
 
-def _rollup(model: type, account: Account, query: DeliveryQuery, hours: tuple) -> QuerySet:
-    rows = model.objects.filter(account_id=account.id, hour__gte=hours[0], hour__lt=hours[1])
+def _rollup(model: type, account: Account, query: DeliveryQuery, buckets: list) -> QuerySet:
+    within = Q()
+    for daily, start, end in buckets:
+        within |= Q(daily=daily, bucket__gte=start, bucket__lt=end)
+    rows = model.objects.filter(within, account_id=account.id)
     if query.inbox is not None:
         rows = rows.filter(inbox_id=query.inbox.id)
     if query.family:
@@ -165,19 +170,33 @@ def _rollup(model: type, account: Account, query: DeliveryQuery, hours: tuple) -
     return rows.order_by()
 
 
-def _split(query: DeliveryQuery) -> tuple[tuple | None, list[tuple[datetime, datetime]]]:
-    """The whole hours of the period (read from the rollup; None if it spans none) and the
-    partial edges left to read from the messages (on SQLite: the whole period)."""
+def _floor(at: datetime, step: timedelta) -> datetime:
+    at = at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    return at.replace(hour=0) if step == DAY else at
+
+
+def _ceil(at: datetime, step: timedelta) -> datetime:
+    floor = _floor(at, step)
+    return floor if floor == at else floor + step
+
+
+def _split(query: DeliveryQuery) -> tuple[list, list[tuple[datetime, datetime]]]:
+    """Cover the period with rollup buckets — whole UTC days, then whole hours at both ends —
+    and leave the partial hours at the edges to the messages. Returns ``[(daily, start, end)]``
+    and ``[(start, end)]``. On SQLite, and with ``group_by=hour``, no days; on SQLite no rollup.
+    """
     if connection.vendor != "postgresql":
-        return None, [(query.since, query.until)]
-    floor = query.since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    first = floor if floor == query.since else floor + HOUR
-    last = query.until.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        return [], [(query.since, query.until)]
+    first, last = _ceil(query.since, HOUR), _floor(query.until, HOUR)
     if first >= last:
-        return None, [(query.since, query.until)]
+        return [], [(query.since, query.until)]
     edges = [(query.since, first), (last, query.until)]
     edges = [(start, end) for start, end in edges if start < end]
-    return (first, last), edges
+    first_day, last_day = _ceil(first, DAY), _floor(last, DAY)
+    if query.group_by == "hour" or first_day >= last_day:
+        return [(False, first, last)], edges
+    hours = [(False, start, end) for start, end in ((first, first_day), (last_day, last))]
+    return [(True, first_day, last_day)] + [h for h in hours if h[1] < h[2]], edges
 
 
 def _percentiles() -> dict[str, Any]:
@@ -198,13 +217,13 @@ def _zero_row() -> dict[str, Any]:
 
 
 def _count_rows(
-    account: Account, query: DeliveryQuery, hours: tuple | None, edges: list
+    account: Account, query: DeliveryQuery, buckets: list, edges: list
 ) -> list[dict[str, Any]]:
     """Counts per (group, status, channel type, error code): rollup hours + edge messages."""
     keys = ["key"] if query.group_by else []
     found: list[dict[str, Any]] = []
-    if hours is not None:
-        rows = _rollup(DeliveryHour, account, query, hours)
+    if buckets:
+        rows = _rollup(DeliveryHour, account, query, buckets)
         if query.group_by:
             rows = rows.annotate(key=_rollup_group_expression(query.group_by))
         found += rows.values(*keys, "status", "channel_type", "error_code").annotate(
@@ -243,7 +262,7 @@ def _bin(later: str, earlier: str) -> RawSQL:
 
 
 def _histograms(
-    account: Account, query: DeliveryQuery, hours: tuple | None, edges: list
+    account: Account, query: DeliveryQuery, buckets: list, edges: list
 ) -> dict[Any, dict[str, dict[int, int]]]:
     """Duration histograms per group (and ``TOTALS``): rollup + edge messages."""
     found: dict[Any, dict[str, dict[int, int]]] = defaultdict(
@@ -258,8 +277,8 @@ def _histograms(
             found[key][measure][bin_] += n
 
     keys = ["key"] if query.group_by else []
-    if hours is not None:
-        rows = _rollup(DeliveryDuration, account, query, hours)
+    if buckets:
+        rows = _rollup(DeliveryDuration, account, query, buckets)
         if query.group_by:
             rows = rows.annotate(key=_rollup_group_expression(query.group_by))
         for row in rows.values(*keys, "measure", "bin").annotate(count=Sum("n")):
@@ -307,12 +326,12 @@ def delivery_stats(
     """
     if query.group_by in ("day", "hour"):
         _check_buckets(query)
-    hours, edges = _split(query)
+    buckets, edges = _split(query)
     grouped = query.group_by is not None
 
     totals_row = _zero_row()
     rows_by_key: dict[Any, dict[str, Any]] = defaultdict(_zero_row)
-    count_rows = _count_rows(account, query, hours, edges)
+    count_rows = _count_rows(account, query, buckets, edges)
     for row in count_rows:
         targets = [totals_row, rows_by_key[row["key"]]] if grouped else [totals_row]
         for target in targets:
@@ -330,7 +349,7 @@ def delivery_stats(
     elif totals_row["n_delivered_at"] <= EXACT_PERCENTILES_UP_TO:
         _exact_percentiles(account, query, totals_row, rows_by_key)
     else:
-        for key, measures in _histograms(account, query, hours, edges).items():
+        for key, measures in _histograms(account, query, buckets, edges).items():
             target = totals_row if key is TOTALS else rows_by_key[key]
             for measure, bins in measures.items():
                 for name, fraction in PERCENTILES.items():

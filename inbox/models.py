@@ -329,16 +329,18 @@ class ParkedDeletion(models.Model):
 
 
 class DeliveryHour(models.Model):
-    """Outgoing messages per hour of creation and current status: the rollup that answers
-    delivery analytics (DESIGN §15) without reading the messages. Written only by the database
-    triggers of ``inbox/rollup.py``, in the transaction of every write to a message.
+    """Outgoing messages per hour (and per day: ``daily``) of creation and current status: the
+    rollup that answers delivery analytics (DESIGN §15) without reading the messages. Written
+    only by the database triggers of ``inbox/rollup.py``, in the transaction of every write to a
+    message. ``bucket`` is the start of the hour (or UTC day).
 
     No foreign keys: a deleted account's messages decrement these rows on their way out, in
     whatever order Django's cascade runs. ``shard`` spreads concurrent writers (creations in the
     same hour and inbox) over a few rows instead of one hot row; readers sum over it."""
 
     account_id = models.BigIntegerField()
-    hour = models.DateTimeField()
+    daily = models.BooleanField()
+    bucket = models.DateTimeField()
     inbox_id = models.UUIDField()
     channel_type = models.CharField(max_length=32)
     template_name = models.TextField(blank=True)
@@ -355,7 +357,8 @@ class DeliveryHour(models.Model):
             models.UniqueConstraint(
                 fields=[
                     "account_id",
-                    "hour",
+                    "daily",
+                    "bucket",
                     "inbox_id",
                     "channel_type",
                     "template_name",
@@ -368,15 +371,17 @@ class DeliveryHour(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.hour:%Y-%m-%d %H}h {self.inbox_id} {self.status}: {self.n}"
+        span = "day" if self.daily else "hour"
+        return f"{span} {self.bucket:%Y-%m-%d %H}h {self.inbox_id} {self.status}: {self.n}"
 
 
 class DeliveryDuration(models.Model):
-    """Histograms of time to deliver (``measure`` 0) and time to read (1) per hour of creation:
-    ``n`` messages whose duration falls in log-spaced ``bin`` (``inbox/rollup.py``)."""
+    """Histograms of time to deliver (``measure`` 0) and time to read (1) per hour (and day) of
+    creation: ``n`` messages whose duration falls in log-spaced ``bin`` (``inbox/rollup.py``)."""
 
     account_id = models.BigIntegerField()
-    hour = models.DateTimeField()
+    daily = models.BooleanField()
+    bucket = models.DateTimeField()
     inbox_id = models.UUIDField()
     channel_type = models.CharField(max_length=32)
     template_name = models.TextField(blank=True)
@@ -389,7 +394,8 @@ class DeliveryDuration(models.Model):
             models.UniqueConstraint(
                 fields=[
                     "account_id",
-                    "hour",
+                    "daily",
+                    "bucket",
                     "inbox_id",
                     "channel_type",
                     "template_name",
@@ -402,4 +408,5 @@ class DeliveryDuration(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.hour:%Y-%m-%d %H}h {self.inbox_id} {self.measure}/{self.bin}: {self.n}"
+        span = "day" if self.daily else "hour"
+        return f"{span} {self.bucket:%Y-%m-%d %H}h {self.measure}/{self.bin}: {self.n}"

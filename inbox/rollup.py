@@ -1,14 +1,14 @@
 """The delivery rollup (``DeliveryHour``, ``DeliveryDuration``), kept by PostgreSQL triggers.
 
-Delivery analytics over a million messages cannot read the messages (sorting ~800,000 durations
-for a percentile alone costs a second; bench/README.md), so they read a rollup per hour of
+Delivery analytics over a million messages cannot read the messages (sorting ~800,000 durations for
+a percentile alone costs a second; bench/README.md), so they read a rollup per hour and per day of
 creation instead: counts by current status and error code, and histograms of time to deliver and
 time to read. Statement-level ``AFTER INSERT/UPDATE/DELETE`` triggers with transition tables keep
 it in the transaction of every write to a message, whatever writes it — the status service's one
-``UPDATE … FROM unnest`` per batch, message creation, sends, sweeps, resends, deletions, the
-admin, raw SQL — so no write path can forget it and none gains a line of Python. Each trigger
-runs two statements per writing statement (one upsert per table), set-based over the rows it
-wrote: a message moving from ``sent`` to ``read`` is -1 on its old row and +1 on its new one.
+``UPDATE … FROM unnest`` per batch, message creation, sends, sweeps, resends, deletions, the admin,
+raw SQL — so no write path can forget it and none gains a line of Python. Each trigger runs two
+statements per writing statement (one upsert per table), set-based over the rows it wrote: a
+message moving from ``sent`` to ``read`` is -1 on its old row and +1 on its new one.
 
 Histogram bins are log-spaced by ``RATIO`` (5 %): bin 0 holds durations under 1 ms (and
 negative ones, from skewed provider clocks), bin k ≥ 1 holds [RATIO^(k-1), RATIO^k) ms, and the
@@ -33,14 +33,20 @@ LAST_BIN = 416  # RATIO ** 415 ms ≈ 7.3 days: everything longer shares the las
 SHARDS = 4
 FAILED = "('failed', 'expired')"
 
-# Key columns and the expression of each over a message row (hour of creation in UTC).
+# Key columns and the expression of each over a message row ``d`` and its bucket ``b``.
 _KEY = {
-    "account_id": "account_id",
-    "hour": "date_trunc('hour', created_at, 'UTC')",
-    "inbox_id": "inbox_id",
-    "channel_type": "channel_type",
-    "template_name": "COALESCE(template ->> 'name', '')",
+    "account_id": "d.account_id",
+    "daily": "b.daily",
+    "bucket": "b.bucket",
+    "inbox_id": "d.inbox_id",
+    "channel_type": "d.channel_type",
+    "template_name": "COALESCE(d.template ->> 'name', '')",
 }
+# Every message counts in its hour and in its UTC day: long periods read days, edges hours.
+_BUCKETS = (
+    "CROSS JOIN LATERAL (VALUES (false, date_trunc('hour', d.created_at, 'UTC')), "
+    "(true, date_trunc('day', d.created_at, 'UTC'))) AS b(daily, bucket)"
+)
 _COLUMNS = "account_id, inbox_id, channel_type, template, created_at, direction, status, " + (
     "error_code, error_title, sent_at, delivered_at, read_at"
 )
@@ -89,7 +95,7 @@ def _upserts(old: str | None, new: str | None, shard: str) -> list[str]:
         "sum(sign), sum(sign * (delivered_at IS NOT NULL)::int), "
         "sum(sign * (read_at IS NOT NULL)::int), "
         f"max(CASE WHEN status IN {FAILED} AND sign > 0 THEN error_title ELSE '' END) "
-        f"FROM ({source}) AS d WHERE direction = 'outgoing' "
+        f"FROM ({source}) AS d {_BUCKETS} WHERE direction = 'outgoing' "
         f"GROUP BY {hour_positions} "
         "HAVING sum(sign) <> 0 OR sum(sign * (delivered_at IS NOT NULL)::int) <> 0 "
         "OR sum(sign * (read_at IS NOT NULL)::int) <> 0 "
@@ -104,7 +110,7 @@ def _upserts(old: str | None, new: str | None, shard: str) -> list[str]:
     durations = (
         f"INSERT INTO {DURATIONS} AS r ({duration_key}, n) "  # noqa: S608
         f"SELECT {key_exprs}, m.measure, {bin_sql('m.ms')}, sum(sign) "
-        f"FROM ({source}) AS d CROSS JOIN LATERAL (VALUES "
+        f"FROM ({source}) AS d {_BUCKETS} CROSS JOIN LATERAL (VALUES "
         f"(0, {milliseconds_sql('d.delivered_at', 'd.sent_at')}), "
         f"(1, {milliseconds_sql('d.read_at', 'd.sent_at')})) AS m(measure, ms) "
         "WHERE d.direction = 'outgoing' AND d.delivered_at IS NOT NULL AND m.ms IS NOT NULL "

@@ -12,9 +12,15 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name="DeliveryDuration",
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
                 ("account_id", models.BigIntegerField()),
-                ("hour", models.DateTimeField()),
+                ("daily", models.BooleanField()),
+                ("bucket", models.DateTimeField()),
                 ("inbox_id", models.UUIDField()),
                 ("channel_type", models.CharField(max_length=32)),
                 ("template_name", models.TextField(blank=True)),
@@ -25,7 +31,16 @@ class Migration(migrations.Migration):
             options={
                 "constraints": [
                     models.UniqueConstraint(
-                        fields=("account_id", "hour", "inbox_id", "channel_type", "template_name", "measure", "bin"),
+                        fields=(
+                            "account_id",
+                            "daily",
+                            "bucket",
+                            "inbox_id",
+                            "channel_type",
+                            "template_name",
+                            "measure",
+                            "bin",
+                        ),
                         include=("n",),
                         name="delivery_duration_key",
                     )
@@ -35,9 +50,15 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name="DeliveryHour",
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
                 ("account_id", models.BigIntegerField()),
-                ("hour", models.DateTimeField()),
+                ("daily", models.BooleanField()),
+                ("bucket", models.DateTimeField()),
                 ("inbox_id", models.UUIDField()),
                 ("channel_type", models.CharField(max_length=32)),
                 ("template_name", models.TextField(blank=True)),
@@ -52,7 +73,17 @@ class Migration(migrations.Migration):
             options={
                 "constraints": [
                     models.UniqueConstraint(
-                        fields=("account_id", "hour", "inbox_id", "channel_type", "template_name", "status", "error_code", "shard"),
+                        fields=(
+                            "account_id",
+                            "daily",
+                            "bucket",
+                            "inbox_id",
+                            "channel_type",
+                            "template_name",
+                            "status",
+                            "error_code",
+                            "shard",
+                        ),
                         name="delivery_hour_key",
                     )
                 ],

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.skipif(
 
 T0 = datetime(2026, 3, 2, 8, tzinfo=UTC)
 URL = "/api/v1/analytics/delivery"
-KEY = "account_id, hour, inbox_id, channel_type, template_name"
+KEY = "account_id, daily, bucket, inbox_id, channel_type, template_name"
 
 
 def snapshot() -> tuple[set, set]:
@@ -164,7 +164,7 @@ def test_rollup_equals_a_recount_after_a_random_mix(seed, inbox, sms_inbox, make
 
     kept = snapshot()
     assert kept == recount()
-    statuses = {row[5] for row in kept[0]}
+    statuses = {row[6] for row in kept[0]}
     assert expired and "expired" in statuses and statuses & {"delivered", "read"}
     assert kept[1], "no duration was recorded"
 
@@ -177,16 +177,19 @@ def test_bulk_writes_and_deletes_move_the_rollup(inbox, make_message):
         status="delivered", delivered_at=T0 + timedelta(seconds=2)
     )
     hours, durations = snapshot()
-    assert {(row[5], row[7], row[8]) for row in hours} == {("delivered", 30, 30)}
-    assert sum(row[-1] for row in durations) == 30
+    assert {(row[1], row[6], row[8], row[9]) for row in hours} == {
+        (False, "delivered", 30, 30),  # its hour
+        (True, "delivered", 30, 30),  # its day
+    }
+    assert sum(row[-1] for row in durations if not row[1]) == 30
     Message.objects.filter(inbox=inbox).delete()
     assert snapshot() == (set(), set())
 
 
-def _mix(make_message, inboxes, count, rng):
+def _mix(make_message, inboxes, count, rng, hours=5):
     for i in range(count):
         box = inboxes[i % len(inboxes)]
-        created = T0 + timedelta(seconds=rng.randrange(0, 5 * 3600))
+        created = T0 + timedelta(seconds=rng.randrange(0, hours * 3600))
         sent = created + timedelta(seconds=1)
         status = rng.choice(["read", "delivered", "sent", "failed", "queued"])
         fields = {"status": status, "created_at": created, "sent_at": sent}
@@ -206,16 +209,26 @@ def _from_messages_only(monkeypatch):
     monkeypatch.setattr(analytics, "_split", lambda q: (None, [(q.since, q.until)]))
 
 
-@pytest.mark.parametrize("group_by", ["", "channel", "inbox", "hour", "template"])
+@pytest.mark.parametrize(
+    ("period", "group_by"),
+    [
+        ("since=2026-03-02T08:20:00Z&until=2026-03-02T12:40:00Z", group_by)
+        for group_by in ["", "channel", "inbox", "hour", "template"]
+    ]
+    + [  # whole days in the middle: days, then hours, then edge messages
+        ("since=2026-03-02T09:20:00Z&until=2026-03-05T04:40:00Z", group_by)
+        for group_by in ["", "day", "channel", "hour"]
+    ],
+)
 def test_edges_inside_an_hour_match_reading_every_message(
-    client, inbox, sms_inbox, make_message, monkeypatch, group_by
+    client, inbox, sms_inbox, make_message, monkeypatch, period, group_by
 ):
-    _mix(make_message, [inbox, sms_inbox], 80, random.Random(7))
-    url = f"{URL}?since=2026-03-02T08:20:00Z&until=2026-03-02T12:40:00Z&group_by={group_by}"
+    _mix(make_message, [inbox, sms_inbox], 120, random.Random(7), hours=4 * 24)
+    url = f"{URL}?{period}&group_by={group_by}"
     from_rollup = client.get(url)
     assert from_rollup.status_code == 200
     body = from_rollup.json()
-    assert 0 < body["totals"]["total"] < 80  # the edges cut some messages out
+    assert 0 < body["totals"]["total"] < 120  # the edges cut some messages out
     _from_messages_only(monkeypatch)
     assert body == client.get(url).json()
 
