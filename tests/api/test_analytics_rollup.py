@@ -16,6 +16,8 @@ import statistics
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connection
 
 from inbox import analytics, rollup
@@ -162,6 +164,7 @@ def test_rollup_equals_a_recount_after_a_random_mix(seed, inbox, sms_inbox, make
     services.status_updates_apply(inbox=inbox, updates=[delivered, sent])
     expired = sweeps.messages_expire(now=T0 + timedelta(days=60))
 
+    call_command("rebuild_delivery_rollup", "--check")  # fails if a recount differs
     kept = snapshot()
     assert kept == recount()
     statuses = {row[6] for row in kept[0]}
@@ -263,3 +266,14 @@ def test_histogram_percentiles_within_five_percent(
             assert low * (1 - error) <= answer[name] <= high * (1 + error), (name, exact)
     assert sum(g["total"] for g in body["groups"]) == body["totals"]["total"]
     assert all(g["time_to_deliver_ms"]["p50"] for g in body["groups"])
+
+
+def test_check_command_finds_a_drifted_rollup(inbox, make_message):
+    make_message(inbox, status="sent", created_at=T0, sent_at=T0)
+    call_command("rebuild_delivery_rollup", "--check")
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE inbox_deliveryhour SET n = n + 1 WHERE NOT daily")
+    with pytest.raises(CommandError, match="differed"):
+        call_command("rebuild_delivery_rollup", "--check")
+    call_command("rebuild_delivery_rollup")  # repairs it
+    call_command("rebuild_delivery_rollup", "--check")
