@@ -23,6 +23,7 @@ To add a dimension (a campaign, a template id): a key column on both tables, its
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 TABLE = "inbox_message"
@@ -180,7 +181,7 @@ def rebuild(connection: BaseDatabaseWrapper) -> None:
     trigger adds to rows the recount is replacing."""
     if connection.vendor != "postgresql":
         return
-    with connection.cursor() as cursor:
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
         cursor.execute(f"LOCK TABLE {TABLE} IN SHARE MODE")
         cursor.execute(f"TRUNCATE {HOURS}, {DURATIONS}")
         for statement in _upserts(None, TABLE, "0"):
