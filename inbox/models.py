@@ -402,7 +402,6 @@ class DeliveryDuration(models.Model):
                     "measure",
                     "bin",
                 ],
-                include=["n"],  # the histogram sums are index-only scans
                 name="delivery_duration_key",
             )
         ]

@@ -41,7 +41,6 @@ class Migration(migrations.Migration):
                             "measure",
                             "bin",
                         ),
-                        include=("n",),
                         name="delivery_duration_key",
                     )
                 ],
