@@ -38,9 +38,11 @@ from django.db.models import (
     Case,
     CharField,
     Count,
+    DateTimeField,
     DurationField,
     ExpressionWrapper,
     F,
+    Func,
     Max,
     Q,
     QuerySet,
@@ -50,7 +52,7 @@ from django.db.models import (
 )
 from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import NullIf, TruncDay, TruncHour
+from django.db.models.functions import NullIf
 
 from inbox import rollup
 from inbox.models import Account, DeliveryDuration, DeliveryHour, Inbox, Message
@@ -73,6 +75,17 @@ TOTALS: Any = object()  # the histograms' key for the totals (a group's key may 
 
 TIME_TO_DELIVER = ExpressionWrapper(F("delivered_at") - F("sent_at"), output_field=DurationField())
 TIME_TO_READ = ExpressionWrapper(F("read_at") - F("sent_at"), output_field=DurationField())
+
+
+class UtcTrunc(Func):
+    """``date_trunc(unit, column, 'UTC')``: a timestamptz, which psycopg returns aware — unlike
+    ``TruncDay(tzinfo=UTC)``, whose per-row Python conversion cost ~0.1 ms a row (thousands of
+    histogram rows per answer)."""
+
+    output_field = DateTimeField()
+
+    def __init__(self, unit: str, column: str) -> None:
+        super().__init__(F(column), template=f"date_trunc('{unit}', %(expressions)s, 'UTC')")
 
 
 class PercentileCont(Aggregate):
@@ -119,8 +132,8 @@ def _group_expression(group_by: str) -> Any:
         "channel": _family_of_channel_type(),
         "inbox": F("inbox_id"),
         "template": KeyTextTransform("name", "template"),
-        "day": TruncDay("created_at", tzinfo=UTC),
-        "hour": TruncHour("created_at", tzinfo=UTC),
+        "day": UtcTrunc("day", "created_at"),
+        "hour": UtcTrunc("hour", "created_at"),
     }[group_by]
 
 
@@ -130,7 +143,7 @@ def _rollup_group_expression(group_by: str) -> Any:
         "channel": _family_of_channel_type(),
         "inbox": F("inbox_id"),
         "template": NullIf("template_name", Value(""), output_field=CharField()),
-        "day": TruncDay("bucket", tzinfo=UTC),
+        "day": UtcTrunc("day", "bucket"),
         "hour": F("bucket"),
     }[group_by]
 
