@@ -523,3 +523,84 @@ class TemplateSync(models.Model):
 
     def __str__(self) -> str:
         return f"templates of {self.inbox_id} synced {self.synced_at}"
+class DeliveryHour(models.Model):
+    """Outgoing messages per hour (and per day: ``daily``) of creation and current status: the
+    rollup that answers delivery analytics (DESIGN §15) without reading the messages. Written
+    only by the database triggers of ``inbox/rollup.py``, in the transaction of every write to a
+    message. ``bucket`` is the start of the hour (or UTC day).
+
+    No foreign keys: a deleted account's messages decrement these rows on their way out, in
+    whatever order Django's cascade runs. ``shard`` spreads concurrent writers (creations in the
+    same hour and inbox) over a few rows instead of one hot row; readers sum over it."""
+
+    account_id = models.BigIntegerField()
+    daily = models.BooleanField()
+    bucket = models.DateTimeField()
+    inbox_id = models.UUIDField()
+    channel_type = models.CharField(max_length=32)
+    template_name = models.TextField(blank=True)
+    status = models.CharField(max_length=10)
+    error_code = models.CharField(max_length=100, blank=True)
+    shard = models.SmallIntegerField(default=0)
+    n = models.BigIntegerField(default=0)
+    n_delivered_at = models.BigIntegerField(default=0)
+    n_read_at = models.BigIntegerField(default=0)
+    error_title = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "account_id",
+                    "daily",
+                    "bucket",
+                    "inbox_id",
+                    "channel_type",
+                    "template_name",
+                    "status",
+                    "error_code",
+                    "shard",
+                ],
+                name="delivery_hour_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        span = "day" if self.daily else "hour"
+        return f"{span} {self.bucket:%Y-%m-%d %H}h {self.inbox_id} {self.status}: {self.n}"
+
+
+class DeliveryDuration(models.Model):
+    """Histograms of time to deliver (``measure`` 0) and time to read (1) per hour (and day) of
+    creation: ``n`` messages whose duration falls in log-spaced ``bin`` (``inbox/rollup.py``)."""
+
+    account_id = models.BigIntegerField()
+    daily = models.BooleanField()
+    bucket = models.DateTimeField()
+    inbox_id = models.UUIDField()
+    channel_type = models.CharField(max_length=32)
+    template_name = models.TextField(blank=True)
+    measure = models.SmallIntegerField()
+    bin = models.SmallIntegerField()
+    n = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "account_id",
+                    "daily",
+                    "bucket",
+                    "inbox_id",
+                    "channel_type",
+                    "template_name",
+                    "measure",
+                    "bin",
+                ],
+                name="delivery_duration_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        span = "day" if self.daily else "hour"
+        return f"{span} {self.bucket:%Y-%m-%d %H}h {self.measure}/{self.bin}: {self.n}"
