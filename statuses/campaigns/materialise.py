@@ -104,11 +104,14 @@ def _messages_create(campaign: Campaign, recipients: list[list], now) -> list[uu
             ],
             ignore_conflicts=True,
         )
-    contact_ids = dict(
-        Contact.objects.filter(inbox=inbox, address__in=addresses)
-        .values_list("address", "id")
-        .order_by()
-    )
+    if postgres:
+        contact_ids = sql.contact_ids(inbox.id, addresses)
+    else:
+        contact_ids = dict(
+            Contact.objects.filter(inbox=inbox, address__in=addresses)
+            .values_list("address", "id")
+            .order_by()
+        )
     if postgres:
         sql.conversations_insert(campaign.account_id, inbox.id, list(contact_ids.values()), now)
     else:
@@ -125,11 +128,14 @@ def _messages_create(campaign: Campaign, recipients: list[list], now) -> list[uu
             ],
             ignore_conflicts=True,
         )
-    conversation_ids = dict(
-        Conversation.objects.filter(inbox=inbox, contact_id__in=list(contact_ids.values()))
-        .values_list("contact_id", "id")
-        .order_by()
-    )
+    if postgres:
+        conversation_ids = sql.conversation_ids(inbox.id, list(contact_ids.values()))
+    else:
+        conversation_ids = dict(
+            Conversation.objects.filter(inbox=inbox, contact_id__in=list(contact_ids.values()))
+            .values_list("contact_id", "id")
+            .order_by()
+        )
     rows = [
         (
             uuid.uuid4(),

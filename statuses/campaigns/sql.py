@@ -14,7 +14,18 @@ from datetime import datetime
 
 from django.db import connection
 
-from inbox.models import Contact, Conversation, Message
+from inbox.models import CampaignBatch, Contact, Conversation, Message
+
+
+def batches_insert(campaign_id: uuid.UUID, batches: list[list[list]]) -> None:
+    """Store a new campaign's batches of recipients (one statement, one JSON document)."""
+    table = CampaignBatch._meta.db_table
+    sql = (
+        f"INSERT INTO {table} (campaign_id, number, recipients) "  # noqa: S608
+        "SELECT %s, b.n - 1, b.r FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS b(r, n)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [campaign_id, json.dumps(batches)])
 
 
 def contacts_insert(account_id: int, inbox_id: uuid.UUID, addresses: list[str], now: datetime):
@@ -80,3 +91,39 @@ def messages_insert(
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [row[0] for row in cursor.fetchall()]
+
+
+def contact_ids(inbox_id: uuid.UUID, addresses: list[str]) -> dict[str, int]:
+    """{address: contact id} of the inbox's contacts among ``addresses`` (one query)."""
+    table = Contact._meta.db_table
+    sql = (
+        f"SELECT address, id FROM {table} WHERE inbox_id = %s AND address IN "  # noqa: S608
+        "(SELECT jsonb_array_elements_text(%s::jsonb))"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [inbox_id, json.dumps(addresses)])
+        return dict(cursor.fetchall())
+
+
+def conversation_ids(inbox_id: uuid.UUID, contact_ids: list[int]) -> dict[int, int]:
+    """{contact id: conversation id} in the inbox (one query)."""
+    table = Conversation._meta.db_table
+    sql = (
+        f"SELECT contact_id, id FROM {table} WHERE inbox_id = %s AND contact_id IN "  # noqa: S608
+        "(SELECT jsonb_array_elements_text(%s::jsonb)::bigint)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [inbox_id, json.dumps(contact_ids)])
+        return dict(cursor.fetchall())
+
+
+def customer_ids_taken(account_id: int, ids: list[str]) -> set[str]:
+    """The ``customer_message_id`` values among ``ids`` the account already used (one query)."""
+    table = Message._meta.db_table
+    sql = (
+        f"SELECT customer_message_id FROM {table} WHERE account_id = %s "  # noqa: S608
+        "AND customer_message_id IN (SELECT jsonb_array_elements_text(%s::jsonb))"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [account_id, json.dumps(ids)])
+        return {row[0] for row in cursor.fetchall()}
