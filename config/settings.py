@@ -309,6 +309,9 @@ TICKMARK_WEBHOOK_LANES = int(os.environ.get("TICKMARK_WEBHOOK_LANES", "1"))
 # DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB).
 TICKMARK_WEBHOOK_MAX_BYTES = int(os.environ.get("TICKMARK_WEBHOOK_MAX_BYTES", 20 * 1024 * 1024))
 
+# A campaign's create request (100,000 recipients with their parameters, JSON or CSV).
+TICKMARK_CAMPAIGN_MAX_BYTES = int(os.environ.get("TICKMARK_CAMPAIGN_MAX_BYTES", 32 * 1024 * 1024))
+
 # Provider HTTP calls.
 PROVIDER_HTTP_TIMEOUT = float(os.environ.get("PROVIDER_HTTP_TIMEOUT", "10"))
 # Outgoing connections to tenant-given URLs/hosts go to public addresses only (statuses.netguard);
@@ -341,6 +344,8 @@ READ_RECEIPT_RETRY_MAX_DELAY = float(os.environ.get("READ_RECEIPT_RETRY_MAX_DELA
 SEND_IN_FLIGHT_STALE_AFTER = float(os.environ.get("SEND_IN_FLIGHT_STALE_AFTER", "120"))
 # A queued message with no pending send task after this many seconds is enqueued again.
 SEND_REQUEUE_AFTER = float(os.environ.get("SEND_REQUEUE_AFTER", "60"))
+# A campaign whose worker committed no batch for this many seconds lost it: enqueued again.
+CAMPAIGN_STALLED_AFTER = float(os.environ.get("CAMPAIGN_STALLED_AFTER", "30"))
 # Provider webhook records (statuses.sweeps.deliveries_prune): accepted calls are kept this many
 # days, rejected ones (bad signature; their body is never stored) this many.
 TICKMARK_KEEP_ACCEPTED_DAYS = float(os.environ.get("TICKMARK_KEEP_ACCEPTED_DAYS", "14"))

@@ -91,3 +91,11 @@ class TemplateProviderError(InboxError):
         if unreachable:
             self.code, self.http_status = "provider_unreachable", 502
             self.message = provider_message
+
+
+class CampaignStateConflict(InboxError):
+    code = "campaign_state_conflict"
+    http_status = 409
+
+    def __init__(self, action: str, status: str):
+        super().__init__(f"A {status} campaign cannot be {action}.")

@@ -35,7 +35,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from inbox import consent
-from inbox.models import Message
+from inbox.models import Campaign, Message
 from statuses import (
     consent_gate,
     correlation,
@@ -159,7 +159,8 @@ def send_priority_sql(account_id: int) -> tuple[str, list]:
     indexed count per message, in the statement that enqueues it; it stops just above campaign
     sends (``tasks.CAMPAIGN_PRIORITY``, which always come after interactive ones), so a long
     backlog costs no more than a short one. Run after the message's own ``INSERT`` in the same
-    transaction, the count includes it (hence ``- 1``).
+    transaction, the count includes it (hence ``- 1``). A campaign's queued messages are not
+    counted: they wait behind every interactive send anyway.
     """
     since = timezone.now() - timedelta(seconds=settings.SEND_FAIRNESS_WINDOW)
     lowest = -(tasks.CAMPAIGN_PRIORITY + 1)
@@ -168,7 +169,7 @@ def send_priority_sql(account_id: int) -> tuple[str, list]:
             SELECT count(*) - 1 FROM (
                 SELECT 1 FROM inbox_message
                 WHERE account_id = %s AND created_at >= %s
-                    AND direction = %s AND status = %s
+                    AND direction = %s AND status = %s AND campaign_id IS NULL
                 LIMIT %s
             ) AS backlog
         ), 0), %s)
@@ -190,6 +191,9 @@ def _claim(message_id: uuid.UUID, attempt: int) -> tuple[Message, SendTry] | Non
         if message is None or message.attempt != attempt or message.status != Status.QUEUED:
             log.info("send %s attempt %s: nothing to do", message_id, attempt)
             return None
+        if message.campaign_id and not _campaign_sending(message.campaign_id):
+            log.info("send %s: its campaign is paused or cancelled", message_id)
+            return None
         if consent_gate.send_refused(message):  # opted out while queued (DESIGN §14)
             return None
         tries = SendTry.objects.filter(message_id=message_id, attempt=attempt)
@@ -201,6 +205,11 @@ def _claim(message_id: uuid.UUID, attempt: int) -> tuple[Message, SendTry] | Non
             message=message, attempt=attempt, number=number, worker=worker_name()
         )
     return message, send_try
+
+
+def _campaign_sending(campaign_id: uuid.UUID) -> bool:
+    """Read after the message's lock: a pause or cancel committed before it stops this send."""
+    return Campaign.objects.filter(id=campaign_id, status=Campaign.State.RUNNING).exists()
 
 
 def _take_turn(message: Message, send_try: SendTry, bulk: bool) -> bool:

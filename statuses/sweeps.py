@@ -31,6 +31,9 @@ run a given sweep while the others skip it, and every status a sweep writes has 
 8. ``statuses.templates.templates_sync_due``: each WhatsApp inbox's templates are synced from
    the provider every ``TICKMARK_TEMPLATE_SYNC_INTERVAL`` seconds, so a missed template
    webhook never leaves a stale status.
+9. ``campaigns_sweep`` (``statuses.campaigns.lifecycle``): completes campaigns with nothing left
+   to send, enqueues again a materialising whose worker died, fails what a retry left queued
+   after a cancel, and folds the campaigns' count rows.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ from django_tasks_db.models import DBTaskResult
 
 from inbox.models import Contact, Conversation, Inbox, Message
 from statuses import correlation, providers, services, tasks, templates
+from statuses.campaigns import lifecycle as campaigns
 from statuses.catalogue import CHANNELS, ChannelType
 from statuses.machine import BELOW_DELIVERED, Status
 from statuses.models import SendTry, StatusEvent, WebhookDelivery
@@ -79,6 +83,7 @@ def run_all(now: datetime | None = None) -> dict[str, int]:
         widget_contacts_expire,
         deliveries_prune,
         templates.templates_sync_due,
+        campaigns.campaigns_sweep,
     ):
         try:
             results[sweep.__name__] = sweep(now=now)

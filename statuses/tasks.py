@@ -1,23 +1,27 @@
 """Background tasks (django-tasks, database backend), and every enqueue of them.
 
 Nothing else enqueues: a new outgoing message, a resend and a send's retry (inside its
-recording transaction) go through ``send_enqueue``, the sweeps' re-enqueue of lost sends
-through ``send_enqueue_many`` (one statement); the status outbox and the delivery task itself
+recording transaction) go through ``send_enqueue``, the sweeps' re-enqueue of lost sends and
+a campaign's sends through ``send_enqueue_many`` (one statement), a campaign's materialising
+through ``campaign_materialise_enqueue``; the status outbox and the delivery task itself
 through ``webhook_delivery_enqueue``; an owed read receipt and its retries through
 ``read_receipt_enqueue``.
 
 The task bodies are the worker's entry points into the app and import their targets when they
 run. That is the one place the write path imports upwards, and it cannot be otherwise: the
 targets enqueue through this module (a send schedules its own retry in the transaction that
-records the try; the outbox schedules delivery in the status transaction), so a top-level
-import would be a cycle. The import contract (``pyproject.toml``) names exactly these three.
+records the try; the outbox schedules delivery in the status transaction; a campaign batch
+enqueues its sends), so a top-level import would be a cycle. The import contract
+(``pyproject.toml``) names exactly these four.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime, timedelta
 
+from django.db import connection
 from django.utils import timezone
 from django_tasks import task
 from django_tasks.base import TASK_MIN_PRIORITY
@@ -45,6 +49,14 @@ def send_read_receipt(receipt_id: int) -> None:
     from statuses import read_receipts
 
     read_receipts.read_receipt_send(receipt_id=receipt_id)
+
+
+@task(queue_name="default")
+def materialise_campaign(campaign_id: str) -> None:
+    # Run-time import: materialising enqueues the sends (and its own next run) through here.
+    from statuses.campaigns import materialise
+
+    materialise.campaign_materialise(campaign_id=campaign_id)
 
 
 @task(queue_name="webhooks")
@@ -95,13 +107,20 @@ def send_enqueue(
 
 
 def send_enqueue_many(sends: list[tuple[str, int]], *, priority: int | None = None) -> None:
-    """Enqueue many sends (message id, attempt) in one statement, at ``priority`` if given."""
+    """Enqueue many sends (message id, attempt) in one statement (the sweeps' re-enqueue, a
+    campaign's batch at ``CAMPAIGN_PRIORITY``, whose tasks carry ``bulk``)."""
+    if not sends:
+        return
     kwargs = {"bulk": True} if is_bulk(priority) else {}
+    priority = send_message.priority if priority is None else priority
+    if connection.vendor == "postgresql":
+        _send_rows_insert(sends, priority, kwargs)
+        return
     DBTaskResult.objects.bulk_create(
         DBTaskResult(
             id=uuid.uuid4(),
             args_kwargs={"args": [message_id, attempt], "kwargs": kwargs},
-            priority=send_message.priority if priority is None else priority,
+            priority=priority,
             task_path=send_message.module_path,
             queue_name=send_message.queue_name,
             run_after=get_date_max(),  # django-tasks-db's "no run_after"
@@ -131,6 +150,42 @@ def is_bulk(priority: int | None) -> bool:
 def bulk_priority(bulk: bool) -> int | None:
     """The priority to enqueue a send again at (a retry, a deferred turn): bulk stays bulk."""
     return CAMPAIGN_PRIORITY if bulk else None
+
+
+def _send_rows_insert(sends: list[tuple[str, int]], priority: int, kwargs: dict) -> None:
+    """The PostgreSQL form: the same rows in one ``INSERT … SELECT`` from one JSON document (a
+    campaign batch's thousand sends cost one short statement, not a thousand composed rows)."""
+    table = DBTaskResult._meta.db_table
+    sql = (
+        f"INSERT INTO {table} (id, status, args_kwargs, priority, task_path, queue_name, "  # noqa: S608
+        "backend_name, run_after, enqueued_at, exception_class_path, traceback, worker_ids) "
+        "SELECT gen_random_uuid(), 'READY', jsonb_build_object('args', "
+        "jsonb_build_array(u.message_id, u.attempt), 'kwargs', %s::jsonb), %s, %s, %s, %s, "
+        "%s, %s, '', '', '[]'::jsonb "
+        "FROM jsonb_to_recordset(%s::jsonb) AS u(message_id text, attempt integer)"
+    )
+    params = [
+        json.dumps(kwargs),
+        priority,
+        send_message.module_path,
+        send_message.queue_name,
+        send_message.backend,
+        get_date_max(),
+        timezone.now(),
+        json.dumps([{"message_id": str(mid), "attempt": attempt} for mid, attempt in sends]),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def campaign_materialise_enqueue(
+    campaign_id: uuid.UUID, *, run_after: datetime | None = None
+) -> None:
+    """Enqueue the materialising of a campaign's next batches (now, or at ``run_after``)."""
+    materialise = materialise_campaign
+    if run_after is not None and run_after > timezone.now():
+        materialise = materialise.using(run_after=run_after)
+    materialise.enqueue(str(campaign_id))
 
 
 def webhook_delivery_enqueue(*, run_after: datetime | None = None) -> None:

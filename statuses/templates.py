@@ -323,6 +323,24 @@ def language_code(language: Any) -> str:
     return language if isinstance(language, str) else ""
 
 
+def template_approved(*, inbox: Inbox, template: dict[str, Any] | None) -> Template | None:
+    """The inbox's synced template a send names, or None if it never synced one (passed
+    through). Raises ``TemplateNotApproved`` when that template is not APPROVED."""
+    if template is None or inbox.channel_type not in TEMPLATE_CHANNEL_TYPES:
+        return None
+    name, language = template.get("name"), language_code(template.get("language"))
+    if not (isinstance(name, str) and name and language):
+        return None
+    known = Template.objects.filter(inbox=inbox, name=name, language=language).first()
+    if known is not None and known.status != Template.Status.APPROVED:
+        reason = f" ({known.rejected_reason})" if known.rejected_reason else ""
+        raise TemplateNotApproved(
+            f"Template {name} ({language}) is {known.status}{reason}: only APPROVED templates "
+            "can be sent."
+        )
+    return known
+
+
 def template_prepare(
     *, inbox: Inbox, template: dict[str, Any] | None
 ) -> tuple[dict[str, Any] | None, Template | None]:
@@ -335,15 +353,7 @@ def template_prepare(
     if template is None or inbox.channel_type not in TEMPLATE_CHANNEL_TYPES:
         return template, None
     name, language = template.get("name"), language_code(template.get("language"))
-    known = None
-    if isinstance(name, str) and name and language:
-        known = Template.objects.filter(inbox=inbox, name=name, language=language).first()
-    if known is not None and known.status != Template.Status.APPROVED:
-        reason = f" ({known.rejected_reason})" if known.rejected_reason else ""
-        raise TemplateNotApproved(
-            f"Template {name} ({language}) is {known.status}{reason}: only APPROVED templates "
-            "can be sent."
-        )
+    known = template_approved(inbox=inbox, template=template)
     payload = {k: v for k, v in template.items() if k != "parameters"}
     if "parameters" in template:
         if template.get("components"):

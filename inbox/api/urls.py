@@ -4,7 +4,7 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny
 
-from inbox.api import analytics, contacts, templates, views
+from inbox.api import analytics, campaigns, contacts, templates, views
 from inbox.api.errors import error_body
 
 
@@ -68,6 +68,20 @@ v1 = [
     ),
     path("contacts", contacts.ContactListView.as_view(), name="contact-list"),
     path("contacts/<str:contact_id>", contacts.ContactDetailView.as_view(), name="contact-detail"),
+    path("campaigns", campaigns.CampaignListView.as_view(), name="campaign-list"),
+    path(
+        "campaigns/<str:campaign_id>",
+        campaigns.CampaignDetailView.as_view(),
+        name="campaign-detail",
+    ),
+    *(
+        path(
+            f"campaigns/<str:campaign_id>/{action}",
+            view.as_view(),
+            name=f"campaign-{action}",
+        )
+        for action, view in campaigns.ACTIONS.items()
+    ),
     path("webhooks", views.WebhookListView.as_view(), name="webhook-list"),
     path("webhooks/<str:webhook_id>", views.WebhookDetailView.as_view(), name="webhook-detail"),
     path(

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("inbox", "0006_h9b_provider_id_per_direction"),
+        ("inbox", "0010_h15b_max_send_rate"),
     ]
 
     operations = [

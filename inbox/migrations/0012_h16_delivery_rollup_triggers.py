@@ -18,7 +18,7 @@ def remove(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("inbox", "0007_h16_delivery_rollup"),
+        ("inbox", "0011_h16_delivery_rollup"),
     ]
 
     operations = [

@@ -274,4 +274,5 @@ def test_run_all_reports_each_sweep(inbox):
         "widget_contacts_expire": 0,
         "deliveries_prune": 0,
         "templates_sync_due": 0,
+        "campaigns_sweep": 0,
     }
