@@ -18,6 +18,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import csrf, defaults
 
 JSON_PREFIXES = ("/api/", "/webhooks/")
+CAMPAIGNS_PATH = "/api/v1/campaigns"
 
 
 def wants_json(request: HttpRequest) -> bool:
@@ -96,6 +97,8 @@ class BodyLimitMiddleware:
     @staticmethod
     def _refuse(request: HttpRequest) -> HttpResponse | None:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if request.path == CAMPAIGNS_PATH:  # up to 100,000 recipients (DESIGN §16)
+            limit = settings.TICKMARK_CAMPAIGN_MAX_BYTES
         if limit is None or not request.path.startswith("/api/"):
             return None
         if declared_length(request) > limit:

@@ -308,6 +308,9 @@ TICKMARK_WEBHOOK_LANES = int(os.environ.get("TICKMARK_WEBHOOK_LANES", "1"))
 # DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB).
 TICKMARK_WEBHOOK_MAX_BYTES = int(os.environ.get("TICKMARK_WEBHOOK_MAX_BYTES", 20 * 1024 * 1024))
 
+# A campaign's create request (100,000 recipients with their parameters, JSON or CSV).
+TICKMARK_CAMPAIGN_MAX_BYTES = int(os.environ.get("TICKMARK_CAMPAIGN_MAX_BYTES", 32 * 1024 * 1024))
+
 # Provider HTTP calls.
 PROVIDER_HTTP_TIMEOUT = float(os.environ.get("PROVIDER_HTTP_TIMEOUT", "10"))
 # Outgoing connections to tenant-given URLs/hosts go to public addresses only (statuses.netguard);

@@ -43,3 +43,11 @@ class ResendWillNotHelp(InboxError):
 class WrongChannel(InboxError):
     code = "wrong_channel"
     http_status = 409
+
+
+class CampaignStateConflict(InboxError):
+    code = "campaign_state_conflict"
+    http_status = 409
+
+    def __init__(self, action: str, status: str):
+        super().__init__(f"A {status} campaign cannot be {action}.")

@@ -236,6 +236,9 @@ class Message(OnChannel, models.Model):
     deleted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+    campaign = models.ForeignKey(
+        "Campaign", null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+    )
     # The change feed's position (docs/change-feed.md). Set by a database trigger on every
     # insert and update, whatever the code path, so values written from Python are ignored:
     # the writing transaction's id (PostgreSQL; 0 on SQLite) and a per-change sequence number.
@@ -273,6 +276,11 @@ class Message(OnChannel, models.Model):
             ),
             models.Index(fields=["account", "created_at", "id"], name="message_account_created"),
             models.Index(fields=["conversation", "created_at"], name="message_conversation"),
+            models.Index(
+                fields=["campaign", "status"],
+                condition=Q(campaign__isnull=False),
+                name="message_campaign_status",
+            ),
             models.Index(
                 fields=["status", "queued_at"],
                 condition=Q(status__in=["queued", "unknown", "sent", "received"]),
@@ -326,3 +334,101 @@ class ParkedDeletion(models.Model):
 
     def __str__(self) -> str:
         return f"deletion of {self.provider_message_id}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Campaigns (DESIGN §16): the logic lives in statuses/campaigns/, the counts in
+# statuses/campaign_counts.py.
+# ---------------------------------------------------------------------------------------------
+
+
+class Campaign(models.Model):
+    """One proactive send to many recipients, followed together (DESIGN §16).
+
+    ``total`` recipients were accepted; the worker turns them into messages batch by batch
+    (``materialised`` grows with each committed batch). Counts by status are not columns:
+    they are ``CampaignCount`` deltas written in each status change's own transaction.
+    """
+
+    class State(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        RUNNING = "running", "Running"
+        PAUSED = "paused", "Paused"
+        COMPLETED = "completed", "Completed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="campaigns")
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="campaigns")
+    name = models.CharField(max_length=200)
+    content = models.TextField(blank=True)
+    template = models.JSONField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=State.choices, default=State.SCHEDULED)
+    total = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+    materialised = models.PositiveIntegerField(default=0)
+    scheduled_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    # Written by every batch the worker commits: a campaign still short of ``total`` whose
+    # last batch is old lost its worker, and a sweep enqueues the rest again.
+    materialised_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["account", "-created_at"], name="campaign_account")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    status__in=["scheduled", "running", "paused", "completed", "cancelled"]
+                ),
+                name="campaign_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(materialised__lte=models.F("total")),
+                name="campaign_materialised_le_total",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CampaignBatch(models.Model):
+    """Up to ``statuses.campaigns.BATCH`` accepted recipients, stored compactly until the
+    worker turns them into messages in one transaction (then ``materialised_at`` is set in that
+    same transaction: a batch is materialised exactly once, whatever crashes)."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="batches")
+    number = models.PositiveIntegerField()
+    # [[index, to, parameters | null, customer_message_id | null], …]
+    recipients = models.JSONField()
+    materialised_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "number"], name="campaign_batch_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id} batch {self.number}"
+
+
+class CampaignCount(models.Model):
+    """A change of a campaign's count of messages in one status (+n or -n).
+
+    Insert-only, so concurrent status transactions never wait on a shared counter row (and
+    cannot deadlock on one); a sweep folds them into one row per status. The count of a status
+    is the sum of its rows (``statuses.campaign_counts``).
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="count_deltas")
+    status = models.CharField(max_length=10, choices=Status.choices)
+    delta = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["campaign", "status"], name="campaign_count_status")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id} {self.status} {self.delta:+d}"

@@ -16,7 +16,7 @@ from django import forms
 from django.db.models import Q, QuerySet
 from django_filters.utils import translate_validation
 
-from inbox.models import Account, Conversation, Inbox, Message
+from inbox.models import Account, Campaign, Conversation, Inbox, Message
 from statuses.catalogue import CHANNELS, ChannelType, Family, channel_types_of
 from statuses.machine import Status
 from statuses.models import OutgoingAttempt, StatusEvent, WebhookSubscription
@@ -213,3 +213,19 @@ def webhook_get(*, account: Account, webhook_id: Any) -> WebhookSubscription | N
 
 def webhook_attempts(*, subscription: WebhookSubscription) -> QuerySet[OutgoingAttempt]:
     return OutgoingAttempt.objects.filter(event__subscription=subscription).select_related("event")
+
+
+# ---------------------------------------------------------------------------------------------
+# Campaigns
+# ---------------------------------------------------------------------------------------------
+
+
+def campaign_get(*, account: Account, campaign_id: Any) -> Campaign | None:
+    pk = parse_uuid(campaign_id)
+    if pk is None:
+        return None
+    return Campaign.objects.filter(account=account, pk=pk).select_related("inbox").first()
+
+
+def campaign_list(*, account: Account) -> QuerySet[Campaign]:
+    return Campaign.objects.filter(account=account).select_related("inbox")

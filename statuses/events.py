@@ -32,3 +32,4 @@ class StatusChange:
     error_code: str
     error_title: str
     error_detail: str
+    campaign_id: uuid.UUID | None = None  # counted by statuses.campaign_counts

@@ -13,7 +13,7 @@ from django.db import transaction
 from channels_app import broadcast
 from channels_app.events import MessageCreated, WidgetMessage
 from inbox.models import Message
-from statuses import outgoing
+from statuses import campaign_counts, outgoing
 from statuses.events import StatusChange
 
 
@@ -27,6 +27,7 @@ def status_changes(changes: list[StatusChange], *, notify_integrators: bool = Tr
         return
     if notify_integrators:
         outgoing.status_changes_record(changes)
+    campaign_counts.status_changes_count(changes)  # in this transaction (DESIGN §16)
     transaction.on_commit(lambda: broadcast.status_changes(changes))
 
 

@@ -33,7 +33,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from inbox.models import Message
+from inbox.models import Campaign, Message
 from statuses import correlation, netguard, providers, publish, services, tasks
 from statuses.catalogue import ChannelType
 from statuses.dbretry import retry_db
@@ -163,6 +163,9 @@ def _claim(message_id: uuid.UUID, attempt: int) -> tuple[Message, SendTry] | Non
         if message is None or message.attempt != attempt or message.status != Status.QUEUED:
             log.info("send %s attempt %s: nothing to do", message_id, attempt)
             return None
+        if message.campaign_id and not _campaign_sending(message.campaign_id):
+            log.info("send %s: its campaign is paused or cancelled", message_id)
+            return None
         tries = SendTry.objects.filter(message_id=message_id, attempt=attempt)
         if tries.filter(outcome=SendTry.Outcome.IN_FLIGHT).exists():
             log.info("send %s attempt %s: another try is in flight", message_id, attempt)
@@ -172,6 +175,11 @@ def _claim(message_id: uuid.UUID, attempt: int) -> tuple[Message, SendTry] | Non
             message=message, attempt=attempt, number=number, worker=worker_name()
         )
     return message, send_try
+
+
+def _campaign_sending(campaign_id: uuid.UUID) -> bool:
+    """Read after the message's lock: a pause or cancel committed before it stops this send."""
+    return Campaign.objects.filter(id=campaign_id, status=Campaign.State.RUNNING).exists()
 
 
 def _record(message: Message, send_try: SendTry, adapter: ProviderSpec, result: SendResult) -> str:

@@ -49,6 +49,7 @@ from django_tasks_db.models import DBTaskResult
 
 from inbox.models import Contact, Conversation, Inbox, Message
 from statuses import correlation, providers, services, tasks
+from statuses.campaigns import lifecycle as campaigns
 from statuses.catalogue import CHANNELS, ChannelType
 from statuses.machine import BELOW_DELIVERED, Status
 from statuses.models import SendTry, StatusEvent, WebhookDelivery
@@ -75,6 +76,7 @@ def run_all(now: datetime | None = None) -> dict[str, int]:
         parked_expire,
         widget_contacts_expire,
         deliveries_prune,
+        campaigns.campaigns_sweep,
     ):
         try:
             results[sweep.__name__] = sweep(now=now)

@@ -1,15 +1,17 @@
 """Background tasks (django-tasks, database backend), and every enqueue of them.
 
 Nothing else enqueues: a new outgoing message, a resend and a send's retry (inside its
-recording transaction) go through ``send_enqueue``, the sweeps' re-enqueue of lost sends
-through ``send_enqueue_many`` (one statement); the status outbox and the delivery task itself
+recording transaction) go through ``send_enqueue``, the sweeps' re-enqueue of lost sends and
+a campaign's sends through ``send_enqueue_many`` (one statement), a campaign's materialising
+through ``campaign_materialise_enqueue``; the status outbox and the delivery task itself
 through ``webhook_delivery_enqueue``.
 
 The task bodies are the worker's entry points into the app and import their targets when they
 run. That is the one place the write path imports upwards, and it cannot be otherwise: the
 targets enqueue through this module (a send schedules its own retry in the transaction that
-records the try; the outbox schedules delivery in the status transaction), so a top-level
-import would be a cycle. The import contract (``pyproject.toml``) names exactly these two.
+records the try; the outbox schedules delivery in the status transaction; a campaign batch
+enqueues its sends), so a top-level import would be a cycle. The import contract
+(``pyproject.toml``) names exactly these three.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ from django.utils import timezone
 from django_tasks import task
 from django_tasks_db.models import DBTaskResult, get_date_max
 
+# Campaign sends wait behind every interactive send (whose priority is 0 down to -100 by the
+# account's backlog, ``sending.send_priority``): django-tasks' lowest priority.
+CAMPAIGN_PRIORITY = -100
+
 
 @task(queue_name="send")
 def send_message(message_id: str, attempt: int) -> None:
@@ -28,6 +34,14 @@ def send_message(message_id: str, attempt: int) -> None:
     from statuses import sending
 
     sending.message_send(message_id=message_id, attempt=attempt)
+
+
+@task(queue_name="default")
+def materialise_campaign(campaign_id: str) -> None:
+    # Run-time import: materialising enqueues the sends (and its own next run) through here.
+    from statuses.campaigns import materialise
+
+    materialise.campaign_materialise(campaign_id=campaign_id)
 
 
 @task(queue_name="webhooks")
@@ -55,13 +69,16 @@ def send_enqueue(
     send_task.enqueue(str(message_id), attempt)
 
 
-def send_enqueue_many(sends: list[tuple[str, int]]) -> None:
-    """Enqueue many sends (message id, attempt) in one statement (the sweeps' re-enqueue)."""
+def send_enqueue_many(sends: list[tuple[str, int]], *, priority: int | None = None) -> None:
+    """Enqueue many sends (message id, attempt) in one statement (the sweeps' re-enqueue, a
+    campaign's batch at ``CAMPAIGN_PRIORITY``)."""
+    if not sends:
+        return
     DBTaskResult.objects.bulk_create(
         DBTaskResult(
             id=uuid.uuid4(),
             args_kwargs={"args": [message_id, attempt], "kwargs": {}},
-            priority=send_message.priority,
+            priority=send_message.priority if priority is None else priority,
             task_path=send_message.module_path,
             queue_name=send_message.queue_name,
             run_after=get_date_max(),  # django-tasks-db's "no run_after"
@@ -69,6 +86,16 @@ def send_enqueue_many(sends: list[tuple[str, int]]) -> None:
         )
         for message_id, attempt in sends
     )
+
+
+def campaign_materialise_enqueue(
+    campaign_id: uuid.UUID, *, run_after: datetime | None = None
+) -> None:
+    """Enqueue the materialising of a campaign's next batches (now, or at ``run_after``)."""
+    materialise = materialise_campaign
+    if run_after is not None and run_after > timezone.now():
+        materialise = materialise.using(run_after=run_after)
+    materialise.enqueue(str(campaign_id))
 
 
 def webhook_delivery_enqueue(*, run_after: datetime | None = None) -> None:

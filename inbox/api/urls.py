@@ -4,7 +4,7 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny
 
-from inbox.api import analytics, views
+from inbox.api import analytics, campaigns, views
 from inbox.api.errors import error_body
 
 
@@ -49,6 +49,20 @@ v1 = [
         "analytics/delivery",
         analytics.DeliveryAnalyticsView.as_view(),
         name="analytics-delivery",
+    ),
+    path("campaigns", campaigns.CampaignListView.as_view(), name="campaign-list"),
+    path(
+        "campaigns/<str:campaign_id>",
+        campaigns.CampaignDetailView.as_view(),
+        name="campaign-detail",
+    ),
+    *(
+        path(
+            f"campaigns/<str:campaign_id>/{action}",
+            campaigns.CampaignActionView.as_view(action_name=action),
+            name=f"campaign-{action}",
+        )
+        for action in campaigns.ACTIONS
     ),
     path("webhooks", views.WebhookListView.as_view(), name="webhook-list"),
     path("webhooks/<str:webhook_id>", views.WebhookDetailView.as_view(), name="webhook-detail"),

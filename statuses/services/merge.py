@@ -91,6 +91,7 @@ def _store_and_merge(
                     error_code=merged.error_code,
                     error_title=merged.error_title,
                     error_detail=merged.error_detail,
+                    campaign_id=current["campaign_id"],
                 )
             )
         publish.status_changes(

@@ -153,6 +153,7 @@ def message_start_attempt(*, message: Message) -> Message:
             error_code="",
             error_title="",
             error_detail="",
+            campaign_id=message.campaign_id,
         )
         publish.status_changes([change])
     return message

@@ -47,6 +47,7 @@ LOCKED_FIELDS = (
     "version",
     "status_updated_at",
     "created_at",  # the floor of the lifecycle timestamps (machine.merge)
+    "campaign_id",  # its counts change with the status (statuses.campaign_counts)
     *MERGED_FIELDS,
 )
 
