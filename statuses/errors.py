@@ -41,6 +41,13 @@ TICKMARK_ERRORS: dict[str, ErrorInfo] = {
         "Report it to your administrator; resending would most likely fail the same way.",
         permanent=True,
     ),
+    # statuses/campaigns/lifecycle.py: a campaign's cancel ends its unsent messages so.
+    "cancelled": ErrorInfo(
+        "Cancelled with the campaign",
+        "The campaign was cancelled before this message was handed to the provider.",
+        "Nothing was sent to this contact; send again or create a new campaign to reach them.",
+        permanent=True,
+    ),
 }
 
 UNKNOWN_ERROR = ErrorInfo(
