@@ -1,0 +1,174 @@
+"""The campaigns pages over HTTP (DESIGN §16): list, detail, live panels and the buttons."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from inbox.models import Campaign, Membership, Message
+from statuses import campaign_counts, services
+from statuses.campaigns import create, materialise
+from statuses.campaigns.recipients import Recipient
+
+pytestmark = pytest.mark.django_db
+
+
+def _client_for(account, username="ada", csrf=False):
+    user = get_user_model().objects.create_user(username=username, password="pw-123456")
+    Membership.objects.create(user=user, account=account)
+    client = Client(enforce_csrf_checks=csrf)
+    client.force_login(user)
+    return client
+
+
+def _campaign(account, inbox, n=4, name="Spring sale", prefix="+1650777"):
+    campaign, _ = create.campaign_create(
+        account=account,
+        inbox=inbox,
+        name=name,
+        template={"name": "spring_sale", "language": "en"},
+        recipients=[Recipient(i, f"{prefix}{i:04d}") for i in range(n)],
+    )
+    materialise.campaign_materialise(campaign_id=campaign.id)
+    campaign.refresh_from_db()
+    return campaign
+
+
+def _report(campaign, statuses):
+    """Move the campaign's messages (in creation order) to ``statuses``, through the service."""
+    messages = list(Message.objects.filter(campaign=campaign).order_by("to_address"))
+    for message, (status, code) in zip(messages, statuses, strict=False):
+        services.message_status_report(
+            message=message, status=status, source="api", error_code=code
+        )
+
+
+def test_empty_list_says_how_to_create_one(account, inbox):
+    page = _client_for(account).get("/campaigns/").content.decode()
+    assert "No campaign yet" in page
+    assert "POST /api/v1/campaigns" in page
+    assert "from a CSV file" in page
+
+
+def test_inbox_and_analytics_link_to_campaigns(account, inbox):
+    client = _client_for(account)
+    assert 'href="/campaigns/"' in client.get("/").content.decode()
+    assert 'href="/campaigns/"' in client.get("/analytics/").content.decode()
+
+
+def test_list_shows_each_campaign_with_its_counts(account, inbox):
+    campaign = _campaign(account, inbox)
+    _report(campaign, [("sent", ""), ("delivered", ""), ("read", ""), ("failed", "131026")])
+    page = _client_for(account).get("/campaigns/").content.decode()
+    assert f'href="/campaigns/{campaign.id}/"' in page
+    assert "Spring sale" in page and inbox.name in page and ">Running<" in page
+    row = page.split(f'data-campaign="{campaign.id}"')[1].split("</tr>")[0]
+    counts = {
+        step: row.split(f'data-count="{step}">')[1].split("<")[0]
+        for step in ("sent", "delivered", "read", "failed")
+    }
+    assert counts == {"sent": "3", "delivered": "2", "read": "1", "failed": "1"}
+
+
+def test_detail_shows_funnel_progress_and_failure_reasons(account, inbox):
+    campaign = _campaign(account, inbox, n=5)
+    _report(campaign, [("read", ""), ("failed", "131026"), ("failed", "131026"), ("sent", "")])
+    page = _client_for(account).get(f"/campaigns/{campaign.id}/").content.decode()
+    assert "<h1>Spring sale</h1>" in page
+    for step, count in {"queued": 1, "sent": 2, "delivered": 1, "read": 1, "failed": 2}.items():
+        assert f'data-count="{step}">{count}<' in page
+    assert 'aria-label="Funnel: 1 waiting to send, 2 sent, 1 delivered, 1 read, 2 failed"' in page
+    assert "5 of 5 (100.0 %)" in page  # all messages created
+    assert "4 of 5 (80.0 %)" in page  # four handed to the provider
+    # The catalogue's words for WhatsApp 131026, not the raw code alone.
+    reason = page.split('data-error-code="131026"')[1].split("</li>")[0]
+    assert "Message undeliverable" in reason and "data-error-count>2<" in reason
+    assert 'data-action="pause"' in page and 'data-action="cancel"' in page
+    assert 'data-action="resume"' not in page
+    assert '"live": true' in page  # the page's script polls while it runs
+
+
+def test_panel_reads_a_constant_number_of_queries(account, inbox):
+    client = _client_for(account)
+    queries = []
+    for n in (2, 30):
+        campaign = _campaign(account, inbox, n=n, prefix=f"+1650{n:03d}")
+        _report(campaign, [("failed", "131026"), ("failed", "131047"), ("read", "")])
+        with CaptureQueriesContext(connection) as ctx:
+            response = client.get(f"/campaigns/{campaign.id}/panel/")
+        assert response.status_code == 200
+        assert response["X-Campaign-Live"] == "1"
+        queries.append(len(ctx.captured_queries))
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get("/campaigns/panel/").status_code == 200
+        queries.append(len(ctx.captured_queries))
+    # session, user, membership, campaign, counts, reasons — whatever the campaign's size;
+    # the list: session, user, membership, campaigns, counts, whatever their number.
+    assert queries[0] == queries[2] <= 6
+    assert queries[1] == queries[3] <= 5
+
+
+def test_pause_resume_cancel_call_the_campaign_services(account, inbox):
+    campaign = _campaign(account, inbox, n=3)
+    client = _client_for(account)
+    url = f"/campaigns/{campaign.id}/"
+    response = client.post(url + "pause/", follow=True)
+    assert response.redirect_chain == [(url, 302)]
+    page = response.content.decode()
+    assert "Paused “Spring sale”." in page and 'data-action="resume"' in page
+    assert Campaign.objects.get(id=campaign.id).status == "paused"
+
+    client.post(url + "resume/")
+    assert Campaign.objects.get(id=campaign.id).status == "running"
+
+    page = client.post(url + "cancel/", follow=True).content.decode()
+    campaign.refresh_from_db()
+    assert campaign.status == "cancelled"
+    assert campaign_counts.counts([campaign.id])[campaign.id]["FAILED"] == 3
+    assert "Cancelled with the campaign" in page  # the reason, in the catalogue's words
+    assert "data-action=" not in page  # nothing left to do
+
+    # A finished campaign cannot be paused: said, not crashed.
+    page = client.post(url + "pause/", follow=True).content.decode()
+    assert "A cancelled campaign cannot be paused." in page
+
+
+def test_buttons_need_the_csrf_token_and_a_post(account, inbox):
+    campaign = _campaign(account, inbox, n=2)
+    client = _client_for(account, csrf=True)
+    url = f"/campaigns/{campaign.id}/pause/"
+    assert client.post(url).status_code == 403
+    assert client.get(url).status_code == 405
+    assert Campaign.objects.get(id=campaign.id).status == "running"
+    page = client.get(f"/campaigns/{campaign.id}/").content.decode()
+    token = page.split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
+    assert client.post(url, {"csrfmiddlewaretoken": token}).status_code == 302
+    assert Campaign.objects.get(id=campaign.id).status == "paused"
+    assert (
+        client.post(
+            f"/campaigns/{campaign.id}/explode/", {"csrfmiddlewaretoken": token}
+        ).status_code
+        == 404
+    )
+
+
+def test_another_accounts_campaign_is_not_found(account, other_account, inbox, make_inbox):
+    theirs = _campaign(other_account, make_inbox(other_account), name="Their sale")
+    client = _client_for(account)
+    assert "Their sale" not in client.get("/campaigns/").content.decode()
+    for url in ("", "panel/"):
+        assert client.get(f"/campaigns/{theirs.id}/{url}").status_code == 404
+    assert client.post(f"/campaigns/{theirs.id}/cancel/").status_code == 404
+    assert Campaign.objects.get(id=theirs.id).status == "running"
+
+
+def test_signed_out_visitors_are_sent_to_sign_in(account, inbox):
+    campaign = _campaign(account, inbox, n=1)
+    for url in ("/campaigns/", f"/campaigns/{campaign.id}/"):
+        response = Client().get(url)
+        assert response.status_code == 302 and response["Location"].startswith("/login/")
+    assert Client().post(f"/campaigns/{campaign.id}/cancel/").status_code == 302
+    assert Campaign.objects.get(id=campaign.id).status == "running"
