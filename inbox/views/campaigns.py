@@ -90,6 +90,8 @@ def _campaign_view(
         "completed_at": campaign.completed_at,
         "scheduled_at": campaign.scheduled_at,
         "live": status in LIVE,
+        # Creating messages publishes no status: the page polls until every one exists.
+        "creating": status in LIVE and campaign.materialised < campaign.total,
         "url": reverse("inbox:campaign", args=[campaign.id]),
     }
     if detail:
@@ -150,9 +152,11 @@ def _detail_context(account: Account, pk: uuid.UUID) -> dict[str, Any]:
     return {"campaign": _campaign_view(campaign, counts, detail=True), "updated_at": timezone.now()}
 
 
-def _panel(request: HttpRequest, template: str, context: dict[str, Any], live: bool):
+def _panel(
+    request: HttpRequest, template: str, context: dict[str, Any], creating: bool
+) -> HttpResponse:
     response = render(request, template, context)
-    response["X-Campaign-Live"] = "1" if live else "0"
+    response["X-Campaign-Creating"] = "1" if creating else "0"
     return response
 
 
@@ -160,8 +164,8 @@ def _list_page(
     request: HttpRequest, account: Account, status: int = 200, **form: Any
 ) -> HttpResponse:
     context = _list_context(account)
-    live = any(c["live"] for c in context["campaigns"])
-    context["config"] = {"panel_url": reverse("inbox:campaigns-panel"), "live": live}
+    creating = any(c["creating"] for c in context["campaigns"])
+    context["config"] = {"panel_url": reverse("inbox:campaigns-panel"), "creating": creating}
     context["inboxes"] = Inbox.objects.filter(account=account).order_by("name")
     return render(
         request, "campaigns/list.html", {"account": account, **context, **form}, status=status
@@ -178,8 +182,8 @@ def campaigns_page(request: HttpRequest, account: Account) -> HttpResponse:
 @agent_view
 def campaigns_panel(request: HttpRequest, account: Account) -> HttpResponse:
     context = _list_context(account)
-    live = any(c["live"] for c in context["campaigns"])
-    return _panel(request, "campaigns/_list_panel.html", context, live)
+    creating = any(c["creating"] for c in context["campaigns"])
+    return _panel(request, "campaigns/_list_panel.html", context, creating)
 
 
 @require_GET
@@ -188,7 +192,8 @@ def campaign_page(request: HttpRequest, account: Account, pk: uuid.UUID) -> Http
     context = _detail_context(account, pk)
     context["config"] = {
         "panel_url": reverse("inbox:campaign-panel", args=[pk]),
-        "live": context["campaign"]["live"],
+        "creating": context["campaign"]["creating"],
+        "campaign_id": str(pk),
     }
     return render(request, "campaigns/detail.html", {"account": account, **context})
 
@@ -197,7 +202,8 @@ def campaign_page(request: HttpRequest, account: Account, pk: uuid.UUID) -> Http
 @agent_view
 def campaign_panel(request: HttpRequest, account: Account, pk: uuid.UUID) -> HttpResponse:
     context = _detail_context(account, pk)
-    return _panel(request, "campaigns/_detail_panel.html", context, context["campaign"]["live"])
+    creating = context["campaign"]["creating"]
+    return _panel(request, "campaigns/_detail_panel.html", context, creating)
 
 
 ACTION_SERVICES = {
@@ -267,7 +273,8 @@ def campaign_create(request: HttpRequest, account: Account) -> HttpResponse:
     rejections = sorted(malformed + rejected, key=lambda r: r.index)
     flash.success(request, f"Created “{campaign.name}”: {campaign.total} recipient(s) accepted.")
     if rejections:
-        shown = "; ".join(f"row {r.index + 1} ({r.to or '-'}): {r.code}" for r in rejections[:10])
+        # The CSV's line: the header is line 1.
+        shown = "; ".join(f"line {r.index + 2} ({r.to or '-'}): {r.code}" for r in rejections[:10])
         more = f" and {len(rejections) - 10} more" if len(rejections) > 10 else ""
         flash.warning(request, f"{len(rejections)} rejected — {shown}{more}.")
     return redirect("inbox:campaign", pk=campaign.id)

@@ -1,17 +1,20 @@
 // Tickmark campaigns: the list and a campaign's funnel move by themselves as statuses arrive.
 //
 // Live approach: the agent socket (/ws/agent/) already carries every "message.status" of the
-// account. On those, the page re-reads its panel (numbers and SVG drawn by the server from the
-// campaign's maintained counts: one row read) — throttled, not debounced: at 2,000 status
-// changes a second a debounce would never fire, a throttle re-reads at most once per
-// THROTTLE_MS. The write path stays untouched and the count is always the stored truth, never
-// a sum of deltas that could arrive out of order.
+// account, each naming its campaign (campaign_id). On one of this page's campaign (any
+// campaign on the list), the page re-reads its panel: numbers and SVG drawn by the server from
+// the campaign's maintained counts (a few indexed rows). Throttled, not debounced: at 2,000
+// status changes a second a debounce would never fire; a throttle re-reads at most once per
+// THROTTLE_MS, whatever the rate. The write path does no extra work for an open page, and the
+// numbers are always the stored ones, never deltas summed in the browser that a dropped or
+// reordered frame would falsify.
 (() => {
   "use strict";
 
   const THROTTLE_MS = 1000;
-  // Creating messages publishes no status: while a campaign is being created or sent, also
-  // re-read on a slow clock so its progress moves even when the socket is quiet.
+  // Creating messages publishes no status: while a campaign's messages are being created,
+  // also re-read on a slow clock so that progress moves too. Everything after (sends,
+  // deliveries, reads, failures, a cancel) arrives as statuses over the socket.
   const POLL_MS = 5000;
 
   // Cancelling cannot be undone: ask first (the form works without this script too).
@@ -38,7 +41,7 @@
   }
   const config = JSON.parse(configEl.textContent);
 
-  let live = config.live;
+  let creating = config.creating;
   let timer = null;
   let last = 0;
   let inFlight = false;
@@ -52,7 +55,7 @@
       const response = await fetch(config.panel_url, { headers: { Accept: "text/html" }, credentials: "same-origin" });
       if (response.ok) {
         panel.innerHTML = await response.text();
-        live = response.headers.get("X-Campaign-Live") !== "0";
+        creating = response.headers.get("X-Campaign-Creating") === "1";
         panel.dataset.refreshed = String(Number(panel.dataset.refreshed || 0) + 1);
       }
     } finally {
@@ -64,7 +67,7 @@
     if (timer !== null) return; // a re-read is already due: it will see this change too
     timer = setTimeout(refresh, Math.max(0, last + THROTTLE_MS - Date.now()));
   };
-  setInterval(() => { if (live && !document.hidden) schedule(); }, POLL_MS);
+  setInterval(() => { if (creating && !document.hidden) schedule(); }, POLL_MS);
 
   let socket = null;
   let failures = 0;
@@ -82,7 +85,9 @@
     ws.addEventListener("message", (message) => {
       const data = JSON.parse(message.data);
       const events = data.type === "events" ? data.events : [data];
-      if (events.some((e) => e.type === "message.status")) schedule();
+      const ours = (e) => e.type === "message.status" && e.campaign_id
+        && (!config.campaign_id || e.campaign_id === config.campaign_id);
+      if (events.some(ours)) schedule();
     });
     ws.addEventListener("close", () => {
       if (socket !== ws) return;
