@@ -86,11 +86,22 @@ def _status(wamid, status, **extra):
     }
 
 
+def _eventually(check, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
 def _count(page, step):
     return page.locator(f'.an-kpis [data-count="{step}"]')
 
 
-def test_funnel_moves_live_and_pause_stops_sending(agent_page, live_url, account, make_inbox):
+def test_funnel_moves_live_and_pause_stops_sending(
+    agent_page, live_url, account, make_inbox, make_message
+):
     provider = SlowWhatsApp(delay=0)
     inbox = make_inbox(account, api_base_url=provider.url)
     inbox.name = "Shop WhatsApp"
@@ -106,6 +117,7 @@ def test_funnel_moves_live_and_pause_stops_sending(agent_page, live_url, account
     assert [r.code for r in rejected] == ["invalid_address"]
     _work(max_tasks=4)  # materialise the batch, then three sends
     assert provider.count() == 3
+    make_message(inbox, to="+16505559999", status="sent", provider_message_id="wamid.CHAT")
 
     page = agent_page
     page.goto("/")
@@ -123,12 +135,21 @@ def test_funnel_moves_live_and_pause_stops_sending(agent_page, live_url, account
     expect(_count(page, "sent")).to_have_text("3")
     expect(_count(page, "delivered")).to_have_text("0")
     page.evaluate("window.__sameDocument = true")
+    refreshes = 'document.querySelector("[data-campaign-panel]").dataset.refreshed || "0"'
+
+    # A status of a message outside the campaign (a chat reply) does not make the page re-read.
+    _webhook(live_url, inbox, [_status("wamid.CHAT", "delivered")])
+    expect_delivered = Message.objects.filter(provider_message_id="wamid.CHAT", status="delivered")
+    assert _eventually(expect_delivered.exists)
+    time.sleep(2.5)  # more than the page's throttle and a re-read
+    assert page.evaluate(refreshes) == "0"
 
     # The provider reports on the three sent messages: the numbers move without a reload.
     wamids = {body["to"]: f"wamid.{i}" for i, body in enumerate(provider.bodies, start=1)}
     first, second, third = wamids.values()
     _webhook(live_url, inbox, [_status(first, "delivered"), _status(second, "delivered")])
     expect(_count(page, "delivered")).to_have_text("2", timeout=15_000)
+    assert page.evaluate(refreshes) != "0"
     _webhook(live_url, inbox, [_status(first, "read")])
     expect(_count(page, "read")).to_have_text("1", timeout=15_000)
     failure = {"code": 131026, "title": "Message undeliverable"}
@@ -164,3 +185,48 @@ def test_funnel_moves_live_and_pause_stops_sending(agent_page, live_url, account
     expect(_count(page, "sent")).to_have_text("5")
     expect(page.locator('[data-progress="handed"]')).to_have_text("6 of 6 (100.0 %)")
     assert page.evaluate("window.__sameDocument") is True
+
+
+def test_create_from_csv_then_cancel(agent_page, account, make_inbox, tmp_path):
+    provider = SlowWhatsApp(delay=0)
+    inbox = make_inbox(account, api_base_url=provider.url)
+    csv = tmp_path / "recipients.csv"
+    csv.write_text("to,name\n+16505551001,Ana\n+16505551002,Bo\nnope,Cy\n")
+
+    page = agent_page
+    page.goto("/campaigns/")
+    expect(page.locator("[data-empty] h2")).to_have_text("No campaign yet")
+    page.get_by_label("Name").fill("Winter sale")
+    page.get_by_label("Inbox").select_option(label=inbox.name)
+    page.get_by_label("or WhatsApp template").fill("winter_sale")
+    page.get_by_label("Template language").fill("en_US")
+    page.get_by_label("Recipients (CSV)").set_input_files(str(csv))
+    page.get_by_role("button", name="Create and start sending").click()
+
+    expect(page.locator("h1")).to_have_text("Winter sale")
+    expect(page.locator(".an-flash").first).to_have_text(
+        "Created “Winter sale”: 2 recipient(s) accepted."
+    )
+    expect(page.locator(".an-flash--warning")).to_contain_text("line 4 (nope): invalid_address")
+    expect(page.locator('[data-progress="created"]')).to_have_text("0 of 2 (0.0 %)")
+    # The worker creates the messages; the page (polling while it does) shows them queued.
+    _work(max_tasks=1)
+    assert provider.count() == 0
+    expect(page.locator('[data-progress="created"]')).to_have_text(
+        "2 of 2 (100.0 %)", timeout=15_000
+    )
+    expect(_count(page, "queued")).to_have_text("2")
+
+    # Cancel asks first; dismissing keeps the campaign running.
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.get_by_role("button", name="Cancel campaign").click()
+    expect(page.locator("[data-campaign-status]")).to_have_text("Running")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Cancel campaign").click()
+    expect(page.locator("[data-campaign-status]")).to_have_text("Cancelled")
+    expect(_count(page, "failed")).to_have_text("2")
+    reason = page.locator('.an-error[data-error-code="cancelled"]')
+    expect(reason).to_contain_text("Cancelled with the campaign")
+    expect(page.locator("[data-action]")).to_have_count(0)
+    _work()
+    assert provider.count() == 0  # nothing reached the provider
