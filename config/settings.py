@@ -339,6 +339,8 @@ SEND_RETRY_MAX_DELAY = float(os.environ.get("SEND_RETRY_MAX_DELAY", "1200"))
 SEND_IN_FLIGHT_STALE_AFTER = float(os.environ.get("SEND_IN_FLIGHT_STALE_AFTER", "120"))
 # A queued message with no pending send task after this many seconds is enqueued again.
 SEND_REQUEUE_AFTER = float(os.environ.get("SEND_REQUEUE_AFTER", "60"))
+# A campaign whose worker committed no batch for this many seconds lost it: enqueued again.
+CAMPAIGN_STALLED_AFTER = float(os.environ.get("CAMPAIGN_STALLED_AFTER", "30"))
 # Provider webhook records (statuses.sweeps.deliveries_prune): accepted calls are kept this many
 # days, rejected ones (bad signature; their body is never stored) this many.
 TICKMARK_KEEP_ACCEPTED_DAYS = float(os.environ.get("TICKMARK_KEEP_ACCEPTED_DAYS", "14"))

@@ -2,15 +2,20 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import OuterRef, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
 from inbox.api.serializers import validate_config
+from inbox.exceptions import CampaignStateConflict
 from inbox.models import (
     SECRET_CONFIG_KEYS,
     Account,
     ApiKey,
+    Campaign,
+    CampaignCount,
     Contact,
     Conversation,
     Inbox,
@@ -18,6 +23,7 @@ from inbox.models import (
     Message,
 )
 from statuses import providers
+from statuses.campaigns import lifecycle
 from statuses.catalogue import ChannelType
 from statuses.models import StatusEvent
 
@@ -353,3 +359,105 @@ class MessageAdmin(admin.ModelAdmin):
         if obj.template:
             return f"Template {obj.template.get('name', '')}"
         return Truncator(obj.content).chars(60)
+
+
+# ---------------------------------------------------------------------------------------------
+# Campaigns (created through the API; the admin shows them with their counts and can pause,
+# resume or cancel them)
+# ---------------------------------------------------------------------------------------------
+
+
+def _count_of(status: str):
+    """A campaign's count of messages in ``status``: the sum of its count rows (a subquery)."""
+    rows = (
+        CampaignCount.objects.filter(campaign=OuterRef("pk"), status=status)
+        .values("campaign")
+        .annotate(n=Sum("delta"))
+        .values("n")
+    )
+    return Coalesce(Subquery(rows), 0)
+
+
+CAMPAIGN_COUNTED = ("queued", "sent", "delivered", "read", "failed")
+
+
+def _campaign_action(name: str, verb: str):
+    def act(modeladmin, request: HttpRequest, queryset) -> None:
+        done = 0
+        for campaign in queryset:
+            try:
+                getattr(lifecycle, f"campaign_{name}")(campaign=campaign)
+                done += 1
+            except CampaignStateConflict as exc:
+                modeladmin.message_user(request, f"{campaign}: {exc.message}", messages.WARNING)
+        modeladmin.message_user(request, f"{done} campaign(s) {verb}.")
+
+    act.__name__ = f"campaign_{name}"
+    act.short_description = f"{name.capitalize()} the selected campaigns"  # type: ignore[attr-defined]
+    return act
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "inbox",
+        "status",
+        "total",
+        "materialised",
+        "rejected",
+        *(f"n_{status}" for status in CAMPAIGN_COUNTED),
+        "created_at",
+        "completed_at",
+    ]
+    list_filter = ["status", "inbox"]
+    search_fields = ["name", "=id"]
+    list_select_related = ["inbox"]
+    date_hierarchy = "created_at"
+    actions = [
+        _campaign_action("pause", "paused"),
+        _campaign_action("resume", "resumed"),
+        _campaign_action("cancel", "cancelled"),
+    ]
+    readonly_fields = [
+        "account",
+        "inbox",
+        "status",
+        "total",
+        "rejected",
+        "materialised",
+        "materialised_at",
+        "content",
+        "template",
+        "scheduled_at",
+        "started_at",
+        "completed_at",
+        "created_at",
+    ]
+
+    def get_queryset(self, request: HttpRequest):
+        counts = {f"n_{status}": _count_of(status) for status in CAMPAIGN_COUNTED}
+        return super().get_queryset(request).annotate(**counts)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # campaigns are created through the API (recipients checked there)
+
+    @admin.display(description="Queued", ordering="n_queued")
+    def n_queued(self, obj: Campaign) -> int:
+        return obj.n_queued
+
+    @admin.display(description="Sent", ordering="n_sent")
+    def n_sent(self, obj: Campaign) -> int:
+        return obj.n_sent
+
+    @admin.display(description="Delivered", ordering="n_delivered")
+    def n_delivered(self, obj: Campaign) -> int:
+        return obj.n_delivered
+
+    @admin.display(description="Read", ordering="n_read")
+    def n_read(self, obj: Campaign) -> int:
+        return obj.n_read
+
+    @admin.display(description="Failed", ordering="n_failed")
+    def n_failed(self, obj: Campaign) -> int:
+        return obj.n_failed

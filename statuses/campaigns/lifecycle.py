@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -127,7 +128,7 @@ def campaigns_sweep(now=None) -> int:
         campaign_counts.compact(campaign.id)
         if campaign.materialised < campaign.total:
             stale = campaign.materialised_at or campaign.started_at or campaign.created_at
-            if stale < now - timedelta(seconds=30):
+            if stale < now - timedelta(seconds=settings.CAMPAIGN_STALLED_AFTER):
                 log.warning("campaign %s: materialising stalled; enqueued again", campaign.id)
                 tasks.campaign_materialise_enqueue(campaign.id)
                 changed += 1

@@ -2,6 +2,7 @@ import pytest
 
 from statuses.campaigns import materialise
 from tests.api.conftest import api_key, client, open_window, other_client, sms_inbox  # noqa: F401
+from tests.e2e.conftest import make_stack  # noqa: F401
 
 
 @pytest.fixture

@@ -273,4 +273,5 @@ def test_run_all_reports_each_sweep(inbox):
         "parked_expire": 0,
         "widget_contacts_expire": 0,
         "deliveries_prune": 0,
+        "campaigns_sweep": 0,
     }

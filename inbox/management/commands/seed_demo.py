@@ -1,5 +1,6 @@
 """Demo data: an account, inboxes on several channels, conversations, messages in every status
-with a real history (written through the same status services the webhooks use)."""
+with a real history (written through the same status services the webhooks use), and a
+campaign that the embedded worker sends while the demo runs."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from django.utils import timezone
 from inbox import services as inbox_services
 from inbox.models import Account, Inbox, Message
 from statuses import services
+from statuses.campaigns.create import campaign_create
+from statuses.campaigns.recipients import Recipient
 from statuses.machine import UNRECOGNIZED, Status
 from statuses.providers.base import InboundMessage, SendOutcome, SendResult, StatusUpdate
 
@@ -147,6 +150,29 @@ WHATSAPP_ERRORS = {
 }
 
 
+DEMO_CAMPAIGN_SIZE = 300
+
+
+def demo_campaign(account: Account, inbox: Inbox) -> None:
+    """A campaign that the embedded worker materialises and sends while the demo runs (with a
+    few rejected recipients, to show why)."""
+    recipients = [
+        Recipient(i, f"+1555020{i:04d}", [f"Customer {i}", f"A-{1000 + i}"])
+        for i in range(DEMO_CAMPAIGN_SIZE)
+    ]
+    recipients += [
+        Recipient(DEMO_CAMPAIGN_SIZE, "not-a-number"),
+        Recipient(DEMO_CAMPAIGN_SIZE + 1, "+15550200001"),  # a duplicate
+    ]
+    campaign_create(
+        account=account,
+        inbox=inbox,
+        name="Order shipped (demo)",
+        recipients=recipients,
+        template={"name": "order_shipped", "language": {"code": "en_US"}},
+    )
+
+
 class Command(BaseCommand):
     help = "Load demo data (idempotent: does nothing if the demo account has inboxes)."
 
@@ -171,6 +197,8 @@ class Command(BaseCommand):
                     inbox.save(update_fields=["config"])
                 for story in STORIES.get(channel_type, []):
                     self._story(inbox, *story)
+                if channel_type == "whatsapp_cloud":
+                    demo_campaign(account, inbox)
         self.stdout.write(f"Demo data loaded into account {account.name!r}.")
 
     def _story(self, inbox: Inbox, address: str, name: str, inbound: str, replies: list) -> None:

@@ -1,0 +1,249 @@
+"""Campaigns through real ``manage.py worker`` processes and a fake WhatsApp Cloud API:
+pause stops sending within a second, resume sends the rest exactly once, cancel ends the
+unsent ``failed`` (``cancelled``), and a worker killed mid-materialising and mid-sending loses
+and duplicates nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import psycopg
+import pytest
+from django.db import connection
+
+from inbox.models import Campaign, Inbox, Message
+from statuses import campaign_counts, correlation
+from statuses.campaigns import create, lifecycle
+from statuses.campaigns.recipients import Recipient
+from statuses.machine import Status
+from statuses.models import SendTry
+from tests.e2e.conftest import wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TEMPLATE = {"name": "order_update", "language": "en_US"}
+
+
+class FakeWhatsApp:
+    """The Cloud API send endpoint: records each body with its arrival time, answers after
+    ``delay``; on the ``kill_at``-th request it SIGKILLs ``worker_pid`` instead of answering."""
+
+    def __init__(self, delay: float = 0.0, kill_at: int = 0):
+        self.arrivals: list[tuple[float, dict]] = []
+        self.lock = threading.Lock()
+        self.worker_pid: int | None = None
+        self.killed = threading.Event()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with fake.lock:
+                    fake.arrivals.append((time.monotonic(), body))
+                    count = len(fake.arrivals)
+                if count == kill_at and fake.worker_pid:
+                    os.kill(fake.worker_pid, signal.SIGKILL)
+                    fake.killed.set()
+                    return
+                time.sleep(delay)
+                payload = json.dumps({"messages": [{"id": f"wamid.{count}"}]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.arrivals)
+
+    def per_message(self) -> Counter:
+        with self.lock:
+            return Counter(body["biz_opaque_callback_data"] for _, body in self.arrivals)
+
+
+@pytest.fixture
+def fake_inbox(account):
+    def make(fake: FakeWhatsApp) -> Inbox:
+        return Inbox.objects.create(
+            account=account,
+            name="WhatsApp",
+            channel_type="whatsapp_cloud",
+            config={
+                "phone_number_id": "106540352242922",
+                "access_token": "token",
+                "app_secret": "secret",
+                "api_base_url": fake.url,
+            },
+        )
+
+    return make
+
+
+def new_campaign(account, inbox, n: int) -> Campaign:
+    recipients = [Recipient(i, f"+1555{i:07d}", [f"n{i}"]) for i in range(n)]
+    campaign, rejected = create.campaign_create(
+        account=account, inbox=inbox, name="worker", recipients=recipients, template=TEMPLATE
+    )
+    assert not rejected
+    return campaign
+
+
+def unsent(campaign) -> int:
+    return Message.objects.filter(campaign=campaign, status=Status.QUEUED).count()
+
+
+def assert_each_sent_at_most_once(fake, campaign):
+    per_message = fake.per_message()
+    assert set(per_message.values()) <= {1}, "a message was sent twice"
+    ids = {
+        correlation.make(mid, 1)
+        for mid in Message.objects.filter(campaign=campaign).values_list("id", flat=True)
+    }
+    assert set(per_message) <= ids
+
+
+def assert_counts_are_a_recount(campaign):
+    assert campaign_counts.counts([campaign.id])[campaign.id] == campaign_counts.recount(
+        campaign.id
+    )
+
+
+def test_pause_stops_sending_within_a_second_and_resume_sends_the_rest_once(
+    account, fake_inbox, make_stack
+):
+    fake = FakeWhatsApp(delay=0.02)
+    campaign = new_campaign(account, fake_inbox(fake), 80)
+    stack = make_stack()
+    stack.start_worker()
+    wait_for(lambda: fake.count() >= 10, timeout=60, message="the first sends")
+
+    lifecycle.campaign_pause(campaign=campaign)
+    paused_at = time.monotonic()
+    time.sleep(2.0)
+    late = [t - paused_at for t, _ in fake.arrivals if t > paused_at + 1.0]
+    assert late == [], f"sends arrived {late} s after the pause"
+    sent_while_paused = fake.count()
+    assert sent_while_paused < 80
+    assert unsent(campaign) == 80 - sent_while_paused
+
+    lifecycle.campaign_resume(campaign=Campaign.objects.get(id=campaign.id))
+    wait_for(
+        lambda: unsent(campaign) == 0, timeout=90, message=lambda: f"{unsent(campaign)} unsent"
+    )
+    time.sleep(0.5)  # any duplicate task would be claimed by now
+    assert fake.count() == 80
+    assert_each_sent_at_most_once(fake, campaign)
+    assert Counter(Message.objects.filter(campaign=campaign).values_list("status", flat=True)) == {
+        Status.SENT: 80
+    }
+    assert_counts_are_a_recount(campaign)
+
+
+def test_cancel_ends_the_unsent_failed_with_cancelled(account, fake_inbox, make_stack):
+    fake = FakeWhatsApp(delay=0.02)
+    campaign = new_campaign(account, fake_inbox(fake), 80)
+    stack = make_stack()
+    stack.start_worker()
+    wait_for(lambda: fake.count() >= 10, timeout=60, message="the first sends")
+
+    cancelled = lifecycle.campaign_cancel(campaign=campaign)
+    assert cancelled.status == Campaign.State.CANCELLED
+    cancelled_at = time.monotonic()
+    wait_for(lambda: unsent(campaign) == 0, timeout=30, message="no message left queued")
+    time.sleep(1.5)
+    assert [t for t, _ in fake.arrivals if t > cancelled_at + 1.0] == []
+    sent = fake.count()
+    statuses = Counter(
+        Message.objects.filter(campaign=campaign).values_list("status", "error_code")
+    )
+    assert statuses == {(Status.SENT, ""): sent, (Status.FAILED, "cancelled"): 80 - sent}
+    assert_each_sent_at_most_once(fake, campaign)
+    assert_counts_are_a_recount(campaign)
+    counts = campaign_counts.counts([campaign.id])[campaign.id]
+    assert counts["FAILED"] == 80 - sent > 0
+
+
+def test_worker_killed_mid_materialising_and_mid_sending_loses_and_duplicates_nothing(
+    account, fake_inbox, make_stack, monkeypatch
+):
+    monkeypatch.setattr(create, "BATCH", 20)
+    fake = FakeWhatsApp(kill_at=45)
+    campaign = new_campaign(account, fake_inbox(fake), 200)
+    # Hold the contact of batch 3's first recipient in an open transaction of our own: the
+    # worker's batch 3 waits on it, inside its transaction, and is killed there.
+    db = connection.settings_dict
+    blocker = psycopg.connect(
+        host=db["HOST"],
+        port=db["PORT"] or 5432,
+        user=db["USER"],
+        password=db["PASSWORD"] or None,
+        dbname=db["NAME"],
+    )
+    blocker.execute(
+        "INSERT INTO inbox_contact (account_id, inbox_id, address, name, token, created_at) "
+        "VALUES (%s, %s, %s, '', 'blocker-token', now())",
+        [account.id, campaign.inbox_id, "+15550000040"],
+    )
+    stack = make_stack()
+    first = stack.start_worker(SWEEP_INTERVAL="0")
+    wait_for(
+        lambda: Campaign.objects.get(id=campaign.id).materialised == 40,
+        timeout=60,
+        message="two batches",
+    )
+    time.sleep(0.5)  # the worker is now blocked inside batch 3's transaction
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait(10)
+    blocker.rollback()
+    blocker.close()
+    assert Campaign.objects.get(id=campaign.id).materialised == 40
+    assert Message.objects.filter(campaign=campaign).count() == 40
+    sent_before = fake.count()
+
+    # The second worker finds the lost materialising (sweep), and is killed mid-send in turn.
+    second = stack.start_worker(SWEEP_INTERVAL="0.3", CAMPAIGN_STALLED_AFTER="1")
+    fake.worker_pid = second.pid
+    assert fake.killed.wait(90), f"never reached the kill point ({fake.count()} sends)"
+    second.wait(10)
+    assert second.returncode == -signal.SIGKILL
+
+    stack.start_worker(
+        SWEEP_INTERVAL="0.3",
+        CAMPAIGN_STALLED_AFTER="1",
+        SEND_IN_FLIGHT_STALE_AFTER="1",
+        SEND_REQUEUE_AFTER="1",
+    )
+    wait_for(
+        lambda: (
+            Campaign.objects.get(id=campaign.id).status == Campaign.State.COMPLETED
+            and not SendTry.objects.filter(outcome="in_flight").exists()
+        ),
+        timeout=120,
+        message=lambda: f"campaign completed ({unsent(campaign)} unsent, {fake.count()} sends)",
+    )
+    messages = Message.objects.filter(campaign=campaign)
+    assert messages.count() == 200
+    assert messages.values("to_address").distinct().count() == 200
+    assert_each_sent_at_most_once(fake, campaign)
+    assert fake.count() == 200 and sent_before < 45
+    statuses = Counter(messages.values_list("status", flat=True))
+    assert statuses == {Status.SENT: 199, Status.UNKNOWN: 1}  # the one in flight at the kill
+    assert_counts_are_a_recount(campaign)
