@@ -82,6 +82,7 @@ def _campaign_view(
         "status_label": status.capitalize(),
         "status_note": STATUS_NOTES.get(status, ""),
         "total": campaign.total,
+        "rejected": campaign.rejected,
         "counts": counts,
         "steps": steps,
         "progress": campaign_charts.progress(campaign.total, campaign.materialised, counts),

@@ -129,6 +129,7 @@ def test_funnel_moves_live_and_pause_stops_sending(
     expect(row.locator('[data-count="sent"]')).to_have_text("3")
     row.get_by_role("link", name="Order updates").click()
     expect(page.locator("h1")).to_have_text("Order updates")
+    expect(page.locator("[data-rejected]")).to_have_text("1")
     expect(page.locator("[data-connection]")).to_have_text("Live")
     expect(page.locator("[data-campaign-status]")).to_have_text("Running")
     expect(_count(page, "queued")).to_have_text("3")
