@@ -1,8 +1,9 @@
 """The campaigns pages (DESIGN §16), for signed-in agents: the list, and one campaign's live
 funnel with pause / resume / cancel.
 
-Numbers come from the campaign's maintained counts (one row); only the failure reasons read
-the messages, grouped in one query, and only when some failed. Each page has a ``…/panel/``
+Numbers come from the campaign's maintained counts (``statuses.campaign_counts``: a few
+indexed rows, never its messages); only the failure reasons read the messages, grouped in one
+query, and only when some failed. Each page has a ``…/panel/``
 twin answering just the part that moves, which ``static/campaigns/campaigns.js`` re-reads
 (throttled) when statuses arrive over ``/ws/agent/``. The buttons call the same services as
 ``POST /api/v1/campaigns/<id>/pause|resume|cancel``.
@@ -17,11 +18,12 @@ from typing import Any
 from django.contrib import messages as flash
 from django.db.models import Count, Max
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from inbox import selectors
 from inbox.api import campaigns as campaigns_api
 from inbox.exceptions import InboxError
 from inbox.models import Account, Campaign, Inbox, Message
@@ -33,6 +35,8 @@ from statuses.machine import Status
 from statuses.models import StatusEvent
 
 LISTED = 100
+# 100,000 recipients with a few parameters each fit well within this.
+MAX_CSV_BYTES = 20_000_000
 UNKNOWN_TITLE = errors.UNKNOWN_ERROR.title
 REASONS_SHOWN = 5
 
@@ -62,10 +66,6 @@ OFFERED = {
 LIVE = frozenset({"SCHEDULED", "RUNNING"})
 
 
-def _campaigns(account: Account):
-    return Campaign.objects.filter(account=account).select_related("inbox")
-
-
 def _campaign_view(
     campaign: Campaign, counts: dict[str, int], *, detail: bool = False
 ) -> dict[str, Any]:
@@ -83,7 +83,6 @@ def _campaign_view(
         "status_note": STATUS_NOTES.get(status, ""),
         "total": campaign.total,
         "rejected": campaign.rejected,
-        "counts": counts,
         "steps": steps,
         "progress": campaign_charts.progress(campaign.total, campaign.materialised, counts),
         "created_at": campaign.created_at,
@@ -137,7 +136,7 @@ def _failure_reasons(campaign: Campaign) -> list[dict[str, Any]]:
 
 
 def _list_context(account: Account) -> dict[str, Any]:
-    rows = list(_campaigns(account).order_by("-created_at")[: LISTED + 1])
+    rows = list(selectors.campaign_list(account=account).order_by("-created_at")[: LISTED + 1])
     shown = rows[:LISTED]
     counts = campaign_counts.counts(c.id for c in shown)
     return {
@@ -147,8 +146,16 @@ def _list_context(account: Account) -> dict[str, Any]:
     }
 
 
+def _campaign(account: Account, pk: uuid.UUID) -> Campaign:
+    """The account's campaign; another account's answers 404 exactly like a missing one."""
+    campaign = selectors.campaign_get(account=account, campaign_id=pk)
+    if campaign is None:
+        raise Http404("No such campaign.")
+    return campaign
+
+
 def _detail_context(account: Account, pk: uuid.UUID) -> dict[str, Any]:
-    campaign = get_object_or_404(_campaigns(account), pk=pk)
+    campaign = _campaign(account, pk)
     counts = campaign_counts.counts([campaign.id])[campaign.id]
     return {"campaign": _campaign_view(campaign, counts, detail=True), "updated_at": timezone.now()}
 
@@ -222,7 +229,7 @@ ACTION_SERVICES = {
 def campaign_action(
     request: HttpRequest, account: Account, pk: uuid.UUID, action: str
 ) -> HttpResponse:
-    campaign = get_object_or_404(_campaigns(account), pk=pk)
+    campaign = _campaign(account, pk)
     if action not in ACTION_SERVICES:
         raise Http404("No such action.")
     service, done = ACTION_SERVICES[action]
@@ -243,8 +250,17 @@ def campaign_create(request: HttpRequest, account: Account) -> HttpResponse:
         "name": request.POST.get("name", "").strip(),
         "inbox": request.POST.get("inbox", ""),
     }
-    if request.FILES.get("recipients") is not None:
-        data["recipients"] = request.FILES["recipients"]
+    upload = request.FILES.get("recipients")
+    if upload is not None and upload.size > MAX_CSV_BYTES:
+        return _list_page(
+            request,
+            account,
+            status=400,
+            create_errors=[f"CSV file: at most {MAX_CSV_BYTES // 1_000_000} MB."],
+            create_values=request.POST,
+        )
+    if upload is not None:
+        data["recipients"] = upload
     content = request.POST.get("content", "").strip()
     template_name = request.POST.get("template_name", "").strip()
     if template_name:
@@ -283,10 +299,16 @@ def campaign_create(request: HttpRequest, account: Account) -> HttpResponse:
 
 def _error_lines(errors_by_field: dict[str, Any]) -> list[str]:
     """The serializer's errors as sentences naming the form's fields."""
-    labels = {"name": "Name", "inbox": "Inbox", "content": "Message", "recipients": "CSV file"}
+    labels = {
+        "name": "Name",
+        "inbox": "Inbox",
+        "content": "Message",
+        "template": "Template",
+        "recipients": "CSV file",
+    }
     lines = []
     for field_name, problems in errors_by_field.items():
         problems = problems if isinstance(problems, list) else [problems]
-        label = labels.get(field_name, "Template" if field_name == "template" else "")
+        label = labels.get(field_name)
         lines.extend(f"{label}: {p}" if label else str(p) for p in problems)
     return lines

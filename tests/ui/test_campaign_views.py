@@ -270,6 +270,20 @@ def test_the_form_says_what_is_wrong_and_creates_nothing(
     assert not Campaign.objects.exists()
 
 
+def test_the_form_refuses_a_csv_file_too_large_to_be_a_campaign(account, inbox):
+    from inbox.views.campaigns import MAX_CSV_BYTES
+
+    row = "+16505550001," + "x" * 99 + "\n"
+    text = "to,note\n" + row * (MAX_CSV_BYTES // len(row) + 1)
+    response = _client_for(account).post(
+        "/campaigns/new/",
+        {"name": "Huge", "inbox": str(inbox.id), "content": "Hi", "recipients": _csv(text)},
+    )
+    assert response.status_code == 400
+    assert "CSV file: at most 20 MB." in response.content.decode()
+    assert not Campaign.objects.exists()
+
+
 def test_the_form_needs_the_csrf_token(account, inbox):
     client = _client_for(account, csrf=True)
     response = client.post(
