@@ -236,8 +236,14 @@ class Message(OnChannel, models.Model):
     deleted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+    # Indexed by ``message_campaign_status`` (campaign first), not by a second index of its own.
     campaign = models.ForeignKey(
-        "Campaign", null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+        "Campaign",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="messages",
+        db_index=False,
     )
     # The change feed's position (docs/change-feed.md). Set by a database trigger on every
     # insert and update, whatever the code path, so values written from Python are ignored:

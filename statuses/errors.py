@@ -13,7 +13,8 @@ from __future__ import annotations
 from statuses import providers
 from statuses.providers.base import ErrorInfo
 
-# Codes Tickmark itself records (statuses/sweeps.py, statuses/sending.py), on any channel.
+# Codes Tickmark itself records (statuses/sweeps.py, statuses/sending.py, campaigns), on any
+# channel.
 TICKMARK_ERRORS: dict[str, ErrorInfo] = {
     "expired": ErrorInfo(
         "Not delivered in time",
@@ -35,17 +36,18 @@ TICKMARK_ERRORS: dict[str, ErrorInfo] = {
         "Look at the conversation before resending: the contact may already have it.",
         permanent=True,
     ),
+    # A campaign's cancel ends its unsent messages with this code (statuses.campaigns.lifecycle).
+    # Permanent: a bulk resend of failures must not quietly restart a cancelled campaign.
+    "cancelled": ErrorInfo(
+        "Campaign cancelled",
+        "The campaign was cancelled before this message was handed to the provider.",
+        "Nothing was sent; start a new campaign to reach this contact.",
+        permanent=True,
+    ),
     "adapter_error": ErrorInfo(
         "Sending failed unexpectedly",
         "Tickmark's code for this channel raised an error; the provider may not have the message.",
         "Report it to your administrator; resending would most likely fail the same way.",
-        permanent=True,
-    ),
-    # statuses/campaigns/lifecycle.py: a campaign's cancel ends its unsent messages so.
-    "cancelled": ErrorInfo(
-        "Cancelled with the campaign",
-        "The campaign was cancelled before this message was handed to the provider.",
-        "Nothing was sent to this contact; send again or create a new campaign to reach them.",
         permanent=True,
     ),
 }

@@ -10,11 +10,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from inbox.models import Account, Campaign, CampaignBatch, Inbox
 from statuses import tasks
+from statuses.campaigns import sql
 from statuses.campaigns.recipients import Recipient, Rejection, recipients_check
 
 # Recipients per batch: one transaction and a constant number of statements each when the
@@ -63,13 +64,16 @@ def campaign_create(
             )
             campaign.refresh_from_db()
             return campaign, rejected
-        CampaignBatch.objects.bulk_create(
-            CampaignBatch(
-                campaign=campaign,
-                number=number,
-                recipients=[r.stored() for r in accepted[start : start + BATCH]],
+        batches = [
+            [r.stored() for r in accepted[start : start + BATCH]]
+            for start in range(0, len(accepted), BATCH)
+        ]
+        if connection.vendor == "postgresql":
+            sql.batches_insert(campaign.id, batches)
+        else:
+            CampaignBatch.objects.bulk_create(
+                CampaignBatch(campaign=campaign, number=number, recipients=recipients)
+                for number, recipients in enumerate(batches)
             )
-            for number, start in enumerate(range(0, len(accepted), BATCH))
-        )
         tasks.campaign_materialise_enqueue(campaign.id, run_after=scheduled_at if later else None)
     return campaign, rejected

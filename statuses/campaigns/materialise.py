@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from inbox.models import Campaign, CampaignBatch, Contact, Conversation, Message
 from statuses import campaign_counts, tasks
+from statuses.campaigns import sql
 from statuses.campaigns.personalise import content_for, template_for
 from statuses.machine import Status
 
@@ -92,48 +93,89 @@ def _messages_create(campaign: Campaign, recipients: list[list], now) -> list[uu
     """
     inbox = campaign.inbox
     addresses = [row[1] for row in recipients]
-    Contact.objects.bulk_create(
-        [
-            Contact(account_id=campaign.account_id, inbox=inbox, address=a, created_at=now)
-            for a in addresses
-        ],
-        ignore_conflicts=True,
-    )
-    contact_ids = dict(
-        Contact.objects.filter(inbox=inbox, address__in=addresses)
-        .values_list("address", "id")
-        .order_by()
-    )
-    Conversation.objects.bulk_create(
-        [
-            Conversation(
-                account_id=campaign.account_id,
-                inbox=inbox,
-                contact_id=contact_ids[a],
-                last_message_at=now,
-                created_at=now,
-            )
-            for a in addresses
-        ],
-        ignore_conflicts=True,
-    )
-    conversation_ids = dict(
-        Conversation.objects.filter(inbox=inbox, contact_id__in=list(contact_ids.values()))
-        .values_list("contact_id", "id")
-        .order_by()
-    )
+    postgres = connection.vendor == "postgresql"
+    if postgres:
+        sql.contacts_insert(campaign.account_id, inbox.id, addresses, now)
+    else:
+        Contact.objects.bulk_create(
+            [
+                Contact(account_id=campaign.account_id, inbox=inbox, address=a, created_at=now)
+                for a in addresses
+            ],
+            ignore_conflicts=True,
+        )
+    if postgres:
+        contact_ids = sql.contact_ids(inbox.id, addresses)
+    else:
+        contact_ids = dict(
+            Contact.objects.filter(inbox=inbox, address__in=addresses)
+            .values_list("address", "id")
+            .order_by()
+        )
+    if postgres:
+        sql.conversations_insert(campaign.account_id, inbox.id, list(contact_ids.values()), now)
+    else:
+        Conversation.objects.bulk_create(
+            [
+                Conversation(
+                    account_id=campaign.account_id,
+                    inbox=inbox,
+                    contact_id=contact_id,
+                    last_message_at=now,
+                    created_at=now,
+                )
+                for contact_id in contact_ids.values()
+            ],
+            ignore_conflicts=True,
+        )
+    if postgres:
+        conversation_ids = sql.conversation_ids(inbox.id, list(contact_ids.values()))
+    else:
+        conversation_ids = dict(
+            Conversation.objects.filter(inbox=inbox, contact_id__in=list(contact_ids.values()))
+            .values_list("contact_id", "id")
+            .order_by()
+        )
+    rows = [
+        (
+            uuid.uuid4(),
+            conversation_ids[contact_ids[to]],
+            to,
+            content_for(campaign.content, parameters),
+            template_for(campaign.template, parameters),
+            customer_message_id or None,
+        )
+        for _, to, parameters, customer_message_id in recipients
+    ]
+    if postgres:
+        ids = sql.messages_insert(
+            campaign_id=campaign.id,
+            account_id=campaign.account_id,
+            inbox_id=inbox.id,
+            channel_type=inbox.channel_type,
+            rows=rows,
+            now=now,
+        )
+    else:  # SQLite (the embedded demo): one writer, no clash to expect but a customer id
+        ids = _messages_bulk_create(campaign, rows, now)
+    _conversations_touch(list(conversation_ids.values()), now)
+    return ids
+
+
+def _messages_bulk_create(campaign: Campaign, rows: list[tuple], now) -> list[uuid.UUID]:
+    inbox = campaign.inbox
     messages = [
         Message(
-            id=uuid.uuid4(),
+            id=message_id,
             account_id=campaign.account_id,
             inbox=inbox,
-            conversation_id=conversation_ids[contact_ids[to]],
+            conversation_id=conversation_id,
             channel_type=inbox.channel_type,
             direction=Message.Direction.OUTGOING,
             to_address=to,
-            content=content_for(campaign.content, parameters),
-            template=template_for(campaign.template, parameters),
-            customer_message_id=customer_message_id or None,
+            content=content,
+            template=template,
+            customer_message_id=customer_message_id,
             campaign_id=campaign.id,
             status=Status.QUEUED,
             queued_at=now,
@@ -141,15 +183,11 @@ def _messages_create(campaign: Campaign, recipients: list[list], now) -> list[uu
             created_at=now,
             updated_at=now,
         )
-        for _, to, parameters, customer_message_id in recipients
+        for message_id, conversation_id, to, content, template, customer_message_id in rows
     ]
-    with_customer_ids = any(m.customer_message_id for m in messages)
-    Message.objects.bulk_create(messages, ignore_conflicts=with_customer_ids)
+    Message.objects.bulk_create(messages, ignore_conflicts=True)
     ids = [m.id for m in messages]
-    if with_customer_ids:  # the ones a clash skipped are not in the table
-        ids = list(Message.objects.filter(id__in=ids).values_list("id", flat=True).order_by())
-    _conversations_touch(list(conversation_ids.values()), now)
-    return ids
+    return list(Message.objects.filter(id__in=ids).values_list("id", flat=True).order_by())
 
 
 def _conversations_touch(conversation_ids: list[int], now) -> None:

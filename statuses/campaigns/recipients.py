@@ -10,10 +10,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import connection
 from django.utils import timezone
 
 from inbox.addresses import address_problem
 from inbox.models import SERVICE_WINDOW, Conversation, Inbox, Message
+from statuses.campaigns import sql
 
 # Rejection codes (per recipient; listed with its index in the create answer).
 INVALID_ADDRESS = "invalid_address"
@@ -118,6 +120,8 @@ def _customer_ids_taken(inbox: Inbox, ids: list[str | None]) -> set[str]:
     wanted = [i for i in ids if i]
     if not wanted:
         return set()
+    if connection.vendor == "postgresql":  # 100,000 ids: one parameter, not 100,000
+        return sql.customer_ids_taken(inbox.account_id, wanted)
     return set(
         Message.objects.filter(account_id=inbox.account_id, customer_message_id__in=wanted)
         .values_list("customer_message_id", flat=True)

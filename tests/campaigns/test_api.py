@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from inbox.models import Campaign, CampaignBatch, Message
 from statuses.campaigns import create
+from statuses.models import StatusEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -209,13 +210,25 @@ def test_list_has_counts_in_a_constant_number_of_queries(client, inbox, material
     assert results[0]["total"] == 2
 
 
-def test_actions_move_the_state_and_refuse_the_impossible(client, inbox):
-    campaign_id = post(client, inbox, [{"to": "+15551230001"}]).json()["id"]
+def test_actions_move_the_state_and_refuse_the_impossible(client, inbox, materialise_all):
+    campaign_id = post(client, inbox, [{"to": "+15551230001"}, {"to": "+15551230002"}]).json()["id"]
+    materialise_all(campaign_id)
     url = f"/api/v1/campaigns/{campaign_id}"
     assert client.post(f"{url}/resume").status_code == 409
     assert client.post(f"{url}/pause").json()["status"] == "PAUSED"
     assert client.post(f"{url}/resume").json()["status"] == "RUNNING"
-    assert client.post(f"{url}/cancel").json()["status"] == "CANCELLED"
+    cancelled = client.post(f"{url}/cancel").json()
+    assert cancelled["status"] == "CANCELLED"
+    assert cancelled["completed_at"] is not None
+    assert cancelled["counts"]["FAILED"] == 2
+    assert cancelled["counts"]["QUEUED"] == 0
+    # Through the status service: stored as events, shown with the catalogue's explanation.
+    message = Message.objects.filter(campaign_id=campaign_id).first()
+    shown = client.get(f"/api/v1/messages/{message.id}").json()
+    assert shown["status"] == "FAILED"
+    assert shown["error"]["code"] == "cancelled"
+    assert shown["error"]["title"] == "Campaign cancelled"
+    assert StatusEvent.objects.filter(message=message, error_code="cancelled").count() == 1
     refused = client.post(f"{url}/pause")
     assert refused.status_code == 409
     assert refused.json()["error"]["code"] == "campaign_state_conflict"

@@ -227,7 +227,7 @@ def test_create_from_csv_then_cancel(agent_page, account, make_inbox, tmp_path):
     expect(page.locator("[data-campaign-status]")).to_have_text("Cancelled")
     expect(_count(page, "failed")).to_have_text("2")
     reason = page.locator('.an-error[data-error-code="cancelled"]')
-    expect(reason).to_contain_text("Cancelled with the campaign")
+    expect(reason).to_contain_text("Campaign cancelled")
     expect(page.locator("[data-action]")).to_have_count(0)
     _work()
     assert provider.count() == 0  # nothing reached the provider

@@ -129,7 +129,7 @@ def test_pause_resume_cancel_call_the_campaign_services(account, inbox):
     campaign.refresh_from_db()
     assert campaign.status == "cancelled"
     assert campaign_counts.counts([campaign.id])[campaign.id]["FAILED"] == 3
-    assert "Cancelled with the campaign" in page  # the reason, in the catalogue's words
+    assert "Campaign cancelled" in page  # the reason, in the catalogue's words
     assert "data-action=" not in page  # nothing left to do
 
     # A finished campaign cannot be paused: said, not crashed.
