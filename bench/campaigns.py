@@ -9,7 +9,9 @@ parameters each, a ``customer_message_id`` on every other one; ``--existing`` of
 already known from earlier conversations). It times ``campaign_create`` (the recipient checks and
 the stored batches: what the API answers after) and then ``batch_materialise`` until the campaign
 is fully materialised (contacts, conversations, messages, send tasks, counts: what the worker
-does), in this process, without HTTP. Prints one JSON line per size and a table.
+does), in this process, without HTTP; then, as a yardstick measured in the same conditions,
+``--baseline`` messages created one by one through ``message_create_outgoing`` (the path of
+``POST /api/v1/messages`` without HTTP). Prints one JSON line per size and a table.
 """
 
 from __future__ import annotations
@@ -37,6 +39,12 @@ def main() -> None:
     parser.add_argument("--recipients", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--batch", type=int, default=0, help="recipients per batch (default: ours)")
     parser.add_argument("--existing", type=float, default=0.5, help="share of known contacts")
+    parser.add_argument(
+        "--baseline",
+        type=int,
+        default=300,
+        help="also create this many messages one by one (message_create_outgoing), same run",
+    )
     args = parser.parse_args()
 
     recreate_database(DB_URL)
@@ -113,6 +121,18 @@ def main() -> None:
         print(json.dumps(row), flush=True)
         rows.append(row)
 
+    if args.baseline:
+        from statuses import outbound
+
+        started = time.perf_counter()
+        for i in range(args.baseline):
+            outbound.message_create_outgoing(
+                account=account, inbox=inbox, to=f"+1{9_000_000_000 + i:010d}", template=template
+            )
+        one_by_one = args.baseline / (time.perf_counter() - started)
+        row = {"baseline_messages": args.baseline, "one_by_one_per_s": round(one_by_one)}
+        print(json.dumps(row), flush=True)
+        print(f"\nOne by one (message_create_outgoing, same run): {one_by_one:,.0f} messages/s")
     print("\n| recipients | batch | accept | accepted/s | materialise | messages/s | statements |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:

@@ -28,6 +28,9 @@ run a given sweep while the others skip it, and every status a sweep writes has 
 7. ``deliveries_prune``: recorded provider webhook calls are deleted after
    ``TICKMARK_KEEP_ACCEPTED_DAYS`` (rejected ones after ``TICKMARK_KEEP_REJECTED_DAYS``), in
    batches of ``PRUNE_BATCH`` ids, each its own short transaction.
+8. ``campaigns_sweep`` (``statuses.campaigns.lifecycle``): completes campaigns with nothing left
+   to send, enqueues again a materialising whose worker died, fails what a retry left queued
+   after a cancel, and folds the campaigns' count rows.
 """
 
 from __future__ import annotations

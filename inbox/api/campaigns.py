@@ -18,7 +18,12 @@ from datetime import UTC
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import serializers, status
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
@@ -43,6 +48,14 @@ class CampaignPagination(Pagination):
     ordering = ("-created_at", "-id")
 
 
+class RecipientSerializer(serializers.Serializer):
+    # Documentation only: recipients are read by ``_recipients`` (see the module docstring).
+    to = serializers.CharField(help_text="The address on the inbox's channel.")
+    parameters = serializers.JSONField(required=False, help_text="A list or an object.")
+    customer_message_id = serializers.CharField(required=False, max_length=200)
+
+
+@extend_schema_field(RecipientSerializer(many=True))
 class RecipientsField(serializers.Field):
     """The recipients as given: a JSON list, or an uploaded CSV file (multipart)."""
 
@@ -133,7 +146,7 @@ class CampaignSerializer(serializers.Serializer):
     name = serializers.CharField()
     inbox = serializers.UUIDField()
     channel_type = serializers.CharField()
-    status = serializers.ChoiceField(choices=[s.upper() for s in Campaign.State.values])
+    status = serializers.CharField(help_text="SCHEDULED, RUNNING, PAUSED, COMPLETED or CANCELLED.")
     total = serializers.IntegerField(help_text="Accepted recipients.")
     materialised = serializers.IntegerField(help_text="Recipients turned into messages so far.")
     rejected_count = serializers.IntegerField()
@@ -310,27 +323,58 @@ class CampaignDetailView(ApiView):
         return Response(_one(campaign))
 
 
-ACTIONS = {
-    "pause": lifecycle.campaign_pause,
-    "resume": lifecycle.campaign_resume,
-    "cancel": lifecycle.campaign_cancel,
-}
+ACTION_DESCRIPTION = (
+    "pause: no further message is handed to the provider (those in flight finish); resume: "
+    "sending continues, each message still sent once; cancel: unsent messages end FAILED with "
+    "the code `cancelled`. A campaign in a state that does not allow the action: 409 "
+    "`campaign_state_conflict`."
+)
 
 
+# One view per action (pause, resume, cancel), so each has its own summary in the schema.
 @extend_schema(tags=["campaigns"], parameters=[CAMPAIGN_ID])
 class CampaignActionView(ApiView):
     serializer_class = CampaignSerializer
-    action_name = ""
 
-    @extend_schema(
-        request=None,
-        responses=CampaignSerializer,
-        description="pause: no further message is handed to the provider (those in flight "
-        "finish); resume: sending continues, each message still sent once; cancel: unsent "
-        "messages end FAILED with the code `cancelled`. A campaign in a state that does not "
-        "allow the action: 409 `campaign_state_conflict`.",
-    )
-    def post(self, request: Request, campaign_id: str) -> Response:
+    def act(self, campaign: Campaign) -> Campaign:
+        raise NotImplementedError
+
+    def respond_to(self, campaign_id: str) -> Response:
         campaign = self.lookup(selectors.campaign_get, "campaign", campaign_id=campaign_id)
-        campaign = ACTIONS[self.action_name](campaign=campaign)
-        return Response(_one(campaign))
+        return Response(_one(self.act(campaign)))
+
+
+def _action_schema(summary: str):
+    return extend_schema(
+        summary=summary, request=None, responses=CampaignSerializer, description=ACTION_DESCRIPTION
+    )
+
+
+class CampaignPauseView(CampaignActionView):
+    def act(self, campaign: Campaign) -> Campaign:
+        return lifecycle.campaign_pause(campaign=campaign)
+
+    @_action_schema("Pause a campaign")
+    def post(self, request: Request, campaign_id: str) -> Response:
+        return self.respond_to(campaign_id)
+
+
+class CampaignResumeView(CampaignActionView):
+    def act(self, campaign: Campaign) -> Campaign:
+        return lifecycle.campaign_resume(campaign=campaign)
+
+    @_action_schema("Resume a paused campaign")
+    def post(self, request: Request, campaign_id: str) -> Response:
+        return self.respond_to(campaign_id)
+
+
+class CampaignCancelView(CampaignActionView):
+    def act(self, campaign: Campaign) -> Campaign:
+        return lifecycle.campaign_cancel(campaign=campaign)
+
+    @_action_schema("Cancel a campaign")
+    def post(self, request: Request, campaign_id: str) -> Response:
+        return self.respond_to(campaign_id)
+
+
+ACTIONS = {"pause": CampaignPauseView, "resume": CampaignResumeView, "cancel": CampaignCancelView}

@@ -59,10 +59,10 @@ v1 = [
     *(
         path(
             f"campaigns/<str:campaign_id>/{action}",
-            campaigns.CampaignActionView.as_view(action_name=action),
+            view.as_view(),
             name=f"campaign-{action}",
         )
-        for action in campaigns.ACTIONS
+        for action, view in campaigns.ACTIONS.items()
     ),
     path("webhooks", views.WebhookListView.as_view(), name="webhook-list"),
     path("webhooks/<str:webhook_id>", views.WebhookDetailView.as_view(), name="webhook-detail"),

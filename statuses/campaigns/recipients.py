@@ -96,7 +96,7 @@ def recipients_check(
             rejected[r.index] = OUTSIDE_WINDOW
     accepted = [r for r in recipients if r.index not in rejected]
     rejections = [
-        Rejection(r.index, r.to, rejected[r.index]) for r in recipients if r.index in rejected
+        Rejection(r.index, r.to[:320], rejected[r.index]) for r in recipients if r.index in rejected
     ]
     return accepted, rejections
 

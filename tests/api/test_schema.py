@@ -16,6 +16,12 @@ from schemathesis.checks import (
 
 EXPECTED_OPERATIONS = {
     ("get", "/api/v1/inboxes"),
+    ("get", "/api/v1/campaigns"),
+    ("post", "/api/v1/campaigns"),
+    ("get", "/api/v1/campaigns/{campaign_id}"),
+    ("post", "/api/v1/campaigns/{campaign_id}/pause"),
+    ("post", "/api/v1/campaigns/{campaign_id}/resume"),
+    ("post", "/api/v1/campaigns/{campaign_id}/cancel"),
     ("post", "/api/v1/inboxes"),
     ("get", "/api/v1/inboxes/{inbox_id}"),
     ("patch", "/api/v1/inboxes/{inbox_id}"),
