@@ -56,6 +56,8 @@ class MessageStatus(LiveEvent):
     error: StatusError | None
     status_updated_at: str
     version: int
+    # The campaign the message belongs to, if any: the campaign pages re-read on their own.
+    campaign_id: str | None
 
     @classmethod
     def from_change(cls, change: StatusChange) -> MessageStatus:
@@ -70,6 +72,7 @@ class MessageStatus(LiveEvent):
             error=error,
             status_updated_at=change.status_updated_at.isoformat(),
             version=change.version,
+            campaign_id=str(change.campaign_id) if change.campaign_id else None,
         )
 
 

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from inbox.views import agent, analytics, login, widget
+from inbox.views import agent, analytics, campaigns, login, widget
 
 app_name = "inbox"
 
@@ -31,6 +31,12 @@ urlpatterns = [
     path("analytics/panel/", analytics.analytics_panel, name="analytics-panel"),
     path("analytics/failed/", analytics.failed_messages, name="analytics-failed"),
     path("analytics/failed/resend/", analytics.failed_messages_resend, name="analytics-resend"),
+    path("campaigns/", campaigns.campaigns_page, name="campaigns"),
+    path("campaigns/panel/", campaigns.campaigns_panel, name="campaigns-panel"),
+    path("campaigns/new/", campaigns.campaign_create, name="campaign-create"),
+    path("campaigns/<uuid:pk>/", campaigns.campaign_page, name="campaign"),
+    path("campaigns/<uuid:pk>/panel/", campaigns.campaign_panel, name="campaign-panel"),
+    path("campaigns/<uuid:pk>/<str:action>/", campaigns.campaign_action, name="campaign-action"),
     path("widget/<uuid:inbox_id>/", widget.widget_page, name="widget"),
     path("widget/<uuid:inbox_id>/start/", widget.widget_start, name="widget-start"),
     path("widget/<uuid:inbox_id>/messages/", widget.widget_messages, name="widget-messages"),

@@ -55,6 +55,7 @@ WIRE = {
         "error": (dict, type(None)),
         "status_updated_at": str,
         "version": int,
+        "campaign_id": (str, type(None)),
     },
     MessageCreated: {
         "message_id": str,
@@ -95,7 +96,9 @@ def _examples(message) -> list[events.LiveEvent]:
     failed = MessageStatus.from_change(_change())
     return [
         failed,
-        MessageStatus.from_change(_change(status="delivered", error_code="", error_title="")),
+        MessageStatus.from_change(
+            _change(status="delivered", error_code="", error_title="", campaign_id=uuid.uuid4())
+        ),
         MessageCreated.from_message(message),
         WidgetMessage.from_message(message),
         SocketError(code="rate_limited", message="Too many messages.", retry_after=42),
@@ -158,6 +161,12 @@ def test_events_carry_the_model_values(make_message, inbox):
     assert failed.status_updated_at == "2026-11-29T14:05:07.123456+00:00"
     # The detail stays out of the live event: the page reads the catalogue's words on re-read.
     assert "detail" not in json.dumps(failed.as_payload())
+    # A campaign's message names its campaign (the campaign pages re-read only for theirs).
+    assert failed.campaign_id is None
+    campaign_id = uuid.uuid4()
+    assert MessageStatus.from_change(_change(campaign_id=campaign_id)).campaign_id == str(
+        campaign_id
+    )
 
 
 @pytest.mark.parametrize(
