@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('inbox', '0006_h9b_provider_id_per_direction'),
+        ("inbox", "0012_h16_delivery_rollup_triggers"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

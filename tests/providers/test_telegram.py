@@ -95,8 +95,9 @@ def test_parse_ignores_other_updates():
     update = {"update_id": 3, "my_chat_member": {"chat": {"id": 1}}, "new_field": [1, 2]}
     result = telegram.parse(signed(update), CONFIG)
     assert result.inbound == [] and result.statuses == []
-    # Recorded, not dropped without a trace (issue #9).
-    assert [s.kind for s in result.skipped] == ["consent", "ignored"]
+    # Recorded, not dropped without a trace (issue #9): a my_chat_member without the bot's new
+    # status cannot be the consent change it is meant to be (DESIGN §14), so it is malformed.
+    assert [s.kind for s in result.skipped] == ["malformed", "ignored"]
 
 
 @pytest.mark.parametrize("body", [b"", b"not json", b"[]", b'"x"'])
