@@ -171,19 +171,15 @@ class Contact(models.Model):
     token = models.CharField(max_length=64, unique=True, default=secrets.token_urlsafe)
     last_inbound_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
-    # Consent (DESIGN §14), kept in step with the newest ConsentEvent by inbox/consent.py. The
-    # database defaults let set-based inserts that name only the contact's identity (a
-    # campaign's contacts, statuses/campaigns/sql.py) create contacts that have not opted out.
-    opted_out = models.BooleanField(default=False, db_default=False)
+    # Consent (DESIGN §14), kept in step with the newest ConsentEvent by inbox/consent.py.
+    opted_out = models.BooleanField(default=False)
     opted_out_at = models.DateTimeField(null=True, blank=True)
-    opt_out_source = models.CharField(
-        max_length=20, choices=ConsentSource.choices, blank=True, db_default=""
-    )
+    opt_out_source = models.CharField(max_length=20, choices=ConsentSource.choices, blank=True)
     # WhatsApp 131050: the contact stopped marketing templates only.
-    marketing_opted_out = models.BooleanField(default=False, db_default=False)
+    marketing_opted_out = models.BooleanField(default=False)
     marketing_opted_out_at = models.DateTimeField(null=True, blank=True)
     marketing_opt_out_source = models.CharField(
-        max_length=20, choices=ConsentSource.choices, blank=True, db_default=""
+        max_length=20, choices=ConsentSource.choices, blank=True
     )
 
     class Meta:

@@ -29,11 +29,13 @@ def batches_insert(campaign_id: uuid.UUID, batches: list[list[list]]) -> None:
 
 
 def contacts_insert(account_id: int, inbox_id: uuid.UUID, addresses: list[str], now: datetime):
-    """Insert the contacts not there yet (one statement; a known address is left alone)."""
+    """Insert the contacts not there yet (one statement; a known address is left alone). A new
+    contact has not opted out (DESIGN §14: the consent columns have no database default)."""
     table = Contact._meta.db_table
     sql = (
-        f"INSERT INTO {table} (account_id, inbox_id, address, name, token, created_at) "  # noqa: S608
-        "SELECT %s, %s, u.a, '', u.t, %s "
+        f"INSERT INTO {table} (account_id, inbox_id, address, name, token, created_at, "  # noqa: S608
+        "opted_out, opt_out_source, marketing_opted_out, marketing_opt_out_source) "
+        "SELECT %s, %s, u.a, '', u.t, %s, false, '', false, '' "
         "FROM jsonb_to_recordset(%s::jsonb) AS u(a varchar, t varchar) ORDER BY u.a "
         "ON CONFLICT DO NOTHING"
     )
