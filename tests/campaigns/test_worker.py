@@ -198,8 +198,9 @@ def test_worker_killed_mid_materialising_and_mid_sending_loses_and_duplicates_no
         dbname=db["NAME"],
     )
     blocker.execute(
-        "INSERT INTO inbox_contact (account_id, inbox_id, address, name, token, created_at) "
-        "VALUES (%s, %s, %s, '', 'blocker-token', now())",
+        "INSERT INTO inbox_contact (account_id, inbox_id, address, name, token, created_at, "
+        "opted_out, opt_out_source, marketing_opted_out, marketing_opt_out_source) "
+        "VALUES (%s, %s, %s, '', 'blocker-token', now(), false, '', false, '')",
         [account.id, campaign.inbox_id, "+15550000040"],
     )
     stack = make_stack()
