@@ -16,6 +16,7 @@ from datetime import datetime
 from django.db import connection
 
 from inbox import rowsql
+from inbox import services as inbox_services
 from inbox.models import Contact, Conversation, Inbox, Message
 
 
@@ -59,6 +60,10 @@ def send_target(
     """``(existing message id, None)`` for a repeated ``customer_message_id``, else
     ``(None, conversation)`` with the contact (``conversation.contact``) created if new and the
     conversation's ``last_message_at`` set to ``now``. Call inside the create's transaction."""
+    if connection.vendor != "postgresql":
+        return _send_target_portable(
+            inbox=inbox, address=address, customer_message_id=customer_message_id, now=now
+        )
     global _TARGET_SQL
     if _TARGET_SQL is None:
         _TARGET_SQL = _target_sql()
@@ -90,3 +95,28 @@ def send_target(
 def message_insert(message: Message) -> None:
     """Store the new message (one ``INSERT``; the change-feed trigger stamps its position)."""
     rowsql.insert(message)
+
+
+def _send_target_portable(
+    *, inbox: Inbox, address: str, customer_message_id: str | None, now: datetime
+) -> tuple[uuid.UUID | None, Conversation | None]:
+    """The same answer through the ORM, for the embedded SQLite mode (``make run``): SQLite has
+    no data-modifying CTEs, and one process writes there anyway."""
+    if customer_message_id:
+        existing = (
+            Message.objects.filter(
+                account_id=inbox.account_id, customer_message_id=customer_message_id
+            )
+            .values_list("id", flat=True)
+            .first()
+        )
+        if existing is not None:
+            return existing, None
+    contact = inbox_services.contact_get_or_create(inbox=inbox, address=address)
+    conversation = inbox_services.conversation_get_or_create(inbox=inbox, contact=contact)
+    Conversation.objects.filter(id=conversation.id, last_message_at__lt=now).update(
+        last_message_at=now
+    )
+    conversation.last_message_at = max(conversation.last_message_at, now)
+    conversation.contact = contact
+    return None, conversation

@@ -30,7 +30,7 @@ from datetime import timedelta
 
 import httpx
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -164,8 +164,10 @@ def send_priority_sql(account_id: int) -> tuple[str, list]:
     """
     since = timezone.now() - timedelta(seconds=settings.SEND_FAIRNESS_WINDOW)
     lowest = -(tasks.CAMPAIGN_PRIORITY + 1)
-    sql = """
-        -LEAST(GREATEST((
+    # SQLite (the embedded mode) spells the scalar LEAST/GREATEST as MIN/MAX.
+    least, greatest = ("LEAST", "GREATEST") if connection.vendor == "postgresql" else ("MIN", "MAX")
+    sql = f"""  # noqa: S608 -- two function names chosen above, every value bound
+        -{least}({greatest}((
             SELECT count(*) - 1 FROM (
                 SELECT 1 FROM inbox_message
                 WHERE account_id = %s AND created_at >= %s
