@@ -166,7 +166,7 @@ def send_priority_sql(account_id: int) -> tuple[str, list]:
     lowest = -(tasks.CAMPAIGN_PRIORITY + 1)
     # SQLite (the embedded mode) spells the scalar LEAST/GREATEST as MIN/MAX.
     least, greatest = ("LEAST", "GREATEST") if connection.vendor == "postgresql" else ("MIN", "MAX")
-    sql = f"""  # noqa: S608 -- two function names chosen above, every value bound
+    sql = f"""
         -{least}({greatest}((
             SELECT count(*) - 1 FROM (
                 SELECT 1 FROM inbox_message
