@@ -76,6 +76,9 @@ def create_statements(client, inbox, to, customer_message_id="order-2"):
 CREATE_STATEMENTS = 4
 
 
+@pytest.mark.requires_postgres(
+    "counts the PostgreSQL statements of the create path (SQLite takes the ORM fallback)"
+)
 def test_message_create_costs_a_constant_number_of_statements(client, sms_inbox):
     statements, response = create_statements(client, sms_inbox, "+16505550001")
     assert response.status_code == 202, response.content
@@ -98,6 +101,9 @@ def test_repeated_create_costs_two_statements(client, sms_inbox):
     assert len(statements) == 2, statements  # the repeat check, the existing message
 
 
+@pytest.mark.requires_postgres(
+    "counts the PostgreSQL statements of the create path (SQLite takes the ORM fallback)"
+)
 def test_create_with_a_webhook_subscription_adds_the_event_and_its_delivery_task(
     client, account, sms_inbox
 ):

@@ -41,6 +41,7 @@ def statements_for_one_batch(campaign) -> int:
     return sum(1 for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE")))
 
 
+@pytest.mark.requires_postgres("pins the PostgreSQL statements of a campaign batch")
 @pytest.mark.parametrize("customer_ids", [False, True])
 def test_a_batch_takes_the_same_statements_whatever_its_size(
     account, inbox, settings, monkeypatch, customer_ids
@@ -59,6 +60,7 @@ def test_a_batch_takes_the_same_statements_whatever_its_size(
     assert DBTaskResult.objects.filter(task_path=tasks.send_message.module_path).count() == 405
 
 
+@pytest.mark.requires_postgres("pins the PostgreSQL statements of a campaign batch")
 def test_statement_count_per_batch_is_pinned(account, inbox, monkeypatch):
     monkeypatch.setattr(create, "BATCH", 50)
     campaign = new_campaign(account, inbox, 50)

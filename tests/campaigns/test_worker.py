@@ -181,6 +181,7 @@ def test_cancel_ends_the_unsent_failed_with_cancelled(account, fake_inbox, make_
     assert counts["FAILED"] == 80 - sent > 0
 
 
+@pytest.mark.requires_postgres("holds a batch open with a second psycopg connection")
 def test_worker_killed_mid_materialising_and_mid_sending_loses_and_duplicates_nothing(
     account, fake_inbox, make_stack, monkeypatch
 ):
