@@ -85,7 +85,14 @@ class UtcTrunc(Func):
     output_field = DateTimeField()
 
     def __init__(self, unit: str, column: str) -> None:
+        self.unit = unit
         super().__init__(F(column), template=f"date_trunc('{unit}', %(expressions)s, 'UTC')")
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list]:
+        """The embedded mode: Django's own SQLite truncation, in UTC (a text the
+        DateTimeField converter reads back as an aware datetime)."""
+        sql, params = compiler.compile(self.source_expressions[0])
+        return connection.ops.datetime_trunc_sql(self.unit, sql, tuple(params), "UTC")
 
 
 class PercentileCont(Aggregate):
