@@ -356,6 +356,14 @@ class Message(OnChannel, models.Model):
                 condition=Q(direction="outgoing", status__in=["failed", "expired"]),
                 name="message_outgoing_failed",
             ),
+            # The fairness count of a new send (statuses.sending.send_priority_sql) reads only
+            # interactive queued messages: without this, a 100,000-message campaign queued in
+            # the account made every agent reply's count skip 100,000 index entries (~30-110 ms).
+            models.Index(
+                fields=["account", "created_at"],
+                condition=Q(direction="outgoing", status="queued", campaign__isnull=True),
+                name="message_interactive_queued",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -18,6 +18,8 @@ from hypothesis import strategies as st
 
 from inbox.models import Inbox, Message
 from statuses import outbound, sending, sendrate, tasks
+from statuses.campaigns import create, materialise
+from statuses.campaigns.recipients import Recipient
 from statuses.lanes import SEND_QUEUES, LaneWorker
 from statuses.machine import Status
 from statuses.models import SendRateBucket, SendTry
@@ -241,6 +243,35 @@ def test_fairness_ranks_interactive_sends_above_campaigns_even_with_a_big_backlo
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {sql}", params)
         assert cursor.fetchone()[0] == tasks.CAMPAIGN_PRIORITY + 1
+
+
+def plan_nodes(node: dict):
+    yield node
+    for child in node.get("Plans", []):
+        yield from plan_nodes(child)
+
+
+@pytest.mark.requires_postgres("reads PostgreSQL's plan of the fairness count")
+def test_the_fairness_count_of_a_reply_reads_no_queued_campaign_message(account, wa_inbox):
+    recipients = [Recipient(i, f"+1555{i:07d}") for i in range(300)]
+    campaign, _ = create.campaign_create(
+        account=account, inbox=wa_inbox, name="big", recipients=recipients, template=TEMPLATE
+    )
+    while materialise.batch_materialise(campaign.id) == "batch":
+        pass
+    assert Message.objects.filter(campaign=campaign, status=Status.QUEUED).count() == 300
+
+    sql, params = sending.send_priority_sql(account.id)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE inbox_message")
+        cursor.execute("SET LOCAL enable_seqscan = off")  # the table is tiny here
+        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) SELECT {sql}", params)
+        plan = cursor.fetchone()[0][0]["Plan"]
+    scans = [n for n in plan_nodes(plan) if n.get("Relation Name") == "inbox_message"]
+    # Before the partial index, the count walked message_outgoing_stats and dropped every
+    # queued campaign message by filter: 100,000 of them cost each reply ~30-110 ms.
+    assert [n.get("Index Name") for n in scans] == ["message_interactive_queued"]
+    assert all(n.get("Rows Removed by Filter", 0) == 0 for n in scans)
 
 
 def test_send_enqueue_many_takes_a_priority():
