@@ -377,9 +377,19 @@ def scale_phase(ctx: dict, args) -> list[dict]:
             "2 daphnes", [(files[2], BASE), (files[3], f"http://127.0.0.1:{PORT + 1}")], args
         )
     finally:
-        second.send_signal(signal.SIGINT)
-        second.wait(timeout=10)
+        stop_daphne(second)
     return [one, two]
+
+
+def stop_daphne(process: subprocess.Popen) -> None:
+    """SIGINT, then SIGKILL after 10 s: a server slow to close its connections must not cost
+    the run its results (the second process of ``scale`` once took longer)."""
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 # --- tick latency ---------------------------------------------------------------------------
@@ -595,11 +605,7 @@ def main() -> None:
         if "scale" in phases:
             results.extend(scale_phase(ctx, args))
     finally:
-        daphne.send_signal(signal.SIGINT)
-        try:
-            daphne.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            daphne.kill()
+        stop_daphne(daphne)
         problems = [
             line
             for log in WORK.glob("daphne.*.log")
