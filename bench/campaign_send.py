@@ -70,6 +70,9 @@ def run(messages: int, rate: float, workers: int) -> dict:
         "TICKMARK_ALLOW_PRIVATE_URLS": "1",
         "LOG_LEVEL": "WARNING",
         "SWEEP_INTERVAL": "0",
+        # The workers pool their connections as in production (only this script's own
+        # connection must not be pooled: it drops the database between runs).
+        "DB_POOL": "1",
     }
     WORK.mkdir(parents=True, exist_ok=True)
     procs = [
