@@ -282,8 +282,39 @@ def wrk(
     threads = min(args.threads, connections)
     duration = duration or args.duration
     command = wrk_command(file, threads, connections, duration, pause_ms)
+    before = cpu_seconds()
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    return wrk_result(name, output, connections, units)
+    after = cpu_seconds()
+    result = wrk_result(name, output, connections, units)
+    # CPU per request of the server and of PostgreSQL: what a request costs, whatever else the
+    # machine is doing (throughput on a shared machine is not; this is).
+    for who in ("daphne", "postgres"):
+        used = after[who] - before[who]
+        result[f"{who}_cpu_ms_per_req"] = 1000 * used / max(1, result["requests"])
+    print(
+        f"  {'':12} CPU per request: daphne {result['daphne_cpu_ms_per_req']:.2f} ms, "
+        f"PostgreSQL {result['postgres_cpu_ms_per_req']:.2f} ms",
+        flush=True,
+    )
+    return result
+
+
+def cpu_seconds() -> dict[str, float]:
+    """User + system CPU seconds so far of every daphne and every PostgreSQL process."""
+    found = {"daphne": 0.0, "postgres": 0.0}
+    tick = os.sysconf("SC_CLK_TCK")
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            command = (proc / "cmdline").read_bytes()
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        who = "daphne" if b"daphne" in command else "postgres" if b"postgres" in command else None
+        if who:
+            found[who] += (int(fields[11]) + int(fields[12])) / tick
+    return found
 
 
 def wrk_command(
