@@ -181,6 +181,26 @@ def test_requeue_does_not_duplicate_a_waiting_campaign_send(inbox, make_message)
     assert sweeps.queued_requeue() == 0
 
 
+def test_requeue_finds_a_lost_send_behind_a_long_queue(inbox, make_message, monkeypatch):
+    # More waiting campaign sends, older than the lost reply, than a sweep's batch: the sweep
+    # still finds the reply (the lost ones are picked in SQL, not among the oldest queued).
+    from statuses import tasks
+
+    monkeypatch.setattr(sweeps, "BATCH", 2)
+    campaign = campaign_in(inbox, "running")
+    waiting = [
+        make_message(inbox, to=f"+1555000020{n}", campaign=campaign, queued_at=ago(minutes=10))
+        for n in range(9)
+    ]
+    tasks.send_enqueue_many(
+        [(str(m.id), m.attempt) for m in waiting], priority=tasks.CAMPAIGN_PRIORITY
+    )
+    reply = make_message(inbox, to="+15550000300", queued_at=ago(minutes=5))
+
+    assert sweeps.queued_requeue() == 1
+    assert tasks_for(reply).filter(status="READY").count() == 1
+
+
 def test_requeue_statements_do_not_grow_with_the_waiting_sends(inbox, make_message):
     from statuses import tasks
 
