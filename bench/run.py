@@ -46,6 +46,7 @@ from bench.common import django_setup, recreate_database  # noqa: E402
 PORT = int(os.environ.get("BENCH_PORT", "8123"))
 BASE = f"http://127.0.0.1:{PORT}"
 DB_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/tickmark_bench")
+DB_NAME = DB_URL.rsplit("/", 1)[1].split("?")[0]
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
 APP_SECRET = "bench-app-secret"
 WORK = ROOT / "var" / "bench"
@@ -300,7 +301,9 @@ def wrk(
 
 
 def cpu_seconds() -> dict[str, float]:
-    """User + system CPU seconds so far of every daphne and every PostgreSQL process."""
+    """User + system CPU seconds so far of this run's daphne processes and of the PostgreSQL
+    backends of its database (a backend that exits during a phase takes its time with it: the
+    pool keeps them for the run)."""
     found = {"daphne": 0.0, "postgres": 0.0}
     tick = os.sysconf("SC_CLK_TCK")
     for proc in Path("/proc").iterdir():
@@ -311,7 +314,12 @@ def cpu_seconds() -> dict[str, float]:
             fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        who = "daphne" if b"daphne" in command else "postgres" if b"postgres" in command else None
+        # This run's daphne processes and its database's backends, not other servers'.
+        daphne = b"daphne" in command and (
+            f"\0{PORT}\0".encode() in command or f"\0{PORT + 1}\0".encode() in command
+        )
+        backend = command.startswith(b"postgres:") and f" {DB_NAME} ".encode() in command
+        who = "daphne" if daphne else "postgres" if backend else None
         if who:
             found[who] += (int(fields[11]) + int(fields[12])) / tick
     return found
