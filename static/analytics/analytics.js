@@ -9,8 +9,16 @@ const DEBOUNCE_MS = 1500;
 // Filters: applying one is a normal GET, so every view is a link that can be shared.
 const form = document.querySelector("[data-analytics-filters]");
 if (form) {
+  const period = form.querySelector('[data-filter="period"]');
   form.querySelectorAll("select").forEach((select) => {
-    select.addEventListener("change", () => form.requestSubmit());
+    select.addEventListener("change", () => {
+      // Choosing a campaign shows all of it; leaving campaigns leaves "Whole campaign" too.
+      if (select.dataset.filter === "campaign" && period) {
+        if (select.value) period.value = "campaign";
+        else if (period.value === "campaign") period.value = "7d";
+      }
+      form.requestSubmit();
+    });
   });
 }
 
