@@ -9,14 +9,14 @@ the rollup (``inbox/rollup.py``, kept by triggers on every write to a message) a
 partial hours at its edges from the messages, so the cost grows with the number of days, hours
 and groups, not of messages. The statements are raw SQL (``inbox/analytics_sql.py``):
 
-1. the counts per (group, status, channel type, error code) from ``DeliveryHour``, plus the same
-   from the messages of the edge hours — the totals, rates and top errors all come from them;
+1. the counts per (group, status, and for failures channel type and error code) from
+   ``DeliveryHour``, plus the same from the messages of the edge hours — the totals, rates and
+   top errors all come from them;
 2. the percentiles: while the period holds at most ``EXACT_PERCENTILES_UP_TO`` delivered
-   messages (``EXACT_PERCENTILES_GROUPED_UP_TO`` with ``group_by``), exactly (``percentile_cont``
-   of ``delivered_at - sent_at`` and ``read_at - sent_at`` over the delivered messages, for the
-   totals and each group); beyond, from the log-spaced histograms of ``DeliveryDuration`` plus
-   the edge messages' bins, within 5 % of the exact value (``HISTOGRAM_RELATIVE_ERROR``), the
-   rank's bin found by the database.
+   messages, exactly (``percentile_cont`` of ``delivered_at - sent_at`` and ``read_at -
+   sent_at`` over the delivered messages, for the totals and each group, in one pass); beyond,
+   from the log-spaced histograms of ``DeliveryDuration`` plus the edge messages' bins, within
+   5 % of the exact value (``HISTOGRAM_RELATIVE_ERROR``), the rank's bin found by the database.
 
 A campaign has no rollup dimension: a campaign query reads its messages (at most 100,000, found
 through the ``message_campaign_status`` index), with exact percentiles.
@@ -64,11 +64,10 @@ PERCENTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
 TOP_ERRORS = 5
 MAX_BUCKETS = 24 * 62  # hour buckets over two months, day buckets over four years
 FAILED = (Status.FAILED, Status.EXPIRED)
+STATUSES = tuple(Status.values)  # (Django rebuilds the list on every access)
 # Exact percentiles up to this many delivered messages in the period (a sort of that many
 # durations: ~40 ms here), histogram percentiles beyond.
 EXACT_PERCENTILES_UP_TO = 50_000
-# With ``group_by``: one sort per group on top (bench/README.md).
-EXACT_PERCENTILES_GROUPED_UP_TO = 50_000
 HISTOGRAM_RELATIVE_ERROR = rollup.RATIO - 1
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -185,7 +184,7 @@ def _split(query: DeliveryQuery) -> tuple[list, list[tuple[datetime, datetime]]]
 
 def _zero_row() -> dict[str, Any]:
     row: dict[str, Any] = {"total": 0, "n_delivered_at": 0, "n_read_at": 0}
-    row.update({f"n_{s}": 0 for s in Status.values})
+    row.update({f"n_{s}": 0 for s in STATUSES})
     row.update({f"{m}_{p}": None for m in ("ttd", "ttr") for p in PERCENTILES})
     return row
 
@@ -232,11 +231,7 @@ def _sql_filters(
 
 def _exact_up_to(query: DeliveryQuery) -> float:
     """How many delivered messages still get exact percentiles (a campaign's always do)."""
-    if query.campaign is not None:
-        return math.inf
-    if query.group_by:
-        return min(EXACT_PERCENTILES_UP_TO, EXACT_PERCENTILES_GROUPED_UP_TO)
-    return EXACT_PERCENTILES_UP_TO
+    return math.inf if query.campaign is not None else EXACT_PERCENTILES_UP_TO
 
 
 def delivery_stats(
@@ -363,7 +358,7 @@ def _rate(count: int, total: int) -> float | None:
 
 def _group(row: dict[str, Any], durations: dict[str, list[float]]) -> dict[str, Any]:
     total = row["total"] or 0
-    by_status = {status.upper(): row[f"n_{status}"] or 0 for status in Status.values}
+    by_status = {status.upper(): row[f"n_{status}"] or 0 for status in STATUSES}
     failed = by_status["FAILED"] + by_status["EXPIRED"]
     times: dict[str, dict[str, float | None]] = {}
     for measure, name in (("ttd", "time_to_deliver_ms"), ("ttr", "time_to_read_ms")):

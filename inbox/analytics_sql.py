@@ -53,6 +53,13 @@ def _family_case(column: str) -> str:
     return f"CASE {whens} END"
 
 
+def _utc_bin(unit: str, column: str) -> str:
+    """The UTC day or hour of a timestamptz: ``date_trunc(unit, column, 'UTC')``, computed as
+    plain arithmetic on the instant (``date_bin``) rather than through a time zone, ~40 % of
+    the cost per row. Days and hours since 0001-01-01 00:00 UTC are UTC days and hours."""
+    return f"date_bin('1 {unit}', {column}, '0001-01-01 00:00:00+00')"
+
+
 def _rollup_key(group_by: str | None) -> str:
     """A group's key over the rollup's columns (``bucket``: the creation hour or UTC day)."""
     if group_by is None:
@@ -61,7 +68,8 @@ def _rollup_key(group_by: str | None) -> str:
         "channel": _family_case("channel_type"),
         "inbox": "inbox_id",
         "template": "NULLIF(template_name, '')",
-        "day": "date_trunc('day', bucket, 'UTC')",
+        # A day row's bucket is its day already.
+        "day": f"CASE WHEN daily THEN bucket ELSE {_utc_bin('day', 'bucket')} END",
         "hour": "bucket",
     }[group_by]
 
@@ -74,8 +82,8 @@ def _message_key(group_by: str | None) -> str:
         "channel": _family_case("channel_type"),
         "inbox": "inbox_id",
         "template": "(template ->> 'name')",
-        "day": "date_trunc('day', created_at, 'UTC')",
-        "hour": "date_trunc('hour', created_at, 'UTC')",
+        "day": _utc_bin("day", "created_at"),
+        "hour": _utc_bin("hour", "created_at"),
     }[group_by]
 
 
@@ -150,7 +158,8 @@ def _union(parts: list[tuple[str, list[Any]]]) -> tuple[str, list[Any]]:
 
 
 def count_rows(filters: Filters, group_by: str | None) -> list[dict[str, Any]]:
-    """The counts per (group, status, channel type, error code): one statement."""
+    """The counts per (group, status, and for failures channel type and error code): one
+    statement."""
     parts = []
     if filters.rollup:
         parts.append(
@@ -175,9 +184,12 @@ def count_rows(filters: Filters, group_by: str | None) -> list[dict[str, Any]]:
     if not parts:
         return []
     source, params = _union(parts)
+    # The channel type matters for the top errors only: other statuses are summed over it
+    # (a quarter of the rows to read back for the 31 days of group_by=day).
     sql = (
-        "SELECT key, status, channel_type, error_code, sum(n)::bigint, sum(delivered)::bigint, "
-        f"sum(read)::bigint, max(title) FROM ({source}) AS t GROUP BY 1, 2, 3, 4"
+        f"SELECT key, status, CASE WHEN status IN {FAILED} THEN channel_type ELSE '' END, "
+        "error_code, sum(n)::bigint, sum(delivered)::bigint, sum(read)::bigint, max(title) "
+        f"FROM ({source}) AS t GROUP BY 1, 2, 3, 4"
     )
     return [
         {
@@ -235,19 +247,19 @@ def histogram_percentiles(
     fractions = ", ".join(
         f"({_literal(name)}, {float(f)!r}::float8)" for name, f in percentiles.items()
     )
-    # total: every bin of the (group, measure), like sum(bins.values()); the running sum skips
-    # empty bins, like the Python loop did. A percentile's rank f x (total - 1) lies in the bin
-    # whose running sum first exceeds it.
+    # total: every bin of the (group, measure), like sum(bins.values()); the running sum counts
+    # the bins holding messages only, like the Python loop did (both windows share one sort).
+    # A percentile's rank f x (total - 1) lies in the bin whose running sum first exceeds it.
     sql = (
         f"WITH h AS (SELECT {grouping}, measure, bin, sum(n)::bigint AS n FROM ({source}) AS u "
         f"WHERE bin IS NOT NULL GROUP BY {sets}), "
-        "t AS (SELECT *, (sum(n) OVER (PARTITION BY totals, key, measure))::bigint AS total "
-        "FROM h), "
-        "c AS (SELECT *, (sum(n) OVER (PARTITION BY totals, key, measure ORDER BY bin "
-        "ROWS UNBOUNDED PRECEDING))::bigint AS seen_to FROM t WHERE n > 0 AND total > 0) "
+        "c AS (SELECT *, (sum(n) OVER w)::bigint AS total, (sum(CASE WHEN n > 0 THEN n ELSE 0 "
+        "END) OVER (w ORDER BY bin ROWS UNBOUNDED PRECEDING))::bigint AS seen_to "
+        "FROM h WINDOW w AS (PARTITION BY totals, key, measure)) "
         "SELECT c.totals, c.key, c.measure, p.name, c.bin, c.n, c.seen_to - c.n, c.total "
         f"FROM c JOIN (VALUES {fractions}) AS p(name, f) "
-        "ON p.f * (c.total - 1) >= c.seen_to - c.n AND p.f * (c.total - 1) < c.seen_to"
+        "ON p.f * (c.total - 1) >= c.seen_to - c.n AND p.f * (c.total - 1) < c.seen_to "
+        "WHERE c.n > 0 AND c.total > 0"
     )
     found = []
     for totals, key, measure, name, bin_, count, seen, total in _run(sql, params):

@@ -135,7 +135,6 @@ def test_campaign_percentiles_stay_exact_beyond_the_histogram_threshold(
 ):
     """The rollup's histograms have no campaign: a campaign's percentiles are exact always."""
     monkeypatch.setattr(analytics, "EXACT_PERCENTILES_UP_TO", 0)
-    monkeypatch.setattr(analytics, "EXACT_PERCENTILES_GROUPED_UP_TO", 0)
     body = client.get(f"{URL}?{PERIOD}&campaign={campaigns['spring'].id}&group_by=day").json()
     assert_percentiles(body["totals"]["time_to_deliver_ms"], _deliver_times(CAMPAIGN))
     assert_percentiles(body["totals"]["time_to_read_ms"], _read_times(CAMPAIGN))
