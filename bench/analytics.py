@@ -186,6 +186,21 @@ def start_daphne() -> subprocess.Popen:
     raise SystemExit("daphne did not start: " + LOG.read_text()[-2000:])
 
 
+def shapes(inbox_id: str) -> list[tuple[str, str]]:
+    """The query shapes timed: (name, query string)."""
+    return [
+        ("last 7 days (default)", ""),
+        ("7 days, whole hours", f"since={_days_ago(7, whole_hour=True)}"),
+        ("7 days, group_by=channel", f"since={_days_ago(7)}&group_by=channel"),
+        ("30 days = all messages", "since=2000-01-01T00:00:00Z"),
+        ("30 days, group_by=channel", "since=2000-01-01T00:00:00Z&group_by=channel"),
+        ("30 days, group_by=inbox", "since=2000-01-01T00:00:00Z&group_by=inbox"),
+        ("30 days, group_by=day", f"since={_days_ago(30)}&group_by=day"),
+        ("30 days, one inbox", f"since=2000-01-01T00:00:00Z&inbox={inbox_id}"),
+        ("24 hours, group_by=hour", f"since={_days_ago(1)}&group_by=hour"),
+    ]
+
+
 def quantile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -206,22 +221,11 @@ def main() -> None:
     if not args.reuse:
         seed(args.messages)
     key, inbox_id = api_key()
-    shapes = [
-        ("last 7 days (default)", ""),
-        ("7 days, whole hours", f"since={_days_ago(7, whole_hour=True)}"),
-        ("7 days, group_by=channel", f"since={_days_ago(7)}&group_by=channel"),
-        ("30 days = all messages", "since=2000-01-01T00:00:00Z"),
-        ("30 days, group_by=channel", "since=2000-01-01T00:00:00Z&group_by=channel"),
-        ("30 days, group_by=inbox", "since=2000-01-01T00:00:00Z&group_by=inbox"),
-        ("30 days, group_by=day", f"since={_days_ago(30)}&group_by=day"),
-        ("30 days, one inbox", f"since=2000-01-01T00:00:00Z&inbox={inbox_id}"),
-        ("24 hours, group_by=hour", f"since={_days_ago(1)}&group_by=hour"),
-    ]
     daphne = start_daphne()
     rows = []
     try:
         with httpx.Client(base_url=BASE, headers={"Authorization": f"Bearer {key}"}) as client:
-            for name, query in shapes:
+            for name, query in shapes(inbox_id):
                 url = f"/api/v1/analytics/delivery?{query}"
                 first = client.get(url, timeout=60)
                 first.raise_for_status()
@@ -270,7 +274,7 @@ def histogram_error() -> None:
             )
 
 
-def _days_ago(days: int, whole_hour: bool = False) -> str:
+def _days_ago(days: float, whole_hour: bool = False) -> str:
     from datetime import UTC, datetime, timedelta
 
     at = datetime.now(UTC) - timedelta(days=days)
