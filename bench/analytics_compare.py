@@ -3,11 +3,10 @@ without HTTP, optionally against another version of ``inbox/analytics.py`` (alte
 both see the same machine load) and checking that both give the same answer.
 
     python bench/analytics_compare.py [--repeat 10] [--against /old/checkout/inbox/analytics.py]
-        [--campaign 100000]
 
-Runs on ``bench/analytics.py``'s seeded database (``BENCH_DATABASE_URL``), which it does not
-change: ``--campaign N`` makes the newest N outgoing WhatsApp messages one campaign's inside a
-transaction that is rolled back at the end, to time the campaign filter.
+Runs on ``bench/analytics.py``'s seeded database (``BENCH_DATABASE_URL``) and its shapes,
+read-only. A version of ``inbox/analytics.py`` from before campaigns is timed on the shapes
+without a campaign only.
 """
 
 from __future__ import annotations
@@ -25,12 +24,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.analytics import DB_URL, REDIS_URL, quantile, shapes  # noqa: E402
+from bench.analytics import DB_URL, REDIS_URL, bench_campaign, quantile, shapes  # noqa: E402
 from bench.common import django_setup  # noqa: E402
-
-
-class _Rollback(Exception):
-    pass
 
 
 def _load(path: str, name: str = "analytics_against") -> ModuleType:
@@ -51,31 +46,12 @@ def _time(module: ModuleType, account: Any, query: Any) -> tuple[float, dict]:
     return (time.perf_counter() - started) * 1000, answer
 
 
-def _campaign(account: Any, size: int) -> Any:
-    from django.db import connection
-
-    from inbox.models import Campaign, Inbox
-
-    inbox = Inbox.objects.get(account=account, channel_type="whatsapp_cloud")
-    campaign = Campaign.objects.create(account=account, inbox=inbox, name="bench", total=size)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE inbox_message SET campaign_id = %s WHERE id IN (SELECT id FROM inbox_message "
-            "WHERE inbox_id = %s AND direction = 'outgoing' ORDER BY created_at DESC LIMIT %s)",
-            [campaign.id, inbox.id, size],
-        )
-        cursor.execute("ANALYZE inbox_message")
-    return campaign
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--against", help="another version of inbox/analytics.py")
-    parser.add_argument("--campaign", type=int, default=0, help="time a campaign of N messages")
     args = parser.parse_args()
     django_setup(DB_URL, REDIS_URL)
-    from django.db import transaction
     from django.http import QueryDict
 
     from inbox import analytics
@@ -87,21 +63,8 @@ def main() -> None:
     versions = {"this": analytics}
     if args.against:
         versions["against"] = _load(args.against)
-    cases = shapes(inbox_id)
-    try:
-        with transaction.atomic():
-            if args.campaign:
-                campaign = _campaign(account, args.campaign)
-                for name, params in (
-                    (f"campaign of {args.campaign:,}", ""),
-                    ("campaign, group_by=day", "&group_by=day"),
-                ):
-                    params = f"since=2000-01-01T00:00:00Z&campaign={campaign.id}{params}"
-                    cases.append((name, params))
-            _run(cases, versions, account, args.repeat, parse_query, QueryDict)
-            raise _Rollback
-    except _Rollback:
-        pass
+    cases = shapes(inbox_id, bench_campaign())
+    _run(cases, versions, account, args.repeat, parse_query, QueryDict)
 
 
 def _run(cases, versions, account, repeat, parse_query, query_dict) -> None:
