@@ -171,24 +171,30 @@ def count_rows(filters: Filters, group_by: str | None) -> list[dict[str, Any]]:
             )
         )
     if filters.messages:
-        # The error code of a failure only, as the rollup keeps it.
+        # Grouped first by the raw columns, whose statistics let the planner see few groups
+        # and hash them: over the key and CASE expressions it expected a group per message and
+        # sorted them all (a campaign's 100,000 messages: twice the time).
         parts.append(
             (
-                f"SELECT {_message_key(group_by)} AS key, status, channel_type, "
-                f"CASE WHEN status IN {FAILED} THEN error_code ELSE '' END AS error_code, 1 AS n, "
-                "(delivered_at IS NOT NULL)::int AS delivered, (read_at IS NOT NULL)::int AS read, "
-                f"error_title AS title FROM {MESSAGES} WHERE {filters.messages}",
+                "SELECT key, status, channel_type, error_code, count(*) AS n, "
+                "count(delivered_at) AS delivered, count(read_at) AS read, "
+                f"max(error_title) AS title FROM (SELECT {_message_key(group_by)} AS key, "
+                "status, channel_type, error_code, delivered_at, read_at, error_title "
+                f"FROM {MESSAGES} WHERE {filters.messages}) AS m GROUP BY 1, 2, 3, 4",
                 filters.message_params,
             )
         )
     if not parts:
         return []
     source, params = _union(parts)
-    # The channel type matters for the top errors only: other statuses are summed over it
-    # (a quarter of the rows to read back for the 31 days of group_by=day).
+    # The error code of a failure only (as the rollup keeps it); the channel type matters for
+    # the top errors only, so other statuses are summed over it (a quarter of the rows to read
+    # back for the 31 days of group_by=day).
+    failed = f"status IN {FAILED}"
     sql = (
-        f"SELECT key, status, CASE WHEN status IN {FAILED} THEN channel_type ELSE '' END, "
-        "error_code, sum(n)::bigint, sum(delivered)::bigint, sum(read)::bigint, max(title) "
+        f"SELECT key, status, CASE WHEN {failed} THEN channel_type ELSE '' END, "
+        f"CASE WHEN {failed} THEN error_code ELSE '' END, sum(n)::bigint, "
+        "sum(delivered)::bigint, sum(read)::bigint, max(title) "
         f"FROM ({source}) AS t GROUP BY 1, 2, 3, 4"
     )
     return [
