@@ -3,17 +3,17 @@
 Raw SQL from text built once per shape of query (which filters, which grouping), every value a
 bound parameter: at a million messages, compiling the same four ORM querysets per request cost
 more than running them, and reading a histogram per group bin by bin into Python dicts (31 days
-x 2 measures x ~200 bins for ``group_by=day``) cost more still. So each answer is three
-statements at most, each returning few rows:
+x 2 measures x ~200 bins for ``group_by=day``) cost more still. So each answer is two
+statements, each returning few rows:
 
-- ``count_rows``: the counts per (group, status, channel type, error code), rollup buckets and
-  edge messages summed in one statement;
+- ``count_rows``: the counts per (group, status, and for failures channel type and error code),
+  rollup buckets and edge messages summed in one statement;
 - ``histogram_percentiles``: the percentiles read from the histograms in the database — bins
   summed per (group, measure), a running sum over them, and for each percentile the one bin that
   holds its rank (a window function), so one row per group x measure x percentile; Python only
   interpolates inside that bin, with the arithmetic of the Python loop over every bin it replaced;
-- ``exact_percentiles``: ``percentile_cont`` over the messages, for the totals and every group
-  in one pass (``GROUPING SETS``).
+- or ``exact_percentiles``: ``percentile_cont`` over the messages, for the totals and every
+  group in one pass (``GROUPING SETS``).
 
 Groups are keyed the way the ORM version keyed them (a family name, an inbox id, a template
 name, a UTC bucket), so the answers are the same to the bit.
@@ -55,8 +55,8 @@ def _family_case(column: str) -> str:
 
 def _utc_bin(unit: str, column: str) -> str:
     """The UTC day or hour of a timestamptz: ``date_trunc(unit, column, 'UTC')``, computed as
-    plain arithmetic on the instant (``date_bin``) rather than through a time zone, ~40 % of
-    the cost per row. Days and hours since 0001-01-01 00:00 UTC are UTC days and hours."""
+    plain arithmetic on the instant (``date_bin``) rather than through a time zone (a third
+    cheaper per row). Days and hours since 0001-01-01 00:00 UTC are UTC days and hours."""
     return f"date_bin('1 {unit}', {column}, '0001-01-01 00:00:00+00')"
 
 
