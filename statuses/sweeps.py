@@ -182,7 +182,7 @@ def queued_requeue(now: datetime | None = None) -> int:
         # schedule; a cancel fails them): its resume enqueues them (``campaigns.lifecycle``).
         rows = list(
             Message.objects.filter(
-                Q(campaign__isnull=True) | Q(campaign__status=Campaign.State.RUNNING),
+                Q(campaign__isnull=True) | Q(campaign__status__in=Campaign.SENDING_STATES),
                 ~Exists(
                     SendTry.objects.filter(
                         message_id=OuterRef("pk"), outcome=SendTry.Outcome.IN_FLIGHT

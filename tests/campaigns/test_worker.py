@@ -11,13 +11,16 @@ from collections import Counter
 
 import psycopg
 import pytest
+from django.utils import timezone
 
+from inbox.exceptions import CampaignStateConflict
 from inbox.models import Campaign, Message
-from statuses import campaign_counts, correlation
-from statuses.campaigns import create, lifecycle
+from statuses import campaign_counts, correlation, outbound, services
+from statuses.campaigns import create, lifecycle, materialise
 from statuses.campaigns.recipients import Recipient
 from statuses.machine import Status
 from statuses.models import SendTry
+from statuses.providers.base import StatusUpdate
 from tests.e2e.conftest import current_database_url, wait_for
 from tests.fakes.whatsapp_send import FakeWhatsApp
 
@@ -170,3 +173,61 @@ def test_worker_killed_mid_materialising_and_mid_sending_loses_and_duplicates_no
     statuses = Counter(messages.values_list("status", flat=True))
     assert statuses == {Status.SENT: 199, Status.UNKNOWN: 1}  # the one in flight at the kill
     assert_counts_are_a_recount(campaign)
+
+
+def test_a_completed_campaigns_failed_message_resent_by_hand_is_sent(
+    account, make_inbox, make_stack
+):
+    fake = FakeWhatsApp()
+    inbox = make_inbox(account, api_base_url=fake.url)
+    campaign = new_campaign(account, inbox, 3)
+    stack = make_stack()
+    stack.start_worker()
+    wait_for(
+        lambda: Message.objects.filter(campaign=campaign, status=Status.SENT).count() == 3,
+        timeout=60,
+        message="the campaign sent",
+    )
+    failed = Message.objects.filter(campaign=campaign).first()
+    services.status_updates_apply(
+        inbox=inbox,
+        updates=[
+            StatusUpdate(
+                provider_message_id=failed.provider_message_id,
+                status=Status.FAILED,
+                raw_status="failed",
+                occurred_at=timezone.now(),
+                dedupe_key="test-failed",
+                error_code="999999",  # not in the catalogue: a resend may help
+            )
+        ],
+    )
+    lifecycle.campaigns_sweep()
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.State.COMPLETED
+
+    resent = outbound.message_resend(message=Message.objects.get(id=failed.id))
+    assert (resent.status, resent.attempt) == (Status.QUEUED, 2)
+    # Before, the send refused every message of a campaign that was not running: the resend
+    # stayed queued for ever.
+    wait_for(
+        lambda: Message.objects.get(id=failed.id).status == Status.SENT,
+        timeout=30,
+        message="the resend sent",
+    )
+    assert fake.count() == 4
+
+
+def test_a_cancelled_campaigns_message_cannot_be_resent(account, make_inbox):
+    campaign = new_campaign(account, make_inbox(account), 2)
+    while materialise.batch_materialise(campaign.id) == "batch":
+        pass
+    lifecycle.campaign_cancel(campaign=campaign)
+    message = Message.objects.filter(campaign=campaign).first()
+    message.refresh_from_db()
+    assert (message.status, message.error_code) == (Status.FAILED, "cancelled")
+
+    with pytest.raises(CampaignStateConflict):
+        outbound.message_resend(message=message)
+    message.refresh_from_db()
+    assert (message.status, message.attempt) == (Status.FAILED, 1)
