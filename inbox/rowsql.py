@@ -13,6 +13,7 @@ from functools import cache
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.backends.utils import CursorWrapper
 from django.db.models import Field, Model
 
 
@@ -84,6 +85,50 @@ def pipelined() -> AbstractContextManager[Any]:
         return nullcontext()
     connection.ensure_connection()
     return connection.connection.pipeline()
+
+
+def hot_cursor() -> CursorWrapper:
+    """A cursor for a hot path's fixed statements (PostgreSQL; a plain cursor elsewhere).
+
+    Django's psycopg cursors bind parameters on the client: every value, and every element of
+    an array, is quoted into the SQL text in Python (a profile of the webhook path put ~23 % of
+    its thread there), and results are read as text, a timestamp parsed by a Python loader. This
+    one lets the server bind the parameters, sends lists as binary arrays and reads results in
+    binary (psycopg's C loaders), ~6x less Python for a 1,000-row array insert and ~5x less for
+    reading 1,000 locked rows. It is Django's own cursor wrapper around it, so query logging,
+    ``CaptureQueriesContext`` and ``execute_wrapper`` see these statements like any other.
+
+    Parameters are ``%s`` as elsewhere; each is bound with its own type, so write the casts a
+    statement needs (``%s::uuid[]``), and put the constants a partial index's predicate names
+    in the text, not in parameters. Results come back as psycopg loads them: fine for uuid,
+    text, numbers, booleans and ``timestamptz`` (aware, in the connection's time zone, UTC as
+    Django sets it), not for ``json``/``jsonb`` columns (parsed, where Django expects text).
+    """
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        return connection._prepare_cursor(_binary_cursor_class()(connection.connection))
+
+
+@cache
+def _binary_cursor_class() -> type:
+    from django.db.backends.postgresql.base import ServerBindingCursor
+    from psycopg.types.array import ListBinaryDumper
+
+    class BinaryCursor(ServerBindingCursor):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            # Lists go as binary arrays, whatever the placeholder (``%s`` means "text or
+            # binary" to psycopg, and picks text for lists).
+            self.adapters.register_dumper(list, ListBinaryDumper)
+
+        def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+            kwargs.setdefault("binary", True)
+            return super().execute(query, params, **kwargs)
+
+    return BinaryCursor
 
 
 def from_row(model: type[Model], row: tuple | list) -> Model:

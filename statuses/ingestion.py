@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
@@ -276,9 +277,9 @@ def _without_nul(parsed: ParseResult) -> ParseResult:
 
     def clean(item):
         changes = {
-            f.name: value.replace("\x00", "")
-            for f in dataclasses.fields(item)
-            if isinstance(value := getattr(item, f.name), str) and "\x00" in value
+            name: value.replace("\x00", "")
+            for name in _field_names(type(item))
+            if isinstance(value := getattr(item, name), str) and "\x00" in value
         }
         return dataclasses.replace(item, **changes) if changes else item
 
@@ -291,6 +292,11 @@ def _without_nul(parsed: ParseResult) -> ParseResult:
         consents=[clean(item) for item in parsed.consents],
         templates=[clean(item) for item in parsed.templates],
     )
+
+
+@cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 def _rejected(

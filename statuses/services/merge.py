@@ -5,10 +5,14 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from datetime import datetime
+from functools import cache
 
+from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
+from inbox.models import Message
+from inbox.rowsql import hot_cursor
 from statuses import machine, publish
 from statuses.events import StatusChange
 from statuses.models import StatusEvent
@@ -116,24 +120,53 @@ def _attempt_events(locked: dict[uuid.UUID, dict]) -> dict[uuid.UUID, dict[str, 
     stored: dict[uuid.UUID, dict[str, machine.Event]] = defaultdict(dict)
     if not locked:
         return stored
-    rows = (
-        StatusEvent.objects.filter(message_id__in=list(locked), attempt=F("message__attempt"))
-        .exclude(outcome=Outcome.STALE)
-        .values_list(
-            "message_id",
-            "dedupe_key",
-            "status",
-            "occurred_at",
-            "error_code",
-            "error_title",
-            "error_detail",
-            "received_at",
+    if connection.vendor == "postgresql":
+        with hot_cursor() as cursor:
+            cursor.execute(_attempt_events_sql(), [list(locked)])
+            rows = cursor.fetchall()
+    else:
+        rows = (
+            StatusEvent.objects.filter(message_id__in=list(locked), attempt=F("message__attempt"))
+            .exclude(outcome=Outcome.STALE)
+            .values_list(*_ATTEMPT_EVENT_FIELDS)
+            .order_by()
         )
-        .order_by()
-    )
     for message_id, key, status, occurred_at, code, title, detail, received in rows:
         stored[message_id][key] = machine.Event(status, occurred_at, code, title, detail, received)
     return stored
+
+
+_ATTEMPT_EVENT_FIELDS = (
+    "message_id",
+    "dedupe_key",
+    "status",
+    "occurred_at",
+    "error_code",
+    "error_title",
+    "error_detail",
+    "received_at",
+)
+
+
+@cache
+def _attempt_events_sql() -> str:
+    """``_attempt_events``' ORM query, written once (it runs for every batch)."""
+    quote = connection.ops.quote_name
+    event, message = StatusEvent._meta, Message._meta
+
+    def e(name: str) -> str:
+        return "e." + quote(event.get_field(name).column)
+
+    def m(name: str) -> str:
+        return "m." + quote(message.get_field(name).column)
+
+    columns = ", ".join(e(name) for name in _ATTEMPT_EVENT_FIELDS)
+    return (
+        f"SELECT {columns} FROM {quote(event.db_table)} e "  # noqa: S608
+        f"JOIN {quote(message.db_table)} m ON {m('id')} = {e('message_id')} "
+        f"WHERE {e('message_id')} = ANY(%s::uuid[]) AND {e('attempt')} = {m('attempt')} "
+        f"AND {e('outcome')} <> '{Outcome.STALE}'"
+    )
 
 
 def _merge_locked(

@@ -12,6 +12,7 @@ from django.db import connection
 from django.db.models import F
 
 from inbox.models import Message
+from inbox.rowsql import hot_cursor
 from statuses import machine
 from statuses.models import StatusEvent
 from statuses.services.rows import MERGED_FIELDS, _NewEvent
@@ -28,7 +29,7 @@ def _advisory_lock(inbox_id: uuid.UUID, provider_ids: Iterable[str]) -> None:
     keys = sorted({_lock_key(inbox_id, pid) for pid in provider_ids})
     if not keys or not _is_postgres():
         return
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(
             "SELECT count(pg_advisory_xact_lock(k)) FROM "
             "(SELECT k FROM unnest(%s::bigint[]) AS k ORDER BY k) AS ordered",
@@ -65,6 +66,10 @@ _EVENT_COLUMNS = (
     ("dedupe_key", "varchar"),
     ("duplicate_count", "integer"),
     ("delivery_id", "bigint"),
+)
+# The columns that hold one value for the whole batch: the inbox and the time received.
+_ONE_VALUE = frozenset(
+    i for i, (name, _) in enumerate(_EVENT_COLUMNS) if name in ("inbox_id", "received_at")
 )
 
 
@@ -113,15 +118,22 @@ def _insert_events(
         f"{table}.duplicate_count + EXCLUDED.duplicate_count + 1 "
     )
     if _is_postgres():
-        # One array per column: the statement text is the same whatever the batch size, so
-        # neither the driver nor the server re-parses thousands of placeholders.
-        arrays = ", ".join(f"%s::{kind}[]" for _, kind in _EVENT_COLUMNS)
+        # One array per column (the inbox and the time received are one value for all): the
+        # statement text is the same whatever the batch size, so neither the driver nor the
+        # server re-parses thousands of placeholders.
+        per_row = [
+            (i, name, kind) for i, (name, kind) in enumerate(_EVENT_COLUMNS) if i not in _ONE_VALUE
+        ]
+        row_names = ", ".join(name for _, name, _ in per_row)
+        arrays = ", ".join(f"%s::{kind}[]" for _, _, kind in per_row)
         sql = (
-            f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) AS u({names}) "
+            f"INSERT INTO {table} (inbox_id, received_at, {row_names}) "
+            f"SELECT %s::uuid, %s::timestamptz, u.* FROM unnest({arrays}) AS u({row_names}) "
             f"ORDER BY u.dedupe_key {on_conflict} RETURNING id, dedupe_key, (xmax = 0)"
         )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [list(column) for column in zip(*rows, strict=True)])
+        columns = list(zip(*rows, strict=True))
+        with hot_cursor() as cursor:
+            cursor.execute(sql, [inbox_id, now, *(list(columns[i]) for i, _, _ in per_row)])
             returned = cursor.fetchall()
         inserted = {key: event_id for event_id, key, is_new in returned if is_new}
     else:
@@ -186,5 +198,5 @@ def _write_merged(updates: list[tuple[dict, machine.Merged, bool]], now: datetim
         "error_title, error_detail, status_changed) "
         "WHERE m.id = v.id"
     )
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(sql, [now, now, *columns])

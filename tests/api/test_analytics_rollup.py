@@ -277,3 +277,28 @@ def test_check_command_finds_a_drifted_rollup(inbox, make_message):
         call_command("rebuild_delivery_rollup", "--check")
     call_command("rebuild_delivery_rollup")  # repairs it
     call_command("rebuild_delivery_rollup", "--check")
+
+
+@pytest.mark.django_db
+def test_bins_in_double_precision_are_the_exact_numeric_bins():
+    """``bin_sql`` finds the bin in double precision (``ln`` of a numeric is slow) and takes the
+    exact path only near a bin edge: every duration — random ones, and the microsecond values
+    on and around each edge — must land in the bin the numeric formula gives, or the triggers
+    would take a message out of a different bin than the one they put it in."""
+    exact = (
+        "CASE WHEN ms IS NULL THEN NULL WHEN ms < 1 THEN 0 "
+        f"ELSE LEAST(floor(ln(ms) / ln({rollup.RATIO}))::int + 1, {rollup.LAST_BIN}) END"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "WITH d AS ("
+            "SELECT (floor(random() * 1e13) / 1e6)::numeric AS ms FROM generate_series(1, 20000) "
+            "UNION ALL SELECT (round(power(%s::numeric, k) * 1000) + o) / 1000 "
+            "FROM generate_series(0, %s) k, generate_series(-3, 3) o "
+            "UNION ALL SELECT x FROM (VALUES (NULL::numeric), (-5), (0), (0.999999), (1)) v(x)) "
+            f"SELECT count(*), count(*) FILTER (WHERE ({exact}) IS DISTINCT FROM "
+            f"({rollup.bin_sql('ms')})) FROM d",
+            [rollup.RATIO, rollup.LAST_BIN + 5],
+        )
+        total, different = cursor.fetchone()
+    assert total > 20000 and different == 0

@@ -113,6 +113,21 @@ def test_every_event_type_has_an_example_and_a_wire_shape(make_message, inbox):
     assert classes == declared == set(WIRE)
 
 
+def test_payload_is_the_dataclass_as_a_dict(make_message, inbox):
+    """``as_payload`` builds the dict itself (``dataclasses.asdict`` deep-copies every value,
+    a hot spot of the webhook path): the result must be exactly ``asdict``'s, type first."""
+    for event in _examples(make_message(inbox)):
+        if isinstance(event, AgentEvents):
+            continue  # its events keep their own ``type`` (below)
+        payload = event.as_payload()
+        assert payload == {"type": type(event).type, **dataclasses.asdict(event)}
+        assert list(payload)[0] == "type"
+        error = getattr(event, "error", None)
+        if error is not None:
+            assert payload["error"] == {"code": error.code, "title": error.title}
+            assert payload["error"] is not event.as_payload()["error"]  # a fresh dict each time
+
+
 def test_each_event_round_trips_through_json(make_message, inbox):
     message = make_message(inbox, content="Grüße ✓✓")
     for event in _examples(message):
