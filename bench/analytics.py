@@ -221,6 +221,7 @@ def shapes(inbox_id: str, campaign_id: str | None = None) -> list[tuple[str, str
                 "campaign, group_by=day",
                 f"since={_days_ago(30)}&campaign={campaign_id}&group_by=day",
             ),
+            ("30 days, group_by=campaign", "since=2000-01-01T00:00:00Z&group_by=campaign"),
         ]
     return [
         ("last 7 days (default)", ""),

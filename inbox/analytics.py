@@ -19,7 +19,10 @@ and groups, not of messages. The statements are raw SQL (``inbox/analytics_sql.p
    5 % of the exact value (``HISTOGRAM_RELATIVE_ERROR``), the rank's bin found by the database.
 
 A campaign has no rollup dimension: a campaign query reads its messages (at most 100,000, found
-through the ``message_campaign_status`` index), with exact percentiles.
+through the ``message_campaign_status`` index), with exact percentiles. So does ``group_by=
+campaign``, over the period's messages that belong to a campaign (the others are in no group,
+and left out of the totals too, so that the groups add up to the totals as with every other
+grouping).
 
 On SQLite (embedded, small data) everything is read from the messages through the ORM: the
 counts, and the two duration columns sorted by the database, from which the same
@@ -59,7 +62,7 @@ from statuses import errors
 from statuses.catalogue import CHANNELS
 from statuses.machine import Status
 
-GROUP_BY = ("channel", "inbox", "template", "day", "hour")
+GROUP_BY = ("channel", "inbox", "template", "campaign", "day", "hour")
 PERCENTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
 TOP_ERRORS = 5
 MAX_BUCKETS = 24 * 62  # hour buckets over two months, day buckets over four years
@@ -104,6 +107,12 @@ class DeliveryQuery:
     campaign: Campaign | None = None
     group_by: str | None = None
 
+    @property
+    def campaigns_only(self) -> bool:
+        """Campaign messages only (one campaign, or grouped by campaign): read from the
+        messages, the rollup having no campaign dimension."""
+        return self.campaign is not None or self.group_by == "campaign"
+
 
 class TooManyBuckets(ValueError):
     pass
@@ -124,6 +133,7 @@ def _group_expression(group_by: str) -> Any:
         "channel": _family_of_channel_type(),
         "inbox": F("inbox_id"),
         "template": KeyTextTransform("name", "template"),
+        "campaign": F("campaign_id"),
         "day": UtcTrunc("day", "created_at"),
         "hour": UtcTrunc("hour", "created_at"),
     }[group_by]
@@ -149,6 +159,8 @@ def _messages(account: Account, query: DeliveryQuery) -> QuerySet[Message]:
         messages = messages.filter(template__name=query.template)
     if query.campaign is not None:
         messages = messages.filter(campaign=query.campaign)
+    if query.group_by == "campaign":
+        messages = messages.filter(campaign__isnull=False)
     return messages.order_by()
 
 
@@ -165,10 +177,10 @@ def _ceil(at: datetime, step: timedelta) -> datetime:
 def _split(query: DeliveryQuery) -> tuple[list, list[tuple[datetime, datetime]]]:
     """Cover the period with rollup buckets — whole UTC days, then whole hours at both ends —
     and leave the partial hours at the edges to the messages. Returns ``[(daily, start, end)]``
-    and ``[(start, end)]``. On SQLite, and with ``group_by=hour``, no days; on SQLite and for a
-    campaign (no rollup dimension) no rollup.
+    and ``[(start, end)]``. On SQLite, and with ``group_by=hour``, no days; on SQLite and for
+    campaign messages only (no rollup dimension) no rollup.
     """
-    if connection.vendor != "postgresql" or query.campaign is not None:
+    if connection.vendor != "postgresql" or query.campaigns_only:
         return [], [(query.since, query.until)]
     first, last = _ceil(query.since, HOUR), _floor(query.until, HOUR)
     if first >= last:
@@ -226,12 +238,14 @@ def _sql_filters(
         channel_types=_family_types(query.family) if query.family else (),
         template=query.template or None,
         campaign_id=query.campaign.id if query.campaign is not None else None,
+        any_campaign=query.group_by == "campaign",
     )
 
 
 def _exact_up_to(query: DeliveryQuery) -> float:
-    """How many delivered messages still get exact percentiles (a campaign's always do)."""
-    return math.inf if query.campaign is not None else EXACT_PERCENTILES_UP_TO
+    """How many delivered messages still get exact percentiles (campaign messages' always do:
+    they have no histograms)."""
+    return math.inf if query.campaigns_only else EXACT_PERCENTILES_UP_TO
 
 
 def delivery_stats(

@@ -16,7 +16,7 @@ statements, each returning few rows:
   group in one pass (``GROUPING SETS``).
 
 Groups are keyed the way the ORM version keyed them (a family name, an inbox id, a template
-name, a UTC bucket), so the answers are the same to the bit.
+name, a campaign id, a UTC bucket), so the answers are the same to the bit.
 """
 
 from __future__ import annotations
@@ -82,6 +82,7 @@ def _message_key(group_by: str | None) -> str:
         "channel": _family_case("channel_type"),
         "inbox": "inbox_id",
         "template": "(template ->> 'name')",
+        "campaign": "campaign_id",
         "day": _utc_bin("day", "created_at"),
         "hour": _utc_bin("hour", "created_at"),
     }[group_by]
@@ -92,8 +93,9 @@ class Filters:
     messages of the ``edges``, and over the messages of the whole ``period`` (exact
     percentiles).
 
-    ``channel_types``, ``template`` and ``campaign_id`` are optional narrowings; a campaign has
-    no rollup dimension, so a campaign query has no ``buckets``."""
+    ``channel_types``, ``template``, ``campaign_id`` and ``any_campaign`` (the messages of some
+    campaign: ``group_by=campaign``) are optional narrowings; the rollup has no campaign
+    dimension, so a query of campaign messages has no ``buckets``."""
 
     def __init__(
         self,
@@ -106,6 +108,7 @@ class Filters:
         channel_types: Sequence[str] = (),
         template: str | None = None,
         campaign_id: Any = None,
+        any_campaign: bool = False,
     ) -> None:
         self._account_id = account_id
         self._narrow: list[str] = []
@@ -118,6 +121,7 @@ class Filters:
             self._values.extend(channel_types)
         self._template = template
         self._campaign_id = campaign_id
+        self._any_campaign = any_campaign
         self.rollup, self.rollup_params = self._rollup(buckets) if buckets else ("", [])
         self.messages, self.message_params = self._messages(edges) if edges else ("", [])
         self.period, self.period_params = self._messages([period])
@@ -144,6 +148,8 @@ class Filters:
             # NULL: a campaign's ≤ 100,000 messages, whatever the account holds.
             clauses.append("campaign_id = %s")
             params.append(self._campaign_id)
+        if self._any_campaign:
+            clauses.append("campaign_id IS NOT NULL")
         return " AND ".join(clauses), params
 
 

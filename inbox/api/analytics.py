@@ -103,7 +103,7 @@ DeliveryStatsSerializer = inline_serializer(
                 "key": serializers.CharField(
                     allow_null=True,
                     help_text="The family (WHATSAPP…), inbox id, template name (null: free "
-                    "text), or the bucket's start (day/hour, UTC).",
+                    "text), campaign id, or the bucket's start (day/hour, UTC).",
                 ),
                 **_GROUP_FIELDS,
             },
@@ -222,10 +222,15 @@ class DeliveryAnalyticsView(ApiView):
         "`sent_at` (percentiles in ms, null when no message qualifies; rates are null when "
         "`total` is 0), and the top errors with the catalogue's explanation. With `group_by`, "
         "the same per group (day and hour buckets are UTC and include empty ones). "
+        "`group_by=campaign` groups by campaign id over the messages that belong to a campaign: "
+        "messages sent outside any campaign are in no group and are left out of the totals "
+        "too (so the groups add up to the totals, as with every other `group_by`; ask without "
+        "`group_by` for the figures over everything). "
         "`?format=csv` answers the same table as CSV. `campaign` narrows to one campaign's "
         "messages (still those created in the period: pass `since` = the campaign's "
         "`created_at` to cover all of it). Counts, rates and top errors are always exact. "
-        "Percentiles are exact (`percentile_cont`, linear interpolation) for a campaign and "
+        "Percentiles are exact (`percentile_cont`, linear interpolation) for a campaign, with "
+        "`group_by=campaign`, and "
         "while the period holds at most 50,000 delivered messages; beyond, they are read from "
         "log-spaced histograms (bins 5 % wide, 1 ms to 7 days) and lie within 5 % of a "
         "duration between the two ranks the exact percentile interpolates (answers stay under "
