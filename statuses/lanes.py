@@ -55,6 +55,8 @@ from statuses.models import WorkerHeartbeat
 log = logging.getLogger("statuses.worker")
 
 LANES = ("send", "webhooks")
+# A busy lane keeps its database connection from one task to the next for this many seconds.
+RELEASE_EVERY = 1.0
 SEND_QUEUES = ["send", "default"]
 WEBHOOK_QUEUES = ["webhooks"]
 
@@ -140,9 +142,15 @@ class LaneWorker(Worker):
     def run(self) -> None:
         log.info("lane %s: queues %s", self.lane, ",".join(self.queue_names))
         backoff = Backoff()
+        released = time.monotonic()
         while self.running:
             try:
-                close_old_connections()
+                # Hand the connection back (to the pool, or closed if broken or too old) when
+                # idle and at least once a second: not after every task, where the next
+                # checkout would cost a health-check round trip per send.
+                if time.monotonic() - released >= RELEASE_EVERY:
+                    close_old_connections()
+                    released = time.monotonic()
                 self.heartbeat.beat()
                 task_result = self.claim_next()
                 backoff.reset()
@@ -159,8 +167,10 @@ class LaneWorker(Worker):
                 continue
             if task_result is not None:
                 self.run_task(task_result)
+                continue
             close_old_connections()
-            if self.running and task_result is None:
+            released = time.monotonic()
+            if self.running:
                 self.stopping.wait(self.interval)
         reset_connections()
 
