@@ -36,6 +36,7 @@ DB_URL = os.environ.get(
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 LOG = ROOT / "var" / "bench-analytics-daphne.log"
 
+CAMPAIGN = 100_000  # outgoing messages of one campaign (DESIGN §16's largest)
 INBOXES = [  # (channel type, share of the messages)
     ("whatsapp_cloud", 0.55),
     ("twilio_sms", 0.25),
@@ -50,7 +51,7 @@ SEED_SQL = """
 INSERT INTO inbox_message (id, account_id, inbox_id, conversation_id, channel_type, direction,
     to_address, content, provider_message_id, attempt, status, error_code, error_title,
     error_detail, queued_at, sent_at, delivered_at, read_at, failed_at, status_updated_at,
-    version, created_at, updated_at, origin)
+    version, created_at, updated_at, origin, campaign_id)
 SELECT gen_random_uuid(), %(account)s, %(inbox)s, %(conversation)s, %(channel_type)s,
     CASE WHEN g %% 10 = 0 AND %(incoming)s THEN 'incoming' ELSE 'outgoing' END,
     '+15550001111', 'bench ' || g, NULL, 1, s.status,
@@ -58,7 +59,9 @@ SELECT gen_random_uuid(), %(account)s, %(inbox)s, %(conversation)s, %(channel_ty
         [1 + floor(s.r2 * 5)::int] WHEN s.status = 'expired' THEN 'expired' ELSE '' END,
     '', '', s.created, s.sent, s.delivered, s.read,
     CASE WHEN s.status IN ('failed', 'expired') THEN s.sent + interval '3 seconds' END,
-    s.created, 1, s.created, s.created, 'tickmark'
+    s.created, 1, s.created, s.created, 'tickmark',
+    CASE WHEN g <= %(campaign_rows)s AND NOT (g %% 10 = 0 AND %(incoming)s) THEN %(campaign)s::uuid
+    END
 FROM (
     SELECT g, t.r, t.r2, t.created,
         CASE WHEN t.r < 0.42 THEN 'read' WHEN t.r < 0.80 THEN 'delivered'
@@ -82,7 +85,7 @@ FROM (
 def _account(name: str, messages: int, incoming: bool) -> None:
     from django.db import connection
 
-    from inbox.models import Account, Contact, Conversation, Inbox
+    from inbox.models import Account, Campaign, Contact, Conversation, Inbox
 
     account = Account.objects.create(name=name)
     for channel_type, share in INBOXES:
@@ -90,6 +93,15 @@ def _account(name: str, messages: int, incoming: bool) -> None:
         contact = Contact.objects.create(account=account, inbox=inbox, address="+15550001111")
         conversation = Conversation.objects.create(account=account, inbox=inbox, contact=contact)
         count = round(messages * share * (10 / 9 if incoming else 1))
+        # The measured account's newest CAMPAIGN outgoing WhatsApp messages are one campaign's
+        # (rows g = 1… are the newest; every tenth is incoming there).
+        campaign, campaign_rows = None, 0
+        if incoming and channel_type == "whatsapp_cloud":
+            size = min(CAMPAIGN, count * 9 // 10)
+            campaign = Campaign.objects.create(
+                account=account, inbox=inbox, name="bench", total=size, status="completed"
+            )
+            campaign_rows = size + (size - 1) // 9
         with connection.cursor() as cursor:
             cursor.execute(
                 SEED_SQL,
@@ -100,6 +112,8 @@ def _account(name: str, messages: int, incoming: bool) -> None:
                     "channel_type": channel_type,
                     "count": count,
                     "incoming": incoming,
+                    "campaign": campaign.id if campaign else None,
+                    "campaign_rows": campaign_rows,
                 },
             )
 
@@ -186,6 +200,42 @@ def start_daphne() -> subprocess.Popen:
     raise SystemExit("daphne did not start: " + LOG.read_text()[-2000:])
 
 
+def bench_campaign() -> str | None:
+    """The seeded campaign's id (a database seeded before campaigns has none)."""
+    from inbox.models import Campaign
+
+    campaign = Campaign.objects.filter(account__name="Bench", name="bench").first()
+    if campaign is None:
+        print("no campaign in this database: the campaign shapes are left out", flush=True)
+        return None
+    return str(campaign.id)
+
+
+def shapes(inbox_id: str, campaign_id: str | None = None) -> list[tuple[str, str]]:
+    """The query shapes timed: (name, query string)."""
+    campaign = []
+    if campaign_id:
+        campaign = [
+            ("campaign (all its messages)", f"since=2000-01-01T00:00:00Z&campaign={campaign_id}"),
+            (
+                "campaign, group_by=day",
+                f"since={_days_ago(30)}&campaign={campaign_id}&group_by=day",
+            ),
+        ]
+    return [
+        ("last 7 days (default)", ""),
+        ("7 days, whole hours", f"since={_days_ago(7, whole_hour=True)}"),
+        ("7 days, group_by=channel", f"since={_days_ago(7)}&group_by=channel"),
+        ("30 days = all messages", "since=2000-01-01T00:00:00Z"),
+        ("30 days, group_by=channel", "since=2000-01-01T00:00:00Z&group_by=channel"),
+        ("30 days, group_by=inbox", "since=2000-01-01T00:00:00Z&group_by=inbox"),
+        ("30 days, group_by=day", f"since={_days_ago(30)}&group_by=day"),
+        ("30 days, one inbox", f"since=2000-01-01T00:00:00Z&inbox={inbox_id}"),
+        ("24 hours, group_by=hour", f"since={_days_ago(1)}&group_by=hour"),
+        *campaign,
+    ]
+
+
 def quantile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -206,22 +256,12 @@ def main() -> None:
     if not args.reuse:
         seed(args.messages)
     key, inbox_id = api_key()
-    shapes = [
-        ("last 7 days (default)", ""),
-        ("7 days, whole hours", f"since={_days_ago(7, whole_hour=True)}"),
-        ("7 days, group_by=channel", f"since={_days_ago(7)}&group_by=channel"),
-        ("30 days = all messages", "since=2000-01-01T00:00:00Z"),
-        ("30 days, group_by=channel", "since=2000-01-01T00:00:00Z&group_by=channel"),
-        ("30 days, group_by=inbox", "since=2000-01-01T00:00:00Z&group_by=inbox"),
-        ("30 days, group_by=day", f"since={_days_ago(30)}&group_by=day"),
-        ("30 days, one inbox", f"since=2000-01-01T00:00:00Z&inbox={inbox_id}"),
-        ("24 hours, group_by=hour", f"since={_days_ago(1)}&group_by=hour"),
-    ]
+    campaign_id = bench_campaign()
     daphne = start_daphne()
     rows = []
     try:
         with httpx.Client(base_url=BASE, headers={"Authorization": f"Bearer {key}"}) as client:
-            for name, query in shapes:
+            for name, query in shapes(inbox_id, campaign_id):
                 url = f"/api/v1/analytics/delivery?{query}"
                 first = client.get(url, timeout=60)
                 first.raise_for_status()
@@ -270,7 +310,7 @@ def histogram_error() -> None:
             )
 
 
-def _days_ago(days: int, whole_hour: bool = False) -> str:
+def _days_ago(days: float, whole_hour: bool = False) -> str:
     from datetime import UTC, datetime, timedelta
 
     at = datetime.now(UTC) - timedelta(days=days)

@@ -46,6 +46,7 @@ from bench.common import django_setup, recreate_database  # noqa: E402
 PORT = int(os.environ.get("BENCH_PORT", "8123"))
 BASE = f"http://127.0.0.1:{PORT}"
 DB_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/tickmark_bench")
+DB_NAME = DB_URL.rsplit("/", 1)[1].split("?")[0]
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
 APP_SECRET = "bench-app-secret"
 WORK = ROOT / "var" / "bench"
@@ -282,8 +283,46 @@ def wrk(
     threads = min(args.threads, connections)
     duration = duration or args.duration
     command = wrk_command(file, threads, connections, duration, pause_ms)
+    before = cpu_seconds()
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    return wrk_result(name, output, connections, units)
+    after = cpu_seconds()
+    result = wrk_result(name, output, connections, units)
+    # CPU per request of the server and of PostgreSQL: what a request costs, whatever else the
+    # machine is doing (throughput on a shared machine is not; this is).
+    for who in ("daphne", "postgres"):
+        used = after[who] - before[who]
+        result[f"{who}_cpu_ms_per_req"] = 1000 * used / max(1, result["requests"])
+    print(
+        f"  {'':12} CPU per request: daphne {result['daphne_cpu_ms_per_req']:.2f} ms, "
+        f"PostgreSQL {result['postgres_cpu_ms_per_req']:.2f} ms",
+        flush=True,
+    )
+    return result
+
+
+def cpu_seconds() -> dict[str, float]:
+    """User + system CPU seconds so far of this run's daphne processes and of the PostgreSQL
+    backends of its database (a backend that exits during a phase takes its time with it: the
+    pool keeps them for the run)."""
+    found = {"daphne": 0.0, "postgres": 0.0}
+    tick = os.sysconf("SC_CLK_TCK")
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            command = (proc / "cmdline").read_bytes()
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # This run's daphne processes and its database's backends, not other servers'.
+        daphne = b"daphne" in command and (
+            f"\0{PORT}\0".encode() in command or f"\0{PORT + 1}\0".encode() in command
+        )
+        backend = command.startswith(b"postgres:") and f" {DB_NAME} ".encode() in command
+        who = "daphne" if daphne else "postgres" if backend else None
+        if who:
+            found[who] += (int(fields[11]) + int(fields[12])) / tick
+    return found
 
 
 def wrk_command(

@@ -119,14 +119,17 @@ TEMPLATES = [
 ]
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
+POOLED_POSTGRES_ENGINE = "config.postgres"  # Django's backend + config.dbpool's pool check
 if DATABASE_URL:
     default_db = dj_database_url.parse(DATABASE_URL)
-    if env_bool("DB_POOL", True):
+    if env_bool("DB_POOL", True) and default_db["ENGINE"] == "django.db.backends.postgresql":
+        default_db["ENGINE"] = POOLED_POSTGRES_ENGINE
         default_db["CONN_MAX_AGE"] = 0
-        # After a database restart every pooled connection is dead: Django passes
-        # ConnectionPool.check_connection to the pool when health checks are on, so each
-        # connection is tested (a cheap round trip) as it is handed out, never a broken one.
-        default_db["CONN_HEALTH_CHECKS"] = True
+        # After a database restart every pooled connection is dead: each is checked as it is
+        # handed out (config.dbpool, installed by the config.postgres backend: a poll of its
+        # socket, a round trip only when the server has said something), so a request never
+        # gets a broken one. Django's own CONN_HEALTH_CHECKS would send a query per checkout.
+        default_db["CONN_HEALTH_CHECKS"] = False
         default_db["OPTIONS"] = {
             "pool": {
                 "min_size": int(os.environ.get("DB_POOL_MIN", "2")),
@@ -147,6 +150,10 @@ else:
         },
     }
 DATABASES = {"default": default_db}
+# Threads a web process runs Django requests on (config/handler.py): a request waiting for
+# PostgreSQL no longer holds up the others. Each holds at most one pooled connection during a
+# request, so keep it well under DB_POOL_MAX. SQLite always uses one.
+REQUEST_THREADS = int(os.environ.get("REQUEST_THREADS", "4"))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")

@@ -1,25 +1,29 @@
 """Delivery analytics (DESIGN §15): counts, rates, time-to-deliver and top errors, in the database.
 
 Outgoing messages created in ``[since, until)`` of one account, optionally narrowed to an inbox,
-a channel family or a WhatsApp template name, optionally grouped. Whatever the number of
-messages, one answer costs a fixed number of queries.
+a channel family, a WhatsApp template name or a campaign, optionally grouped. Whatever the number
+of messages, one answer costs a fixed number of queries.
 
 On PostgreSQL the whole UTC days of the period, then the whole hours around them, are read from
 the rollup (``inbox/rollup.py``, kept by triggers on every write to a message) and only the
 partial hours at its edges from the messages, so the cost grows with the number of days, hours
-and groups, not of messages:
+and groups, not of messages. The statements are raw SQL (``inbox/analytics_sql.py``):
 
-1. the counts per (group, status, channel type, error code) from ``DeliveryHour``, plus the same
-   from the messages of the edge hours — the totals, rates and top errors all come from them;
+1. the counts per (group, status, and for failures channel type and error code) from
+   ``DeliveryHour``, plus the same from the messages of the edge hours — the totals, rates and
+   top errors all come from them;
 2. the percentiles: while the period holds at most ``EXACT_PERCENTILES_UP_TO`` delivered
    messages, exactly (``percentile_cont`` of ``delivered_at - sent_at`` and ``read_at -
-   sent_at`` over the delivered messages, for the totals and once more per group); beyond, from
-   the log-spaced histograms of ``DeliveryDuration`` plus the edge messages' bins, within 5 % of
-   the exact value (``HISTOGRAM_RELATIVE_ERROR``).
+   sent_at`` over the delivered messages, for the totals and each group, in one pass); beyond,
+   from the log-spaced histograms of ``DeliveryDuration`` plus the edge messages' bins, within
+   5 % of the exact value (``HISTOGRAM_RELATIVE_ERROR``), the rank's bin found by the database.
 
-On SQLite (embedded, small data) everything is read from the messages: the counts, and the two
-duration columns sorted by the database, from which the same linear-interpolation percentiles
-are computed in Python.
+A campaign has no rollup dimension: a campaign query reads its messages (at most 100,000, found
+through the ``message_campaign_status`` index), with exact percentiles.
+
+On SQLite (embedded, small data) everything is read from the messages through the ORM: the
+counts, and the two duration columns sorted by the database, from which the same
+linear-interpolation percentiles are computed in Python.
 """
 
 from __future__ import annotations
@@ -33,8 +37,6 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import (
-    Aggregate,
-    BigIntegerField,
     Case,
     CharField,
     Count,
@@ -46,16 +48,13 @@ from django.db.models import (
     Max,
     Q,
     QuerySet,
-    Sum,
     Value,
     When,
 )
-from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import NullIf
 
-from inbox import rollup
-from inbox.models import Account, DeliveryDuration, DeliveryHour, Inbox, Message
+from inbox import analytics_sql, rollup
+from inbox.models import Account, Campaign, Inbox, Message
 from statuses import errors
 from statuses.catalogue import CHANNELS
 from statuses.machine import Status
@@ -65,13 +64,13 @@ PERCENTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
 TOP_ERRORS = 5
 MAX_BUCKETS = 24 * 62  # hour buckets over two months, day buckets over four years
 FAILED = (Status.FAILED, Status.EXPIRED)
+STATUSES = tuple(Status.values)  # (Django rebuilds the list on every access)
 # Exact percentiles up to this many delivered messages in the period (a sort of that many
 # durations: ~40 ms here), histogram percentiles beyond.
 EXACT_PERCENTILES_UP_TO = 50_000
 HISTOGRAM_RELATIVE_ERROR = rollup.RATIO - 1
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
-TOTALS: Any = object()  # the histograms' key for the totals (a group's key may be None)
 
 TIME_TO_DELIVER = ExpressionWrapper(F("delivered_at") - F("sent_at"), output_field=DurationField())
 TIME_TO_READ = ExpressionWrapper(F("read_at") - F("sent_at"), output_field=DurationField())
@@ -95,21 +94,6 @@ class UtcTrunc(Func):
         return connection.ops.datetime_trunc_sql(self.unit, sql, tuple(params), "UTC")
 
 
-class PercentileCont(Aggregate):
-    """PostgreSQL's ``percentile_cont(f) WITHIN GROUP (ORDER BY expr)`` (NULLs are skipped).
-
-    The three fractions of one expression share a single sort: PostgreSQL shares the transition
-    state of ordered-set aggregates with identical inputs.
-    """
-
-    function = "percentile_cont"
-    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
-    allow_distinct = False
-
-    def __init__(self, expression: Any, fraction: float, **extra: Any) -> None:
-        super().__init__(expression, fraction=float(fraction), **extra)
-
-
 @dataclass(frozen=True)
 class DeliveryQuery:
     since: datetime
@@ -117,6 +101,7 @@ class DeliveryQuery:
     inbox: Inbox | None = None
     family: str | None = None
     template: str | None = None
+    campaign: Campaign | None = None
     group_by: str | None = None
 
 
@@ -144,50 +129,27 @@ def _group_expression(group_by: str) -> Any:
     }[group_by]
 
 
-def _rollup_group_expression(group_by: str) -> Any:
-    """The same groups over the rollup's columns (``bucket``: the creation hour or day)."""
-    return {
-        "channel": _family_of_channel_type(),
-        "inbox": F("inbox_id"),
-        "template": NullIf("template_name", Value(""), output_field=CharField()),
-        "day": UtcTrunc("day", "bucket"),
-        "hour": F("bucket"),
-    }[group_by]
-
-
 def _family_types(family: str) -> list[str]:
     return [c.channel_type for c in CHANNELS.values() if c.family == family]
 
 
-def _messages(
-    account: Account, query: DeliveryQuery, ranges: list[tuple[datetime, datetime]] | None = None
-) -> QuerySet[Message]:
-    """Outgoing messages of the query created in ``ranges`` (default: the whole period)."""
-    within = Q()
-    for start, end in ranges or [(query.since, query.until)]:
-        within |= Q(created_at__gte=start, created_at__lt=end)
-    messages = Message.objects.filter(within, account=account, direction=Message.Direction.OUTGOING)
+def _messages(account: Account, query: DeliveryQuery) -> QuerySet[Message]:
+    """Outgoing messages of the query (the ORM: SQLite, and the triage list)."""
+    messages = Message.objects.filter(
+        account=account,
+        direction=Message.Direction.OUTGOING,
+        created_at__gte=query.since,
+        created_at__lt=query.until,
+    )
     if query.inbox is not None:
         messages = messages.filter(inbox=query.inbox)
     if query.family:
         messages = messages.filter(channel_type__in=_family_types(query.family))
     if query.template:
         messages = messages.filter(template__name=query.template)
+    if query.campaign is not None:
+        messages = messages.filter(campaign=query.campaign)
     return messages.order_by()
-
-
-def _rollup(model: type, account: Account, query: DeliveryQuery, buckets: list) -> QuerySet:
-    within = Q()
-    for daily, start, end in buckets:
-        within |= Q(daily=daily, bucket__gte=start, bucket__lt=end)
-    rows = model.objects.filter(within, account_id=account.id)
-    if query.inbox is not None:
-        rows = rows.filter(inbox_id=query.inbox.id)
-    if query.family:
-        rows = rows.filter(channel_type__in=_family_types(query.family))
-    if query.template:
-        rows = rows.filter(template_name=query.template)
-    return rows.order_by()
 
 
 def _floor(at: datetime, step: timedelta) -> datetime:
@@ -203,9 +165,10 @@ def _ceil(at: datetime, step: timedelta) -> datetime:
 def _split(query: DeliveryQuery) -> tuple[list, list[tuple[datetime, datetime]]]:
     """Cover the period with rollup buckets — whole UTC days, then whole hours at both ends —
     and leave the partial hours at the edges to the messages. Returns ``[(daily, start, end)]``
-    and ``[(start, end)]``. On SQLite, and with ``group_by=hour``, no days; on SQLite no rollup.
+    and ``[(start, end)]``. On SQLite, and with ``group_by=hour``, no days; on SQLite and for a
+    campaign (no rollup dimension) no rollup.
     """
-    if connection.vendor != "postgresql":
+    if connection.vendor != "postgresql" or query.campaign is not None:
         return [], [(query.since, query.until)]
     first, last = _ceil(query.since, HOUR), _floor(query.until, HOUR)
     if first >= last:
@@ -219,121 +182,56 @@ def _split(query: DeliveryQuery) -> tuple[list, list[tuple[datetime, datetime]]]
     return [(True, first_day, last_day)] + [h for h in hours if h[1] < h[2]], edges
 
 
-def _percentiles() -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    for name, fraction in PERCENTILES.items():
-        found[f"ttd_{name}"] = PercentileCont(
-            TIME_TO_DELIVER, fraction, output_field=DurationField()
-        )
-        found[f"ttr_{name}"] = PercentileCont(TIME_TO_READ, fraction, output_field=DurationField())
-    return found
-
-
 def _zero_row() -> dict[str, Any]:
     row: dict[str, Any] = {"total": 0, "n_delivered_at": 0, "n_read_at": 0}
-    row.update({f"n_{s}": 0 for s in Status.values})
+    row.update({f"n_{s}": 0 for s in STATUSES})
     row.update({f"{m}_{p}": None for m in ("ttd", "ttr") for p in PERCENTILES})
     return row
 
 
-def _count_rows(
-    account: Account, query: DeliveryQuery, buckets: list, edges: list
-) -> list[dict[str, Any]]:
-    """Counts per (group, status, channel type, error code): rollup hours + edge messages."""
-    keys = ["key"] if query.group_by else []
-    found: list[dict[str, Any]] = []
-    if buckets:
-        rows = _rollup(DeliveryHour, account, query, buckets)
-        if query.group_by:
-            rows = rows.annotate(key=_rollup_group_expression(query.group_by))
-        found += rows.values(*keys, "status", "channel_type", "error_code").annotate(
-            n=Sum("n"),
-            delivered=Sum("n_delivered_at"),
-            read=Sum("n_read_at"),
+def _count_rows(account: Account, query: DeliveryQuery) -> list[dict[str, Any]]:
+    """SQLite: counts per (group, status, channel type, error code) from the messages."""
+    messages = _messages(account, query)
+    keys = []
+    if query.group_by:
+        messages = messages.annotate(key=_group_expression(query.group_by))
+        keys = ["key"]
+    code = Case(When(status__in=FAILED, then=F("error_code")), default=Value(""))
+    found = list(
+        messages.annotate(code=code)
+        .values(*keys, "status", "channel_type", "code")
+        .annotate(
+            n=Count("*"),
+            delivered=Count("delivered_at"),
+            read=Count("read_at"),
             title=Max("error_title"),
         )
-    if edges:
-        # COUNT(*), not COUNT(id): no need for the heap where an index answers.
-        messages = _messages(account, query, edges)
-        if query.group_by:
-            messages = messages.annotate(key=_group_expression(query.group_by))
-        code = Case(When(status__in=FAILED, then=F("error_code")), default=Value(""))
-        found += (
-            messages.annotate(code=code)
-            .values(*keys, "status", "channel_type", "code")
-            .annotate(
-                n=Count("*"),
-                delivered=Count("delivered_at"),
-                read=Count("read_at"),
-                title=Max("error_title"),
-            )
-        )
+    )
     for row in found:
-        row.setdefault("error_code", row.pop("code", ""))
-        row["count"] = row["n"] = int(row["n"])
-        row["delivered"], row["read"] = int(row["delivered"]), int(row["read"])
+        row["error_code"] = row.pop("code")
+        row["count"] = row["n"]
+        row.setdefault("key", None)
     return found
 
 
-def _bin(later: str, earlier: str) -> RawSQL:
-    table = Message._meta.db_table
-    ms = rollup.milliseconds_sql(f'"{table}"."{later}"', f'"{table}"."{earlier}"')
-    return RawSQL(rollup.bin_sql(ms), [], output_field=BigIntegerField())  # noqa: S611 - no input
-
-
-def _histograms(
+def _sql_filters(
     account: Account, query: DeliveryQuery, buckets: list, edges: list
-) -> dict[Any, dict[str, dict[int, int]]]:
-    """Duration histograms per group (and ``TOTALS``): rollup + edge messages."""
-    found: dict[Any, dict[str, dict[int, int]]] = defaultdict(
-        lambda: {"ttd": defaultdict(int), "ttr": defaultdict(int)}
+) -> analytics_sql.Filters:
+    return analytics_sql.Filters(
+        account_id=account.id,
+        period=(query.since, query.until),
+        buckets=buckets or [],
+        edges=edges or [],
+        inbox_id=query.inbox.id if query.inbox is not None else None,
+        channel_types=_family_types(query.family) if query.family else (),
+        template=query.template or None,
+        campaign_id=query.campaign.id if query.campaign is not None else None,
     )
 
-    def add(key: Any, measure: str, bin_: int | None, n: int) -> None:
-        if bin_ is None:
-            return
-        found[TOTALS][measure][bin_] += n
-        if query.group_by:
-            found[key][measure][bin_] += n
 
-    keys = ["key"] if query.group_by else []
-    if buckets:
-        rows = _rollup(DeliveryDuration, account, query, buckets)
-        if query.group_by:
-            rows = rows.annotate(key=_rollup_group_expression(query.group_by))
-        for row in rows.values(*keys, "measure", "bin").annotate(count=Sum("n")):
-            measure = "ttr" if row["measure"] else "ttd"
-            add(row.get("key"), measure, row["bin"], int(row["count"]))
-    if edges:
-        messages = _messages(account, query, edges).filter(delivered_at__isnull=False)
-        if query.group_by:
-            messages = messages.annotate(key=_group_expression(query.group_by))
-        binned = messages.annotate(
-            ttd_bin=_bin("delivered_at", "sent_at"), ttr_bin=_bin("read_at", "sent_at")
-        )
-        for row in binned.values(*keys, "ttd_bin", "ttr_bin").annotate(count=Count("*")):
-            add(row.get("key"), "ttd", row["ttd_bin"], row["count"])
-            add(row.get("key"), "ttr", row["ttr_bin"], row["count"])
-    return found
-
-
-def histogram_percentile(bins: dict[int, int], fraction: float) -> float | None:
-    """``percentile_cont`` read from a histogram: the rank's bin, interpolated linearly inside
-    it (the exact value lies in the same bin, so within ``HISTOGRAM_RELATIVE_ERROR``)."""
-    total = sum(bins.values())
-    if total <= 0:
-        return None
-    position = fraction * (total - 1)
-    seen = 0
-    for bin_ in sorted(bins):
-        count = bins[bin_]
-        if count <= 0:
-            continue
-        if position < seen + count:
-            low, high = rollup.bin_bounds(bin_)
-            return low + (high - low) * min(1.0, (position - seen + 0.5) / count)
-        seen += count
-    return rollup.bin_bounds(max(bins))[0]
+def _exact_up_to(query: DeliveryQuery) -> float:
+    """How many delivered messages still get exact percentiles (a campaign's always do)."""
+    return math.inf if query.campaign is not None else EXACT_PERCENTILES_UP_TO
 
 
 def delivery_stats(
@@ -346,12 +244,18 @@ def delivery_stats(
     """
     if query.group_by in ("day", "hour"):
         _check_buckets(query)
-    buckets, edges = _split(query)
     grouped = query.group_by is not None
+    postgres = connection.vendor == "postgresql"
+    filters = None
+    if postgres:
+        buckets, edges = _split(query)
+        filters = _sql_filters(account, query, buckets, edges)
+        count_rows = analytics_sql.count_rows(filters, query.group_by)
+    else:
+        count_rows = _count_rows(account, query)
 
     totals_row = _zero_row()
     rows_by_key: dict[Any, dict[str, Any]] = defaultdict(_zero_row)
-    count_rows = _count_rows(account, query, buckets, edges)
     for row in count_rows:
         targets = [totals_row, rows_by_key[row["key"]]] if grouped else [totals_row]
         for target in targets:
@@ -363,48 +267,39 @@ def delivery_stats(
     durations: dict[Any, dict[str, list[float]]] = {}
     if counts_only:
         pass
-    elif connection.vendor != "postgresql":
+    elif filters is None:
         key_expression = _group_expression(query.group_by) if grouped else None
         durations = _sorted_durations(_messages(account, query), key_expression)
-    elif totals_row["n_delivered_at"] <= EXACT_PERCENTILES_UP_TO:
-        _exact_percentiles(account, query, totals_row, rows_by_key)
+    elif not totals_row["n_delivered_at"]:
+        pass  # nothing delivered: no percentile to find
+    elif totals_row["n_delivered_at"] <= _exact_up_to(query):
+        for is_totals, key, values in analytics_sql.exact_percentiles(
+            filters, query.group_by, PERCENTILES
+        ):
+            (totals_row if is_totals else rows_by_key[key]).update(values)
     else:
-        for key, measures in _histograms(account, query, buckets, edges).items():
-            target = totals_row if key is TOTALS else rows_by_key[key]
-            for measure, bins in measures.items():
-                for name, fraction in PERCENTILES.items():
-                    value = histogram_percentile(bins, fraction)
-                    target[f"{measure}_{name}"] = (
-                        None if value is None else timedelta(milliseconds=value)
-                    )
+        for is_totals, key, measure, name, value in analytics_sql.histogram_percentiles(
+            filters, query.group_by, PERCENTILES
+        ):
+            target = totals_row if is_totals else rows_by_key[key]
+            target[f"{measure}_{name}"] = timedelta(milliseconds=value)
 
-    failure_rows = [] if counts_only else [r for r in count_rows if r["status"] in FAILED]
+    failures_by_key: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    if not counts_only:
+        for row in count_rows:
+            if row["status"] in FAILED:
+                failures_by_key[row["key"]].append(row)
     totals = _group(totals_row, durations.get(None, {}))
-    totals["top_errors"] = _top_errors(failure_rows)
+    totals["top_errors"] = _top_errors(r for rows in failures_by_key.values() for r in rows)
     groups = []
     for key, row in rows_by_key.items():
         if not row["total"]:
             continue
         group = {"key": _key(key), **_group(row, durations.get(key, {}))}
-        group["top_errors"] = _top_errors(r for r in failure_rows if r["key"] == key)
+        group["top_errors"] = _top_errors(failures_by_key.get(key, ()))
         groups.append(group)
     groups = _arrange(groups, query)
     return {"since": query.since, "until": query.until, "totals": totals, "groups": groups}
-
-
-def _exact_percentiles(
-    account: Account,
-    query: DeliveryQuery,
-    totals_row: dict[str, Any],
-    rows_by_key: dict[Any, dict[str, Any]],
-) -> None:
-    """``percentile_cont`` over the delivered messages of the period (PostgreSQL)."""
-    delivered = _messages(account, query).filter(delivered_at__isnull=False)
-    totals_row.update(delivered.aggregate(**_percentiles()))
-    if query.group_by:
-        keyed = delivered.annotate(key=_group_expression(query.group_by))
-        for row in keyed.values("key").annotate(**_percentiles()):
-            rows_by_key[row.pop("key")].update(row)
 
 
 def _check_buckets(query: DeliveryQuery) -> None:
@@ -463,7 +358,7 @@ def _rate(count: int, total: int) -> float | None:
 
 def _group(row: dict[str, Any], durations: dict[str, list[float]]) -> dict[str, Any]:
     total = row["total"] or 0
-    by_status = {status.upper(): row[f"n_{status}"] or 0 for status in Status.values}
+    by_status = {status.upper(): row[f"n_{status}"] or 0 for status in STATUSES}
     failed = by_status["FAILED"] + by_status["EXPIRED"]
     times: dict[str, dict[str, float | None]] = {}
     for measure, name in (("ttd", "time_to_deliver_ms"), ("ttr", "time_to_read_ms")):

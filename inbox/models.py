@@ -651,6 +651,11 @@ class Campaign(models.Model):
         COMPLETED = "completed", "Completed"
         CANCELLED = "cancelled", "Cancelled"
 
+    # A message of a campaign in one of these states may be handed to the provider: a running
+    # campaign's, and a completed campaign's resent by hand. A paused campaign's wait for the
+    # resume; a cancelled campaign's are never sent (and cannot be resent).
+    SENDING_STATES = (State.RUNNING, State.COMPLETED)
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="campaigns")
     inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="campaigns")

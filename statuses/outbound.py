@@ -14,8 +14,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from inbox import consent, rowsql
-from inbox.exceptions import NotResendable, OutsideServiceWindow, ResendWillNotHelp
-from inbox.models import Account, Conversation, Inbox, Message
+from inbox.exceptions import (
+    CampaignStateConflict,
+    NotResendable,
+    OutsideServiceWindow,
+    ResendWillNotHelp,
+)
+from inbox.models import Account, Campaign, Conversation, Inbox, Message
 from statuses import errors, outbound_rows, publish, sending, services, tasks, templates
 from statuses.machine import Status
 
@@ -114,6 +119,8 @@ def message_resend(*, message: Message) -> Message:
         Status.EXPIRED,
     ):
         raise NotResendable(message.status)
+    if message.campaign_id and message.campaign.status == Campaign.State.CANCELLED:
+        raise CampaignStateConflict("resent", Campaign.State.CANCELLED)
     consent.contact_check_sendable(
         contact=message.conversation.contact, template=message.template, known=message.template_ref
     )

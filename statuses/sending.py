@@ -224,7 +224,7 @@ def _claim(
 
 def _campaign_sending(campaign_id: uuid.UUID) -> bool:
     """Read after the message's lock: a pause or cancel committed before it stops this send."""
-    return Campaign.objects.filter(id=campaign_id, status=Campaign.State.RUNNING).exists()
+    return Campaign.objects.filter(id=campaign_id, status__in=Campaign.SENDING_STATES).exists()
 
 
 def _take_turn(message: Message, send_try: SendTry, turn: sendrate.Turn, bulk: bool) -> bool:

@@ -3,6 +3,8 @@ import os
 import pytest
 from django.conf import settings
 
+POSTGRES_ENGINES = ("django.db.backends.postgresql", settings.POOLED_POSTGRES_ENGINE)
+
 # Provider fakes, the simulator and webhook receivers listen on 127.0.0.1: the SSRF guard is off
 # for the suite (and for the servers and workers it starts); tests/security turns it back on.
 os.environ["TICKMARK_ALLOW_PRIVATE_URLS"] = "1"
@@ -66,7 +68,7 @@ def pytest_collection_modifyitems(config, items):
     ``make test`` with no environment runs on SQLite; such tests are skipped with their reason
     there, and run (never skipped) in CI on PostgreSQL.
     """
-    if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    if settings.DATABASES["default"]["ENGINE"] in POSTGRES_ENGINES:
         return
     for item in items:
         marker = item.get_closest_marker("requires_postgres")

@@ -36,10 +36,9 @@ from inbox.models import Campaign
 from inbox.representation import iso
 from statuses import campaign_counts
 from statuses.campaigns import create, lifecycle
-from statuses.campaigns.recipients import Recipient, Rejection
+from statuses.campaigns.recipients import recipients_parse
 from statuses.machine import Status
 
-INVALID_RECIPIENT = "invalid_recipient"
 CSV_RESERVED = ("to", "customer_message_id")
 STATUSES = [s.upper() for s in Status.values]
 
@@ -49,7 +48,7 @@ class CampaignPagination(Pagination):
 
 
 class RecipientSerializer(serializers.Serializer):
-    # Documentation only: recipients are read by ``_recipients`` (see the module docstring).
+    # Documentation only: recipients are read by ``recipients_parse`` (module docstring).
     to = serializers.CharField(help_text="The address on the inbox's channel.")
     parameters = serializers.JSONField(required=False, help_text="A list or an object.")
     customer_message_id = serializers.CharField(required=False, max_length=200)
@@ -196,21 +195,6 @@ def _one(campaign: Campaign) -> dict[str, Any]:
     return campaign_representation(campaign, campaign_counts.counts([campaign.id])[campaign.id])
 
 
-def _recipients(raw: list[Any]) -> tuple[list[Recipient], list[Rejection]]:
-    """Well-formed recipients, and the malformed ones as rejections (never a 400)."""
-    good, bad = [], []
-    for index, item in enumerate(raw):
-        to = item.get("to") if isinstance(item, dict) else None
-        cid = item.get("customer_message_id") if isinstance(item, dict) else None
-        cid_ok = cid is None or (isinstance(cid, str) and len(cid) <= 200)
-        if not isinstance(to, str) or not cid_ok:
-            shown = str(to)[:320] if to is not None else ""
-            bad.append(Rejection(index, shown, INVALID_RECIPIENT))
-            continue
-        good.append(Recipient(index, to.strip(), item.get("parameters"), cid or None))
-    return good, bad
-
-
 def _csv_recipients(upload) -> list[dict[str, Any]]:
     try:
         text = io.TextIOWrapper(upload, encoding="utf-8-sig", newline="")
@@ -289,7 +273,7 @@ class CampaignListView(ApiView):
     )
     def post(self, request: Request) -> Response:
         data = self.validated(CampaignCreateSerializer, account=self.account)
-        recipients, malformed = _recipients(data["recipients"])
+        recipients, malformed = recipients_parse(data["recipients"])
         campaign, rejected = create.campaign_create(
             account=self.account,
             inbox=data["inbox"],

@@ -15,7 +15,8 @@ import uuid
 from typing import Any
 
 from inbox import caches
-from inbox.api.serializers import E164, MessageCreateSerializer
+from inbox.addresses import address_problem
+from inbox.api.serializers import MessageCreateSerializer
 from inbox.models import Account
 from statuses.catalogue import Family
 
@@ -23,7 +24,6 @@ _FIELDS = MessageCreateSerializer._declared_fields
 TO_MAX = _FIELDS["to"].max_length
 CONTENT_MAX = _FIELDS["content"].max_length
 CUSTOMER_ID_MAX = _FIELDS["customer_message_id"].max_length
-PHONE_FAMILIES = (Family.WHATSAPP, Family.SMS)
 
 
 def _text(value: Any, max_length: int) -> str | None:
@@ -56,7 +56,7 @@ def message_create_input(data: Any, account: Account) -> dict[str, Any] | None:
     inbox = caches.inbox_get(account=account, inbox_id=inbox_id)
     if inbox is None or inbox.family == Family.EMAIL:
         return None
-    if inbox.family in PHONE_FAMILIES and not E164.match(to):
+    if address_problem(inbox.family, to):  # the serializer's rule (inbox.addresses)
         return None
     validated = {"inbox": inbox, "to": to, "content": content}
     if "customer_message_id" in data:

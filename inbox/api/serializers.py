@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import UTC
 from typing import Any
 
-from django.core.validators import EmailValidator, URLValidator
+from django.core.validators import URLValidator
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
-from inbox import caches
+from inbox import addresses, caches
 from inbox.models import MAX_SEND_RATE, SECRET_CONFIG_KEYS, Conversation, Inbox, Message
 from inbox.representation import error_of, message_representation
 from statuses import netguard, providers, sendrate
@@ -23,7 +22,6 @@ from statuses.read_receipts import Receipt
 
 STATUS_VALUES = [s.upper() for s in Status.values]
 REPORTABLE_STATUSES = ["DELIVERED", "READ", "FAILED"]
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 
 def upper_status(value: str) -> str | None:
@@ -315,7 +313,7 @@ class ChannelMessageSerializer(MessageSerializer):
 class MessageCreateSerializer(serializers.Serializer):
     inbox = serializers.UUIDField()
     to = serializers.CharField(
-        max_length=320,
+        max_length=addresses.MAX_LENGTH,
         help_text="E.164 phone for WhatsApp and SMS; provider user id; email address; …",
     )
     content = serializers.CharField(required=False, allow_blank=False, max_length=65536)
@@ -339,17 +337,11 @@ class MessageCreateSerializer(serializers.Serializer):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if ("content" in attrs) == ("template" in attrs):
             raise serializers.ValidationError({"content": "Give either content or template."})
-        family = attrs["inbox"].family
         to = attrs["to"].strip()
-        if family in (Family.WHATSAPP, Family.SMS) and not E164.match(to):
-            raise serializers.ValidationError({"to": "An E.164 phone number, e.g. +15551234567."})
-        if family == Family.EMAIL:
-            try:
-                EmailValidator()(to)
-            except Exception as exc:
-                raise serializers.ValidationError({"to": "An email address."}) from exc
-        if not to:
-            raise serializers.ValidationError({"to": "This field may not be blank."})
+        # The field itself refuses a blank or too long ``to``, in DRF's words.
+        problem = addresses.address_problem(attrs["inbox"].family, to)
+        if problem:
+            raise serializers.ValidationError({"to": problem})
         attrs["to"] = to
         return attrs
 

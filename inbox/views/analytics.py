@@ -19,8 +19,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from inbox import analytics, triage
-from inbox.models import Account, Inbox
+from inbox import analytics, selectors, triage
+from inbox.models import Account, Campaign, Inbox
 from inbox.views import charts
 from inbox.views.agent import agent_view
 from statuses import errors
@@ -33,32 +33,62 @@ PERIODS = {
     "90d": ("Last 90 days", timedelta(days=90)),
 }
 DEFAULT_PERIOD = "7d"
+# From the campaign's creation (before which it has no message) until now; only with a campaign.
+WHOLE_CAMPAIGN = "campaign"
 HOURLY_UP_TO = timedelta(hours=48)
+CAMPAIGNS_LISTED = 100  # the newest in the filter's list (a linked older one is added to it)
 
 
 def _filters(request: HttpRequest, account: Account) -> dict[str, Any]:
-    """The page's filters from the query string; anything unknown falls back to "all"."""
+    """The page's filters from the query string; anything unknown (or another account's)
+    falls back to "all"."""
     params = request.GET
-    period = params.get("period") if params.get("period") in PERIODS else DEFAULT_PERIOD
-    until = _parse_time(params.get("until")) or timezone.now()
-    since = _parse_time(params.get("since")) or until - PERIODS[period][1]
-    if since >= until:
-        since = until - PERIODS[period][1]
     inboxes = list(Inbox.objects.filter(account=account).order_by("name"))
     inbox = next((i for i in inboxes if str(i.id) == params.get("inbox")), None)
     family = FAMILY_SLUGS.get((params.get("channel") or "").lower())
     families = sorted({CHANNELS[i.channel_type].family for i in inboxes})
+    campaigns, campaign = _campaigns(account, params.get("campaign") or "")
+    period = params.get("period")
+    if period not in PERIODS and not (period == WHOLE_CAMPAIGN and campaign is not None):
+        period = DEFAULT_PERIOD
+    until = _parse_time(params.get("until")) or timezone.now()
+    default_since = (
+        campaign.created_at
+        if period == WHOLE_CAMPAIGN and campaign is not None
+        else until - PERIODS[period][1]
+    )
+    since = _parse_time(params.get("since")) or default_since
+    if since >= until:
+        since = until - PERIODS.get(period, PERIODS[DEFAULT_PERIOD])[1]
+    periods = [(key, label) for key, (label, _) in PERIODS.items()]
+    if campaigns:
+        periods.append((WHOLE_CAMPAIGN, "Whole campaign"))
     return {
         "period": period,
         "since": since,
         "until": until,
         "inbox": inbox,
         "family": family,
+        "campaign": campaign,
         "inboxes": inboxes,
         "families": [(f, Family(f).label) for f in families],
-        "periods": [(key, label) for key, (label, _) in PERIODS.items()],
+        "campaigns": campaigns,
+        "periods": periods,
         "custom": bool(params.get("since") or params.get("until")),
     }
+
+
+def _campaigns(account: Account, wanted: str) -> tuple[list[Campaign], Campaign | None]:
+    """The account's newest campaigns for the filter, and the chosen one (``None`` if it is
+    not this account's): an older one, linked from its own page, joins the list."""
+    newest = selectors.campaign_list(account=account).order_by("-created_at")
+    campaigns = list(newest[:CAMPAIGNS_LISTED])
+    campaign = next((c for c in campaigns if str(c.id) == wanted), None)
+    if campaign is None and wanted:
+        campaign = selectors.campaign_get(account=account, campaign_id=wanted)
+        if campaign is not None:
+            campaigns.append(campaign)
+    return campaigns, campaign
 
 
 def _parse_time(value: str | None) -> datetime | None:
@@ -77,6 +107,7 @@ def _query(filters: dict[str, Any], group_by: str | None) -> analytics.DeliveryQ
         until=filters["until"],
         inbox=filters["inbox"],
         family=filters["family"],
+        campaign=filters["campaign"],
         group_by=group_by,
     )
 
@@ -94,6 +125,8 @@ def _filter_params(filters: dict[str, Any], exact_period: bool) -> dict[str, str
         params["inbox"] = str(filters["inbox"].id)
     if filters["family"]:
         params["channel"] = filters["family"]
+    if filters["campaign"] is not None:
+        params["campaign"] = str(filters["campaign"].id)
     return params
 
 
@@ -152,6 +185,7 @@ def _panel_context(account: Account, filters: dict[str, Any]) -> dict[str, Any]:
         + urlencode({**pinned, "group_by": "channel", "format": "csv"}),
         "since": filters["since"],
         "until": filters["until"],
+        "campaign": filters["campaign"],
         "updated_at": timezone.now(),
     }
 

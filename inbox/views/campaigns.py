@@ -31,6 +31,7 @@ from inbox.views import campaign_charts
 from inbox.views.agent import agent_view
 from statuses import campaign_counts, errors
 from statuses.campaigns import create, lifecycle
+from statuses.campaigns.recipients import recipients_parse
 from statuses.machine import Status
 from statuses.models import StatusEvent
 
@@ -278,7 +279,7 @@ def campaign_create(request: HttpRequest, account: Account) -> HttpResponse:
             create_values=request.POST,
         )
     valid = serializer.validated_data
-    recipients, malformed = campaigns_api._recipients(valid["recipients"])
+    recipients, malformed = recipients_parse(valid["recipients"])
     campaign, rejected = create.campaign_create(
         account=account,
         inbox=valid["inbox"],

@@ -15,6 +15,7 @@ from django.urls import reverse
 
 from channels_app.routing import AGENT_SOCKET_PATH
 from inbox import consent
+from inbox.addresses import E164
 from inbox.models import Account, Contact, Conversation, Inbox, Message
 from statuses import errors, machine
 from statuses.catalogue import CHANNELS, Family
@@ -276,7 +277,6 @@ def max_length(inbox: Inbox) -> int:
     return min(TEXT_LIMITS.get(inbox.channel_type, AGENT_TEXT_LIMIT), AGENT_TEXT_LIMIT)
 
 
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 

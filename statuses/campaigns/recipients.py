@@ -15,11 +15,12 @@ from django.db.models import Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from inbox.addresses import address_problem
+from inbox.addresses import MAX_LENGTH, address_problem
 from inbox.models import SERVICE_WINDOW, Contact, Conversation, Inbox, Message
 from statuses.campaigns import sql
 
 # Rejection codes (per recipient; listed with its index in the create answer).
+INVALID_RECIPIENT = "invalid_recipient"  # not an object with a string ``to``
 INVALID_ADDRESS = "invalid_address"
 DUPLICATE = "duplicate_recipient"
 DUPLICATE_CUSTOMER_ID = "duplicate_customer_message_id"
@@ -45,6 +46,29 @@ class Rejection:
     index: int
     to: str
     code: str
+
+
+CUSTOMER_ID_MAX = 200  # Message.customer_message_id
+
+
+def recipients_parse(raw: Sequence[Any]) -> tuple[list[Recipient], list[Rejection]]:
+    """The recipients as given (a JSON list, or the rows of a CSV), read by hand: the
+    well-formed ones, and the malformed ones as rejections — one bad item never fails the rest.
+
+    Shared by ``POST /api/v1/campaigns`` and the campaigns page; ``recipients_check`` then
+    judges the well-formed ones.
+    """
+    good, bad = [], []
+    for index, item in enumerate(raw):
+        to = item.get("to") if isinstance(item, dict) else None
+        cid = item.get("customer_message_id") if isinstance(item, dict) else None
+        cid_ok = cid is None or (isinstance(cid, str) and len(cid) <= CUSTOMER_ID_MAX)
+        if not isinstance(to, str) or not cid_ok:
+            shown = str(to)[:MAX_LENGTH] if to is not None else ""
+            bad.append(Rejection(index, shown, INVALID_RECIPIENT))
+            continue
+        good.append(Recipient(index, to.strip(), item.get("parameters"), cid or None))
+    return good, bad
 
 
 def opted_out_addresses(
@@ -105,7 +129,9 @@ def recipients_check(
             rejected[r.index] = OUTSIDE_WINDOW
     accepted = [r for r in recipients if r.index not in rejected]
     rejections = [
-        Rejection(r.index, r.to[:320], rejected[r.index]) for r in recipients if r.index in rejected
+        Rejection(r.index, r.to[:MAX_LENGTH], rejected[r.index])
+        for r in recipients
+        if r.index in rejected
     ]
     return accepted, rejections
 

@@ -58,7 +58,8 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
     if missing:
         return missing
     version = config.get("api_version") or meta_send.DEFAULT_API_VERSION
-    return meta_send.send_messaging(
+    return meta_send.send(
+        meta_send.MESSAGING,
         client,
         f"{_http.base_url(config, DEFAULT_BASE_URL)}/{version}/me/messages",
         message,
@@ -73,7 +74,8 @@ def mark_read(client: httpx.Client, config: dict[str, Any], mark: ReadMark) -> S
     if missing:
         return missing
     version = config.get("api_version") or meta_send.DEFAULT_API_VERSION
-    return meta_send.mark_seen_messaging(
+    return meta_send.mark_read(
+        meta_send.MESSAGING,
         client,
         f"{_http.base_url(config, DEFAULT_BASE_URL)}/{version}/me/messages",
         mark,

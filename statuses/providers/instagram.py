@@ -66,7 +66,8 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
         return missing
     version = config.get("api_version") or meta_send.DEFAULT_API_VERSION
     base = _http.base_url(config, DEFAULT_BASE_URL)
-    return meta_send.send_messaging(
+    return meta_send.send(
+        meta_send.MESSAGING,
         client,
         f"{base}/{version}/{config['ig_user_id']}/messages",
         message,
@@ -82,7 +83,8 @@ def mark_read(client: httpx.Client, config: dict[str, Any], mark: ReadMark) -> S
         return missing
     version = config.get("api_version") or meta_send.DEFAULT_API_VERSION
     base = _http.base_url(config, DEFAULT_BASE_URL)
-    return meta_send.mark_seen_messaging(
+    return meta_send.mark_read(
+        meta_send.MESSAGING,
         client,
         f"{base}/{version}/{config['ig_user_id']}/messages",
         mark,

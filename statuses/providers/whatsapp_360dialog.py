@@ -89,7 +89,8 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
     missing = _http.missing_config(config, "api_key")
     if missing:
         return missing
-    return meta_send.send_whatsapp(
+    return meta_send.send(
+        meta_send.WHATSAPP,
         client,
         f"{_http.base_url(config, DEFAULT_BASE_URL)}/messages",
         message,
@@ -103,7 +104,8 @@ def mark_read(client: httpx.Client, config: dict[str, Any], mark: ReadMark) -> S
     missing = _http.missing_config(config, "api_key")
     if missing:
         return missing
-    return meta_send.mark_read_whatsapp(
+    return meta_send.mark_read(
+        meta_send.WHATSAPP,
         client,
         f"{_http.base_url(config, DEFAULT_BASE_URL)}/messages",
         mark,

@@ -57,7 +57,8 @@ def send(client: httpx.Client, config: dict[str, Any], message: OutgoingMessage)
     missing = _http.missing_config(config, "phone_number_id", "access_token")
     if missing:
         return missing
-    return meta_send.send_whatsapp(
+    return meta_send.send(
+        meta_send.WHATSAPP,
         client,
         _messages_url(config),
         message,
@@ -71,7 +72,8 @@ def mark_read(client: httpx.Client, config: dict[str, Any], mark: ReadMark) -> S
     missing = _http.missing_config(config, "phone_number_id", "access_token")
     if missing:
         return missing
-    return meta_send.mark_read_whatsapp(
+    return meta_send.mark_read(
+        meta_send.WHATSAPP,
         client,
         _messages_url(config),
         mark,

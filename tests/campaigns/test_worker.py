@@ -5,96 +5,28 @@ and duplicates nothing."""
 
 from __future__ import annotations
 
-import json
-import os
 import signal
-import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import psycopg
 import pytest
-from django.db import connection
+from django.utils import timezone
 
-from inbox.models import Campaign, Inbox, Message
-from statuses import campaign_counts, correlation
-from statuses.campaigns import create, lifecycle
+from inbox.exceptions import CampaignStateConflict
+from inbox.models import Campaign, Message
+from statuses import campaign_counts, correlation, outbound, services
+from statuses.campaigns import create, lifecycle, materialise
 from statuses.campaigns.recipients import Recipient
 from statuses.machine import Status
 from statuses.models import SendTry
-from tests.e2e.conftest import wait_for
+from statuses.providers.base import StatusUpdate
+from tests.e2e.conftest import current_database_url, wait_for
+from tests.fakes.whatsapp_send import FakeWhatsApp
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TEMPLATE = {"name": "order_update", "language": "en_US"}
-
-
-class FakeWhatsApp:
-    """The Cloud API send endpoint: records each body with its arrival time, answers after
-    ``delay``; on the ``kill_at``-th request it SIGKILLs ``worker_pid`` instead of answering."""
-
-    def __init__(self, delay: float = 0.0, kill_at: int = 0):
-        self.arrivals: list[tuple[float, dict]] = []
-        self.lock = threading.Lock()
-        self.worker_pid: int | None = None
-        self.killed = threading.Event()
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with fake.lock:
-                    fake.arrivals.append((time.monotonic(), body))
-                    count = len(fake.arrivals)
-                if count == kill_at and fake.worker_pid:
-                    os.kill(fake.worker_pid, signal.SIGKILL)
-                    fake.killed.set()
-                    return
-                time.sleep(delay)
-                payload = json.dumps({"messages": [{"id": f"wamid.{count}"}]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def count(self) -> int:
-        with self.lock:
-            return len(self.arrivals)
-
-    def per_message(self) -> Counter:
-        with self.lock:
-            return Counter(body["biz_opaque_callback_data"] for _, body in self.arrivals)
-
-
-@pytest.fixture
-def fake_inbox(account):
-    def make(fake: FakeWhatsApp) -> Inbox:
-        return Inbox.objects.create(
-            account=account,
-            name="WhatsApp",
-            channel_type="whatsapp_cloud",
-            config={
-                "phone_number_id": "106540352242922",
-                "access_token": "token",
-                "app_secret": "secret",
-                "api_base_url": fake.url,
-            },
-        )
-
-    return make
 
 
 def new_campaign(account, inbox, n: int) -> Campaign:
@@ -127,10 +59,10 @@ def assert_counts_are_a_recount(campaign):
 
 
 def test_pause_stops_sending_within_a_second_and_resume_sends_the_rest_once(
-    account, fake_inbox, make_stack
+    account, make_inbox, make_stack
 ):
     fake = FakeWhatsApp(delay=0.02)
-    campaign = new_campaign(account, fake_inbox(fake), 80)
+    campaign = new_campaign(account, make_inbox(account, api_base_url=fake.url), 80)
     stack = make_stack()
     stack.start_worker()
     wait_for(lambda: fake.count() >= 10, timeout=60, message="the first sends")
@@ -138,7 +70,7 @@ def test_pause_stops_sending_within_a_second_and_resume_sends_the_rest_once(
     lifecycle.campaign_pause(campaign=campaign)
     paused_at = time.monotonic()
     time.sleep(2.0)
-    late = [t - paused_at for t, _ in fake.arrivals if t > paused_at + 1.0]
+    late = [after for after in fake.arrived_after(paused_at) if after > 1.0]
     assert late == [], f"sends arrived {late} s after the pause"
     sent_while_paused = fake.count()
     assert sent_while_paused < 80
@@ -157,9 +89,9 @@ def test_pause_stops_sending_within_a_second_and_resume_sends_the_rest_once(
     assert_counts_are_a_recount(campaign)
 
 
-def test_cancel_ends_the_unsent_failed_with_cancelled(account, fake_inbox, make_stack):
+def test_cancel_ends_the_unsent_failed_with_cancelled(account, make_inbox, make_stack):
     fake = FakeWhatsApp(delay=0.02)
-    campaign = new_campaign(account, fake_inbox(fake), 80)
+    campaign = new_campaign(account, make_inbox(account, api_base_url=fake.url), 80)
     stack = make_stack()
     stack.start_worker()
     wait_for(lambda: fake.count() >= 10, timeout=60, message="the first sends")
@@ -169,7 +101,7 @@ def test_cancel_ends_the_unsent_failed_with_cancelled(account, fake_inbox, make_
     cancelled_at = time.monotonic()
     wait_for(lambda: unsent(campaign) == 0, timeout=30, message="no message left queued")
     time.sleep(1.5)
-    assert [t for t, _ in fake.arrivals if t > cancelled_at + 1.0] == []
+    assert [after for after in fake.arrived_after(cancelled_at) if after > 1.0] == []
     sent = fake.count()
     statuses = Counter(
         Message.objects.filter(campaign=campaign).values_list("status", "error_code")
@@ -183,21 +115,14 @@ def test_cancel_ends_the_unsent_failed_with_cancelled(account, fake_inbox, make_
 
 @pytest.mark.requires_postgres("holds a batch open with a second psycopg connection")
 def test_worker_killed_mid_materialising_and_mid_sending_loses_and_duplicates_nothing(
-    account, fake_inbox, make_stack, monkeypatch
+    account, make_inbox, make_stack, monkeypatch
 ):
     monkeypatch.setattr(create, "BATCH", 20)
     fake = FakeWhatsApp(kill_at=45)
-    campaign = new_campaign(account, fake_inbox(fake), 200)
+    campaign = new_campaign(account, make_inbox(account, api_base_url=fake.url), 200)
     # Hold the contact of batch 3's first recipient in an open transaction of our own: the
     # worker's batch 3 waits on it, inside its transaction, and is killed there.
-    db = connection.settings_dict
-    blocker = psycopg.connect(
-        host=db["HOST"],
-        port=db["PORT"] or 5432,
-        user=db["USER"],
-        password=db["PASSWORD"] or None,
-        dbname=db["NAME"],
-    )
+    blocker = psycopg.connect(current_database_url())
     blocker.execute(
         "INSERT INTO inbox_contact (account_id, inbox_id, address, name, token, created_at, "
         "opted_out, opt_out_source, marketing_opted_out, marketing_opt_out_source) "
@@ -212,8 +137,7 @@ def test_worker_killed_mid_materialising_and_mid_sending_loses_and_duplicates_no
         message="two batches",
     )
     time.sleep(0.5)  # the worker is now blocked inside batch 3's transaction
-    os.kill(first.pid, signal.SIGKILL)
-    first.wait(10)
+    stack.stop(first, signal.SIGKILL)
     blocker.rollback()
     blocker.close()
     assert Campaign.objects.get(id=campaign.id).materialised == 40
@@ -249,3 +173,61 @@ def test_worker_killed_mid_materialising_and_mid_sending_loses_and_duplicates_no
     statuses = Counter(messages.values_list("status", flat=True))
     assert statuses == {Status.SENT: 199, Status.UNKNOWN: 1}  # the one in flight at the kill
     assert_counts_are_a_recount(campaign)
+
+
+def test_a_completed_campaigns_failed_message_resent_by_hand_is_sent(
+    account, make_inbox, make_stack
+):
+    fake = FakeWhatsApp()
+    inbox = make_inbox(account, api_base_url=fake.url)
+    campaign = new_campaign(account, inbox, 3)
+    stack = make_stack()
+    stack.start_worker()
+    wait_for(
+        lambda: Message.objects.filter(campaign=campaign, status=Status.SENT).count() == 3,
+        timeout=60,
+        message="the campaign sent",
+    )
+    failed = Message.objects.filter(campaign=campaign).first()
+    services.status_updates_apply(
+        inbox=inbox,
+        updates=[
+            StatusUpdate(
+                provider_message_id=failed.provider_message_id,
+                status=Status.FAILED,
+                raw_status="failed",
+                occurred_at=timezone.now(),
+                dedupe_key="test-failed",
+                error_code="999999",  # not in the catalogue: a resend may help
+            )
+        ],
+    )
+    lifecycle.campaigns_sweep()
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.State.COMPLETED
+
+    resent = outbound.message_resend(message=Message.objects.get(id=failed.id))
+    assert (resent.status, resent.attempt) == (Status.QUEUED, 2)
+    # Before, the send refused every message of a campaign that was not running: the resend
+    # stayed queued for ever.
+    wait_for(
+        lambda: Message.objects.get(id=failed.id).status == Status.SENT,
+        timeout=30,
+        message="the resend sent",
+    )
+    assert fake.count() == 4
+
+
+def test_a_cancelled_campaigns_message_cannot_be_resent(account, make_inbox):
+    campaign = new_campaign(account, make_inbox(account), 2)
+    while materialise.batch_materialise(campaign.id) == "batch":
+        pass
+    lifecycle.campaign_cancel(campaign=campaign)
+    message = Message.objects.filter(campaign=campaign).first()
+    message.refresh_from_db()
+    assert (message.status, message.error_code) == (Status.FAILED, "cancelled")
+
+    with pytest.raises(CampaignStateConflict):
+        outbound.message_resend(message=message)
+    message.refresh_from_db()
+    assert (message.status, message.attempt) == (Status.FAILED, 1)

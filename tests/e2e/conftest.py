@@ -27,7 +27,7 @@ def free_port() -> int:
 
 def current_database_url() -> str:
     db = connection.settings_dict
-    if db["ENGINE"] != "django.db.backends.postgresql":
+    if connection.vendor != "postgresql":
         pytest.skip("end-to-end tests run on PostgreSQL")
     user = quote(db.get("USER") or "")
     password = f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else ""

@@ -4,20 +4,17 @@ and none is left queued."""
 
 from __future__ import annotations
 
-import json
-import os
 import signal
-import threading
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from inbox.models import Inbox, Message
+from inbox.models import Message
 from statuses import correlation, outbound
 from statuses.machine import Status
 from statuses.models import SendTry
 from tests.e2e.conftest import wait_for
+from tests.fakes.whatsapp_send import FakeWhatsApp
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,58 +22,9 @@ MESSAGES = 12
 KILL_AT = 5
 
 
-class FakeWhatsApp:
-    """The Cloud API send endpoint; on the KILL_AT-th request it SIGKILLs the worker first."""
-
-    def __init__(self):
-        self.bodies: list[dict] = []
-        self.worker_pid: int | None = None
-        self.killed = threading.Event()
-        self.lock = threading.Lock()
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with fake.lock:
-                    fake.bodies.append(body)
-                    count = len(fake.bodies)
-                if count == KILL_AT and fake.worker_pid:
-                    os.kill(fake.worker_pid, signal.SIGKILL)
-                    fake.killed.set()
-                    return  # the worker is gone: nobody reads an answer
-                payload = json.dumps({"messages": [{"id": f"wamid.{count}"}]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-
-def test_worker_killed_mid_batch_sends_every_message_exactly_once(account, make_stack):
-    fake = FakeWhatsApp()
-    inbox = Inbox.objects.create(
-        account=account,
-        name="WhatsApp",
-        channel_type="whatsapp_cloud",
-        config={
-            "phone_number_id": "106540352242922",
-            "access_token": "token",
-            "app_secret": "secret",
-            "api_base_url": fake.url,
-        },
-    )
+def test_worker_killed_mid_batch_sends_every_message_exactly_once(account, make_inbox, make_stack):
+    fake = FakeWhatsApp(kill_at=KILL_AT)
+    inbox = make_inbox(account, api_base_url=fake.url)
     template = {"name": "order_update", "language": "en_US"}
     messages = [
         outbound.message_create_outgoing(
@@ -104,7 +52,7 @@ def test_worker_killed_mid_batch_sends_every_message_exactly_once(account, make_
         message="every message handled",
     )
 
-    per_message = Counter(body["biz_opaque_callback_data"] for body in fake.bodies)
+    per_message = fake.per_message()
     expected = {correlation.make(m.id, 1) for m in messages}
     assert set(per_message) == expected
     assert set(per_message.values()) == {1}  # exactly once each
@@ -115,21 +63,13 @@ def test_worker_killed_mid_batch_sends_every_message_exactly_once(account, make_
     fake.httpd.shutdown()
 
 
-def test_worker_with_four_send_threads_killed_mid_batch_resends_nothing(account, make_stack):
+def test_worker_with_four_send_threads_killed_mid_batch_resends_nothing(
+    account, make_inbox, make_stack
+):
     """Four send threads: up to four sends are in flight at the kill. Each becomes ``unknown``
     (whether or not its request had left), the rest are sent once each, none twice."""
-    fake = FakeWhatsApp()
-    inbox = Inbox.objects.create(
-        account=account,
-        name="WhatsApp",
-        channel_type="whatsapp_cloud",
-        config={
-            "phone_number_id": "106540352242922",
-            "access_token": "token",
-            "app_secret": "secret",
-            "api_base_url": fake.url,
-        },
-    )
+    fake = FakeWhatsApp(kill_at=KILL_AT)
+    inbox = make_inbox(account, api_base_url=fake.url)
     template = {"name": "order_update", "language": "en_US"}
     messages = [
         outbound.message_create_outgoing(
@@ -156,7 +96,7 @@ def test_worker_with_four_send_threads_killed_mid_batch_resends_nothing(account,
         message="every message handled",
     )
 
-    per_message = Counter(body["biz_opaque_callback_data"] for body in fake.bodies)
+    per_message = fake.per_message()
     assert set(per_message.values()) == {1}  # none twice
     statuses = Counter(Message.objects.values_list("status", flat=True))
     assert statuses == {Status.SENT: MESSAGES - in_flight, Status.UNKNOWN: in_flight}

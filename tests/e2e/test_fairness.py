@@ -18,7 +18,7 @@ from statuses.machine import Status
 from statuses.models import WebhookSubscription
 from tests.e2e.conftest import wait_for
 from tests.fakes.slow_receiver import SlowReceiver
-from tests.fakes.whatsapp_send import SlowWhatsApp
+from tests.fakes.whatsapp_send import FakeWhatsApp
 
 EVENTS = ["message.created", "message.status_changed"]
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -46,7 +46,7 @@ def send(account, inbox, to):
 
 
 def test_a_tenant_with_12_slow_webhooks_does_not_delay_another_tenants_send(account, make_stack):
-    provider = SlowWhatsApp(delay=0)
+    provider = FakeWhatsApp(delay=0)
     tenant_b = Account.objects.create(name="Slow Corp")
     with SlowReceiver(delay=8) as slow, SlowReceiver(delay=0) as fast:
         for i in range(12):

@@ -20,7 +20,7 @@ from statuses import correlation, outbound
 from statuses.machine import Status
 from statuses.models import WorkerHeartbeat
 from tests.e2e.conftest import wait_for
-from tests.fakes.whatsapp_send import SlowWhatsApp
+from tests.fakes.whatsapp_send import FakeWhatsApp
 from tests.outage import database_down
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -59,7 +59,7 @@ def test_worker_outlives_a_database_outage_and_sends_each_message_exactly_once(
     threads = int(pool["WORKER_SEND_THREADS"])
     # The provider answers slower as the threads grow: the worker sends at the same pace
     # (~4 msg/s), so the outage still comes in the middle of the sends.
-    fake = SlowWhatsApp(delay=0.25 * threads)
+    fake = FakeWhatsApp(delay=0.25 * threads)
     inbox = Inbox.objects.create(
         account=account,
         name="WhatsApp",
@@ -109,7 +109,7 @@ def test_worker_outlives_a_database_outage_and_sends_each_message_exactly_once(
     log = worker.log.read_text()
     assert "database unavailable" in log  # the worker did meet the outage
     assert "Traceback" not in log, log[-3000:]
-    per_message = Counter(body["biz_opaque_callback_data"] for body in fake.bodies)
+    per_message = fake.per_message()
     assert set(per_message) == {correlation.make(m.id, 1) for m in messages}
     assert set(per_message.values()) == {1}  # exactly once each
     assert not DBTaskResult.objects.filter(status="FAILED").exists()

@@ -121,6 +121,117 @@ def test_requeue_only_queued_messages_whose_task_vanished(inbox, make_message, s
     assert sweeps.queued_requeue() == 0
 
 
+def campaign_in(inbox, status):
+    from inbox.models import Campaign
+
+    return Campaign.objects.create(
+        account=inbox.account, inbox=inbox, name=f"{status} campaign", content="Hi", status=status
+    )
+
+
+@pytest.mark.parametrize("state", ["paused", "scheduled", "cancelled"])
+def test_requeue_leaves_a_campaign_that_is_not_sending_alone(inbox, make_message, state):
+    # A pause leaves the campaign's messages queued without tasks on purpose; its resume
+    # enqueues them. The sweep must not churn tasks for them meanwhile.
+    campaign = campaign_in(inbox, state)
+    waiting = [
+        make_message(inbox, to=f"+1555000010{n}", campaign=campaign, queued_at=ago(minutes=5))
+        for n in range(3)
+    ]
+
+    assert sweeps.queued_requeue() == 0
+    for message in waiting:
+        assert not tasks_for(message).exists()
+
+
+@pytest.mark.parametrize("state", ["running", "completed"])  # completed: a resend by hand
+def test_requeue_sends_a_sending_campaigns_lost_message_again_as_bulk(inbox, make_message, state):
+    from statuses import tasks
+
+    campaign = campaign_in(inbox, state)
+    lost = make_message(inbox, campaign=campaign, queued_at=ago(minutes=5))
+    reply = make_message(inbox, to="+15550000009", queued_at=ago(minutes=5))
+
+    assert sweeps.queued_requeue() == 2
+
+    bulk = tasks_for(lost).get(status="READY")
+    assert bulk.priority == tasks.CAMPAIGN_PRIORITY
+    assert bulk.args_kwargs["kwargs"] == {"bulk": True}
+    interactive = tasks_for(reply).get(status="READY")
+    assert interactive.priority == tasks.send_message.priority
+    assert interactive.priority > tasks.CAMPAIGN_PRIORITY
+    assert interactive.args_kwargs["kwargs"] == {}
+
+
+def test_requeue_does_not_duplicate_a_waiting_campaign_send(inbox, make_message):
+    from statuses import tasks
+
+    campaign = campaign_in(inbox, "running")
+    waiting = make_message(inbox, campaign=campaign, queued_at=ago(minutes=5))
+    tasks.send_enqueue_many([(str(waiting.id), 1)], priority=tasks.CAMPAIGN_PRIORITY)
+    retried = make_message(
+        inbox, to="+15550000008", campaign=campaign, queued_at=ago(minutes=5), attempt=2
+    )
+    # Attempt 1's task is still waiting; it will find nothing to do (a stale attempt).
+    tasks.send_enqueue_many([(str(retried.id), 1)], priority=tasks.CAMPAIGN_PRIORITY)
+
+    assert sweeps.queued_requeue() == 1  # only the attempt without a task of its own
+
+    assert tasks_for(waiting).count() == 1
+    assert tasks_for(retried).count() == 1  # attempt 2's, new
+    assert sweeps.queued_requeue() == 0
+
+
+def test_requeue_finds_a_lost_send_behind_a_long_queue(inbox, make_message, monkeypatch):
+    # More waiting campaign sends, older than the lost reply, than a sweep's batch: the sweep
+    # still finds the reply (the lost ones are picked in SQL, not among the oldest queued).
+    from statuses import tasks
+
+    monkeypatch.setattr(sweeps, "BATCH", 2)
+    campaign = campaign_in(inbox, "running")
+    waiting = [
+        make_message(inbox, to=f"+1555000020{n}", campaign=campaign, queued_at=ago(minutes=10))
+        for n in range(9)
+    ]
+    tasks.send_enqueue_many(
+        [(str(m.id), m.attempt) for m in waiting], priority=tasks.CAMPAIGN_PRIORITY
+    )
+    reply = make_message(inbox, to="+15550000300", queued_at=ago(minutes=5))
+
+    assert sweeps.queued_requeue() == 1
+    assert tasks_for(reply).filter(status="READY").count() == 1
+
+
+def test_requeue_statements_do_not_grow_with_the_waiting_sends(inbox, make_message):
+    from statuses import tasks
+
+    campaign = campaign_in(inbox, "running")
+
+    def sweep_with_waiting(count, offset):
+        waiting = [
+            make_message(
+                inbox, to=f"+1555{offset + n:07d}", campaign=campaign, queued_at=ago(minutes=5)
+            )
+            for n in range(count)
+        ]
+        tasks.send_enqueue_many(
+            [(str(m.id), m.attempt) for m in waiting], priority=tasks.CAMPAIGN_PRIORITY
+        )
+        make_message(inbox, to=f"+1555{offset + count:07d}", queued_at=ago(minutes=5))
+        with CaptureQueriesContext(connection) as queries:
+            assert sweeps.queued_requeue() == 1
+        return [query["sql"] for query in queries]
+
+    few = sweep_with_waiting(2, 0)
+    many = sweep_with_waiting(40, 100)
+
+    assert len(many) == len(few)
+    # The waiting tasks are matched in the database, never read into Python.
+    table = DBTaskResult._meta.db_table
+    for sql in many:
+        assert f'"{table}"."args_kwargs"' not in sql.split(" FROM ")[0]
+
+
 # --- 3. reconcile unknown ----------------------------------------------------------------------
 
 

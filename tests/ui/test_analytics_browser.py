@@ -135,3 +135,47 @@ def test_filters_live_refresh_and_triage(agent_page, account, make_inbox, make_m
     text = Path(download.value.path()).read_text()
     assert text.splitlines()[0].startswith("group,total,by_status.QUEUED")
     assert text.splitlines()[1].startswith("total,14,2,")  # the two resent are queued again
+
+
+def test_campaign_filter(agent_page, account, make_inbox, make_message):
+    from inbox.models import Campaign, Message
+
+    whatsapp, sms, pending = _seed(account, make_inbox, make_message)
+    # The campaign sent three of the WhatsApp messages: two read, one rate-limited failure.
+    spring = Campaign.objects.create(
+        account=account,
+        inbox=whatsapp,
+        name="Spring sale",
+        total=3,
+        created_at=timezone.now() - timedelta(days=10),
+    )
+    read = Message.objects.filter(inbox=whatsapp, status=Status.READ).order_by("to_address")[:2]
+    failed = Message.objects.filter(inbox=whatsapp, error_code="130429").order_by("to_address")[:1]
+    Message.objects.filter(id__in=[m.id for m in [*read, *failed]]).update(campaign=spring)
+    page = agent_page
+
+    # From the campaign's page to its analytics: the whole campaign, its numbers only.
+    page.goto(f"/campaigns/{spring.id}/")
+    page.locator("[data-campaign-analytics]").click()
+    expect(page).to_have_url(f"/analytics/?period=campaign&campaign={spring.id}")
+    expect(_kpi(page, "total")).to_have_text("3")
+    expect(_kpi(page, "failed_rate")).to_have_text("33.3 %")
+    expect(_filter(page, "period")).to_have_value("campaign")
+    expect(page.locator(".an-error")).to_have_count(1)
+    page.screenshot(path=str(DOCS / "analytics-campaign.png"), full_page=True)
+
+    # Its top error's messages are the campaign's only (two 130429 failures exist in all).
+    page.locator('.an-error[data-error-code="130429"] a[data-failed-link]').click()
+    expect(page.locator("[data-failed-message]")).to_have_count(1)
+    expect(page.locator("main [data-campaign-link]")).to_have_text("Spring sale")
+    page.go_back()
+    expect(_kpi(page, "total")).to_have_text("3")
+
+    # Leaving the campaign: every message of the last 7 days again.
+    _filter(page, "campaign").select_option("")
+    expect(_filter(page, "period")).to_have_value("7d")
+    expect(_kpi(page, "total")).to_have_text("14")
+    # Choosing it again shows the whole campaign.
+    _filter(page, "campaign").select_option(str(spring.id))
+    expect(_kpi(page, "total")).to_have_text("3")
+    expect(_filter(page, "period")).to_have_value("campaign")

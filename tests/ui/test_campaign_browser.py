@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 from inbox.models import Message
 from statuses.campaigns import create
 from statuses.campaigns.recipients import Recipient
-from tests.fakes.whatsapp_send import SlowWhatsApp
+from tests.fakes.whatsapp_send import FakeWhatsApp
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -102,7 +102,7 @@ def _count(page, step):
 def test_funnel_moves_live_and_pause_stops_sending(
     agent_page, live_url, account, make_inbox, make_message
 ):
-    provider = SlowWhatsApp(delay=0)
+    provider = FakeWhatsApp(delay=0)
     inbox = make_inbox(account, api_base_url=provider.url)
     inbox.name = "Shop WhatsApp"
     inbox.save()
@@ -189,7 +189,7 @@ def test_funnel_moves_live_and_pause_stops_sending(
 
 
 def test_create_from_csv_then_cancel(agent_page, account, make_inbox, tmp_path):
-    provider = SlowWhatsApp(delay=0)
+    provider = FakeWhatsApp(delay=0)
     inbox = make_inbox(account, api_base_url=provider.url)
     csv = tmp_path / "recipients.csv"
     csv.write_text("to,name\n+16505551001,Ana\n+16505551002,Bo\nnope,Cy\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -131,26 +132,39 @@ def send_json(
     )
 
 
-def send_whatsapp(
-    client: httpx.Client,
-    url: str,
-    message: OutgoingMessage,
-    *,
-    catalogue: dict[str, ErrorInfo],
-    headers: dict[str, str],
-) -> SendResult:
-    """Send a WhatsApp text or template (Cloud API, directly or through 360dialog)."""
-    return send_json(
-        client,
-        url,
-        whatsapp_message_body(message),
-        catalogue=catalogue,
-        message_id_of=whatsapp_message_id,
-        headers=headers,
-    )
+@dataclass(frozen=True)
+class GraphApi:
+    """One Meta product's calls: how a message and a read mark are written, and its errors."""
+
+    message_body: Callable[[OutgoingMessage], dict[str, Any]]
+    message_id_of: Callable[[Any], str]
+    read_body: Callable[[ReadMark], dict[str, Any]]
+    # WhatsApp marks one message read by its id; Messenger marks the whole thread seen.
+    read_needs_message_id: bool
+    # Messenger and Instagram errors are told apart by their subcode.
+    with_subcode: bool
 
 
-def send_messaging(
+# The Cloud API, directly or through 360dialog.
+WHATSAPP = GraphApi(
+    whatsapp_message_body,
+    whatsapp_message_id,
+    whatsapp_read_body,
+    read_needs_message_id=True,
+    with_subcode=False,
+)
+# The Messenger platform's Send API (Messenger, Instagram).
+MESSAGING = GraphApi(
+    messaging_message_body,
+    messaging_message_id,
+    messaging_seen_body,
+    read_needs_message_id=False,
+    with_subcode=True,
+)
+
+
+def send(
+    api: GraphApi,
     client: httpx.Client,
     url: str,
     message: OutgoingMessage,
@@ -159,29 +173,31 @@ def send_messaging(
     headers: dict[str, str] | None = None,
     params: dict[str, str] | None = None,
 ) -> SendResult:
-    """Send a Messenger-platform message (Messenger, Instagram): errors keep their subcode."""
+    """Send a message through ``api`` (a text or template; a tagged message on Messenger)."""
     return send_json(
         client,
         url,
-        messaging_message_body(message),
+        api.message_body(message),
         catalogue=catalogue,
-        message_id_of=messaging_message_id,
+        message_id_of=api.message_id_of,
         headers=headers,
         params=params,
-        with_subcode=True,
+        with_subcode=api.with_subcode,
     )
 
 
-def mark_read_whatsapp(
+def mark_read(
+    api: GraphApi,
     client: httpx.Client,
     url: str,
     mark: ReadMark,
     *,
     catalogue: dict[str, ErrorInfo],
-    headers: dict[str, str],
+    headers: dict[str, str] | None = None,
+    params: dict[str, str] | None = None,
 ) -> SendResult:
-    """Mark a WhatsApp conversation read up to ``mark`` (Cloud API, directly or via 360dialog)."""
-    if not mark.provider_message_id:
+    """Mark the conversation read up to ``mark`` (WhatsApp) or the thread seen (Messenger)."""
+    if api.read_needs_message_id and not mark.provider_message_id:
         return SendResult(
             SendOutcome.REJECTED,
             error_code="no_message_id",
@@ -190,30 +206,10 @@ def mark_read_whatsapp(
     return send_json(
         client,
         url,
-        whatsapp_read_body(mark),
-        catalogue=catalogue,
-        message_id_of=None,
-        headers=headers,
-    )
-
-
-def mark_seen_messaging(
-    client: httpx.Client,
-    url: str,
-    mark: ReadMark,
-    *,
-    catalogue: dict[str, ErrorInfo],
-    headers: dict[str, str] | None = None,
-    params: dict[str, str] | None = None,
-) -> SendResult:
-    """Mark a Messenger-platform thread seen (Messenger, Instagram)."""
-    return send_json(
-        client,
-        url,
-        messaging_seen_body(mark),
+        api.read_body(mark),
         catalogue=catalogue,
         message_id_of=None,
         headers=headers,
         params=params,
-        with_subcode=True,
+        with_subcode=api.with_subcode,
     )
