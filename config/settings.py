@@ -372,6 +372,10 @@ SIMULATOR_URL = os.environ.get("SIMULATOR_URL", "http://127.0.0.1:8025").rstrip(
 # every WORKER_HEARTBEAT_EVERY seconds; /healthz/worker answers 503 once the newest heartbeat of
 # a lane is older than WORKER_HEARTBEAT_STALE_AFTER.
 WORKER_DB_RETRY_MAX = float(os.environ.get("WORKER_DB_RETRY_MAX", "10"))
+# Threads of the worker's send lane, each with its own database connection (a send mostly waits
+# on database round trips): 0 means 4 on PostgreSQL, 1 on SQLite (one writer at a time anyway).
+# `manage.py worker --send-threads N` overrides it.
+WORKER_SEND_THREADS = int(os.environ.get("WORKER_SEND_THREADS", "0"))
 WORKER_HEARTBEAT_EVERY = float(os.environ.get("WORKER_HEARTBEAT_EVERY", "5"))
 WORKER_HEARTBEAT_STALE_AFTER = float(os.environ.get("WORKER_HEARTBEAT_STALE_AFTER", "60"))
 # Outgoing integrator webhooks (statuses.webhooks_out): each POST gets WEBHOOK_CONNECT_TIMEOUT

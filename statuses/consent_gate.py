@@ -15,10 +15,15 @@ from statuses.errors import error_info
 from statuses.providers.base import SendOutcome, SendResult
 
 
-def send_refused(message: Message) -> bool:
-    """Record the refusal of ``message`` if its contact opted out; say whether it was."""
-    # Read now, not from the message's cached conversation: the opt-out may be seconds old.
-    contact = Contact.objects.get(id=message.conversation.contact_id)
+def send_refused(message: Message, contact: Contact | None = None) -> bool:
+    """Record the refusal of ``message`` if its contact opted out; say whether it was.
+
+    ``contact``: the contact as read in the claim's own statement (``sending._claim``); without
+    it the contact is read now — never from a conversation cached earlier: the opt-out may be
+    seconds old.
+    """
+    if contact is None:
+        contact = Contact.objects.get(id=message.conversation.contact_id)
     known = message.template_ref if message.template_ref_id else None
     category = consent.template_category(message.template, known)
     refused = consent.refusal(contact=contact, category=category)

@@ -6,7 +6,8 @@ message twice:
 1. *claim* (one short transaction): lock the message, check that it is still ``queued`` in the
    attempt the task names, and write a ``SendTry`` marked ``in_flight`` — at most one per
    attempt (a database constraint). A task that finds the message moved on, or another try in
-   flight, does nothing.
+   flight, does nothing. Last in the same transaction, so that its row lock is held only until
+   the commit, the send takes its turn in the inbox's send rate (``statuses.sendrate``).
 2. *call* the provider adapter over a shared HTTP client, outside any transaction.
 3. *record* (one transaction): the outcome goes through ``services.message_record_send_result``
    (accepted → sent, LINE → delivered; rejected → failed with the provider's error; no answer →
@@ -31,7 +32,7 @@ from datetime import timedelta
 import httpx
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from inbox import consent
@@ -93,11 +94,11 @@ def message_send(*, message_id: uuid.UUID | str, attempt: int, bulk: bool = Fals
 
     ``bulk``: a campaign send, which yields the inbox's pace to interactive ones.
     """
-    claimed = _claim(uuid.UUID(str(message_id)), attempt)
+    claimed = _claim(uuid.UUID(str(message_id)), attempt, bulk)
     if claimed is None:
         return "skipped"
-    message, send_try = claimed
-    if not _take_turn(message, send_try, bulk):  # the inbox's send rate (statuses.sendrate)
+    message, send_try, turn = claimed
+    if not _take_turn(message, send_try, turn, bulk):  # the inbox's send rate
         return "deferred"
     adapter = providers.get(message.channel_type)
     outgoing = outgoing_message(message)
@@ -182,11 +183,15 @@ def send_priority_sql(account_id: int) -> tuple[str, list]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _claim(message_id: uuid.UUID, attempt: int) -> tuple[Message, SendTry] | None:
+def _claim(
+    message_id: uuid.UUID, attempt: int, bulk: bool
+) -> tuple[Message, SendTry, sendrate.Turn] | None:
     with transaction.atomic():
         message = (
             Message.objects.select_for_update(of=("self",))
-            .select_related("inbox", "conversation")
+            # The contact for the consent check: read in this statement, after any opt-out
+            # committed before it (not from a conversation cached elsewhere).
+            .select_related("inbox", "conversation__contact", "template_ref")
             .filter(id=message_id)
             .first()
         )
@@ -196,17 +201,25 @@ def _claim(message_id: uuid.UUID, attempt: int) -> tuple[Message, SendTry] | Non
         if message.campaign_id and not _campaign_sending(message.campaign_id):
             log.info("send %s: its campaign is paused or cancelled", message_id)
             return None
-        if consent_gate.send_refused(message):  # opted out while queued (DESIGN §14)
+        # Opted out while queued (DESIGN §14)
+        if consent_gate.send_refused(message, contact=message.conversation.contact):
             return None
-        tries = SendTry.objects.filter(message_id=message_id, attempt=attempt)
-        if tries.filter(outcome=SendTry.Outcome.IN_FLIGHT).exists():
+        tries = SendTry.objects.filter(message_id=message_id, attempt=attempt).aggregate(
+            last=Max("number"),
+            in_flight=Count("id", filter=Q(outcome=SendTry.Outcome.IN_FLIGHT)),
+        )
+        if tries["in_flight"]:
             log.info("send %s attempt %s: another try is in flight", message_id, attempt)
             return None
-        number = (tries.aggregate(n=Max("number"))["n"] or 0) + 1
         send_try = SendTry.objects.create(
-            message=message, attempt=attempt, number=number, worker=worker_name()
+            message=message,
+            attempt=attempt,
+            number=(tries["last"] or 0) + 1,
+            worker=worker_name(),
         )
-    return message, send_try
+        # Last: the inbox's pace row stays locked only until this commit.
+        turn = sendrate.acquire(inbox=message.inbox, bulk=bulk)
+    return message, send_try, turn
 
 
 def _campaign_sending(campaign_id: uuid.UUID) -> bool:
@@ -214,17 +227,12 @@ def _campaign_sending(campaign_id: uuid.UUID) -> bool:
     return Campaign.objects.filter(id=campaign_id, status__in=Campaign.SENDING_STATES).exists()
 
 
-def _take_turn(message: Message, send_try: SendTry, bulk: bool) -> bool:
-    """Wait for the inbox's next turn to send, or give the send back to the queue (False).
+def _take_turn(message: Message, send_try: SendTry, turn: sendrate.Turn, bulk: bool) -> bool:
+    """Wait for the inbox's turn taken at the claim, or give the send back to the queue (False).
 
     A turn more than ``SEND_RATE_MAX_WAIT`` away is not waited for: the try, which never
     reached the provider, is deleted and the task enqueued again for the turn's time.
     """
-    what = f"pacing the send of {message.id}"
-    limit = settings.SEND_IN_FLIGHT_STALE_AFTER
-    turn = retry_db(
-        lambda: sendrate.acquire(inbox=message.inbox, bulk=bulk), what=what, give_up_after=limit
-    )
     if turn.granted:
         time.sleep(turn.wait)
         return True
@@ -235,7 +243,8 @@ def _take_turn(message: Message, send_try: SendTry, bulk: bool) -> bool:
             priority = tasks.bulk_priority(bulk)
             tasks.send_enqueue(message.id, message.attempt, delay=turn.wait, priority=priority)
 
-    retry_db(defer, what=what, give_up_after=limit)
+    what = f"pacing the send of {message.id}"
+    retry_db(defer, what=what, give_up_after=settings.SEND_IN_FLIGHT_STALE_AFTER)
     return False
 
 
@@ -265,7 +274,11 @@ def _record(
                 tasks.send_enqueue(message.id, message.attempt, delay=delay, priority=priority)
         if result.outcome != SendOutcome.TRANSIENT:
             services.message_record_send_result(
-                message_id=message.id, attempt=message.attempt, result=result, occurred_at=now
+                message_id=message.id,
+                attempt=message.attempt,
+                result=result,
+                occurred_at=now,
+                inbox_id=message.inbox_id,
             )
             consent.send_error_record(
                 message=message, error_code=result.error_code, occurred_at=now

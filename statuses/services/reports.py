@@ -67,9 +67,18 @@ def message_status_report(
 
 
 def message_record_send_result(
-    *, message_id: uuid.UUID, attempt: int, result: SendResult, occurred_at: datetime | None = None
+    *,
+    message_id: uuid.UUID,
+    attempt: int,
+    result: SendResult,
+    occurred_at: datetime | None = None,
+    inbox_id: uuid.UUID | None = None,
 ) -> ApplyResult:
-    """Record what the provider answered to a send, and apply statuses parked for its id."""
+    """Record what the provider answered to a send, and apply statuses parked for its id.
+
+    ``inbox_id``: the outgoing message's inbox when the caller holds it (the sender, which
+    claimed the message), saving the statement that looks it up.
+    """
     occurred_at = occurred_at or timezone.now()
     provider_id = result.provider_message_id if result.outcome == SendOutcome.ACCEPTED else ""
     status = {
@@ -80,16 +89,19 @@ def message_record_send_result(
     if status is None:
         raise ValueError("a transient send outcome is retried, not recorded")
     with transaction.atomic(savepoint=False):
-        inbox_id = (
-            Message.objects.filter(id=message_id, direction=Message.Direction.OUTGOING)
-            .values_list("inbox_id", flat=True)
-            .first()
-        )
+        if inbox_id is None:
+            inbox_id = (
+                Message.objects.filter(id=message_id, direction=Message.Direction.OUTGOING)
+                .values_list("inbox_id", flat=True)
+                .first()
+            )
         if inbox_id is None:
             return ApplyResult()
         _advisory_lock(inbox_id, [provider_id] if provider_id else [])
         locked = _lock_messages({message_id})
-        current = locked[message_id]
+        current = locked.get(message_id)
+        if current is None:  # deleted meanwhile
+            return ApplyResult()
         stale = current["attempt"] != attempt
         if provider_id and not stale:
             _adopt_provider_ids(locked, {message_id: provider_id}, replace=True)

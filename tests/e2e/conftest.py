@@ -61,6 +61,9 @@ class Stack:
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "DB_POOL_MIN": "1",
             "DB_POOL_MAX": "4",
+            # One send thread unless a test asks for more: the kill and outage tests count
+            # "the send in flight" (tests that run several threads say so, e.g. test_send_rate).
+            "WORKER_SEND_THREADS": "1",
             "LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
         }

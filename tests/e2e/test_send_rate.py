@@ -62,10 +62,11 @@ def all_sent(ids: list[str]):
     return check, state
 
 
-def test_two_workers_together_never_exceed_the_inbox_rate(inbox, provider, make_stack):
+@pytest.mark.parametrize("threads", [1, 4], ids=["1-send-thread", "4-send-threads"])
+def test_two_workers_together_never_exceed_the_inbox_rate(inbox, provider, make_stack, threads):
     stack = make_stack()
-    stack.start_worker()
-    stack.start_worker()
+    stack.start_worker(WORKER_SEND_THREADS=str(threads))
+    stack.start_worker(WORKER_SEND_THREADS=str(threads))
     ids = queue_campaign_sends(inbox, 60)
 
     check, state = all_sent(ids)
@@ -76,8 +77,9 @@ def test_two_workers_together_never_exceed_the_inbox_rate(inbox, provider, make_
     assert provider.most_in_any_second() <= RATE + BURST
     achieved = (len(times) - 1) / (times[-1] - times[0])
     assert 0.6 * RATE <= achieved <= RATE * 1.05, f"{achieved:.1f} msg/s"
-    pids = {w.split(":")[1] for w in SendTry.objects.values_list("worker", flat=True)}
-    assert len(pids) == 2  # both workers sent: the limit is theirs together
+    senders = set(SendTry.objects.values_list("worker", flat=True))  # host:pid:thread
+    assert len({w.split(":")[1] for w in senders}) == 2  # both workers sent: the limit is
+    assert len(senders) >= 2 * min(threads, 2)  # theirs (and their threads') together
 
 
 def test_a_429_pauses_the_inbox_for_retry_after_then_the_rate_climbs_back(

@@ -3,7 +3,8 @@
 Start any number of these on any number of machines against one PostgreSQL: each task is
 claimed with ``SELECT … FOR UPDATE SKIP LOCKED`` (django-tasks-db), and each sweep is run by one
 worker at a time (see ``statuses.sweeps``). Sends, integrator webhooks and sweeps run in separate
-lanes that survive database outages (see ``statuses.lanes``).
+lanes that survive database outages (see ``statuses.lanes``); the send lane runs
+``--send-threads`` threads (default ``settings.WORKER_SEND_THREADS``: 4 on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -55,6 +56,13 @@ class Command(BaseCommand):
             default=None,
             help="Seconds between sweeps; 0 disables them (default: settings.SWEEP_INTERVAL)",
         )
+        parser.add_argument(
+            "--send-threads",
+            type=int,
+            default=None,
+            help="Threads of the send lane (default: settings.WORKER_SEND_THREADS; 0 or unset "
+            "means 4 on PostgreSQL, 1 on SQLite)",
+        )
         parser.add_argument("--worker-id", default=None)
         parser.add_argument(
             "--no-startup-delay",
@@ -63,16 +71,20 @@ class Command(BaseCommand):
             help="Accepted for compatibility; the lanes start at once.",
         )
 
-    def handle(self, *args, interval, sweep_interval, worker_id, startup_delay, **options):
+    def handle(
+        self, *args, interval, sweep_interval, send_threads, worker_id, startup_delay, **options
+    ):
         sweep_interval = settings.SWEEP_INTERVAL if sweep_interval is None else sweep_interval
         lanes = Lanes(
             worker_id=worker_id or get_random_string(32),
             interval=interval,
             sweep_interval=sweep_interval,
+            send_threads=send_threads,
         )
         sending.http_client()  # build the TLS context now, not during the first send
         self.stdout.write(
-            f"Tickmark worker {lanes.worker_id}: lanes send ({','.join(lanes.send.queue_names)}) "
+            f"Tickmark worker {lanes.worker_id}: lanes send ({','.join(lanes.send.queue_names)}; "
+            f"{len(lanes.sends)} threads) "
             f"and webhooks ({','.join(lanes.webhooks.queue_names)}), sweeps every "
             f"{sweep_interval or '-'} s",
         )
