@@ -64,15 +64,28 @@ def _group_send(group: str, message: dict[str, Any]) -> None:
     _sender().submit(layer, group, message)
 
 
+# Sends in flight at once. channels-redis's pool holds at most 100 connections per host and
+# fails a send beyond that at once (redis.MaxConnectionsError): at ~600 single-status webhooks
+# a second (bench/run.py, phase scale) unbounded sends lost 28 ticks in a few seconds. Beyond
+# this many, a send waits its turn here instead.
+MAX_IN_FLIGHT = 32
+
+
 class _BackgroundSender:
-    def __init__(self) -> None:
+    def __init__(self, max_in_flight: int = MAX_IN_FLIGHT) -> None:
         self.loop = asyncio.new_event_loop()
+        self.limit = asyncio.Semaphore(max_in_flight)
         thread = threading.Thread(target=self.loop.run_forever, name="broadcast", daemon=True)
         thread.start()
 
-    def submit(self, layer: Any, group: str, message: dict[str, Any]) -> None:
-        future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), self.loop)
+    def submit(self, layer: Any, group: str, message: dict[str, Any]) -> concurrent.futures.Future:
+        future = asyncio.run_coroutine_threadsafe(self._send(layer, group, message), self.loop)
         future.add_done_callback(lambda done: _log_failure(done, group))
+        return future
+
+    async def _send(self, layer: Any, group: str, message: dict[str, Any]) -> None:
+        async with self.limit:
+            await layer.group_send(group, message)
 
 
 def _log_failure(done: concurrent.futures.Future, group: str) -> None:
