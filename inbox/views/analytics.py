@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from inbox import analytics, selectors, triage
-from inbox.models import Account, Campaign, Inbox
+from inbox.models import Account, Campaign, Inbox, Template
 from inbox.views import charts
 from inbox.views.agent import agent_view
 from statuses import errors
@@ -37,6 +37,7 @@ DEFAULT_PERIOD = "7d"
 WHOLE_CAMPAIGN = "campaign"
 HOURLY_UP_TO = timedelta(hours=48)
 CAMPAIGNS_LISTED = 100  # the newest in the filter's list (a linked older one is added to it)
+TEMPLATES_LISTED = 200
 
 
 def _filters(request: HttpRequest, account: Account) -> dict[str, Any]:
@@ -48,6 +49,15 @@ def _filters(request: HttpRequest, account: Account) -> dict[str, Any]:
     family = FAMILY_SLUGS.get((params.get("channel") or "").lower())
     families = sorted({CHANNELS[i.channel_type].family for i in inboxes})
     campaigns, campaign = _campaigns(account, params.get("campaign") or "")
+    # The account's template names (synced from the providers, DESIGN §13), as the API's
+    # ``template`` filter takes them; an unknown name falls back to all messages.
+    templates = list(
+        Template.objects.filter(account=account)
+        .order_by("name")
+        .values_list("name", flat=True)
+        .distinct()[:TEMPLATES_LISTED]
+    )
+    template = params.get("template") if params.get("template") in templates else None
     period = params.get("period")
     if period not in PERIODS and not (period == WHOLE_CAMPAIGN and campaign is not None):
         period = DEFAULT_PERIOD
@@ -70,6 +80,8 @@ def _filters(request: HttpRequest, account: Account) -> dict[str, Any]:
         "inbox": inbox,
         "family": family,
         "campaign": campaign,
+        "template": template,
+        "templates": templates,
         "inboxes": inboxes,
         "families": [(f, Family(f).label) for f in families],
         "campaigns": campaigns,
@@ -108,6 +120,7 @@ def _query(filters: dict[str, Any], group_by: str | None) -> analytics.DeliveryQ
         inbox=filters["inbox"],
         family=filters["family"],
         campaign=filters["campaign"],
+        template=filters["template"],
         group_by=group_by,
     )
 
@@ -127,6 +140,8 @@ def _filter_params(filters: dict[str, Any], exact_period: bool) -> dict[str, str
         params["channel"] = filters["family"]
     if filters["campaign"] is not None:
         params["campaign"] = str(filters["campaign"].id)
+    if filters["template"]:
+        params["template"] = filters["template"]
     return params
 
 

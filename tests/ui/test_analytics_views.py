@@ -242,3 +242,31 @@ def test_campaign_page_links_to_its_analytics(account, campaign_data):
     href = re.search(r'href="([^"]*)" data-campaign-analytics', html)[1].replace("&amp;", "&")
     assert href == f"/analytics/?period=campaign&campaign={campaign_data.id}"
     assert 'data-kpi="total">4<' in client.get(href).content.decode()
+
+
+def test_template_filter_changes_the_numbers_and_keeps_to_triage(account, inbox, data):
+    from inbox.models import Message, Template
+
+    for name in ("order_update", "welcome"):
+        Template.objects.create(account=account, inbox=inbox, name=name, language="en_US")
+    # Of the page's 8 messages, the three rate-limited ones were sent with "order_update".
+    template = {"name": "order_update", "language": "en_US"}
+    Message.objects.filter(id__in=[m.id for m in data["temporary"]]).update(template=template)
+    client = _client_for(account)
+    everything = client.get("/analytics/").content.decode()
+    assert 'data-kpi="total">8<' in everything
+    assert 'name="template"' in everything and '<option value="welcome">' in everything
+
+    html = client.get("/analytics/?template=order_update").content.decode()
+    assert 'data-kpi="total">3<' in html
+    assert 'data-kpi="failed_rate">100.0 %<' in html
+    assert '<option value="order_update" selected>' in html
+    welcome = client.get("/analytics/?template=welcome").content.decode()
+    assert "No outgoing messages in this period" in welcome
+    link = re.search(r'href="(/analytics/failed/\?[^"]*code=130429[^"]*)"', html)[1]
+    assert "template=order_update" in link
+    assert (
+        client.get(link.replace("&amp;", "&")).content.decode().count("data-failed-message=") == 3
+    )
+    # A name the account has no template of is ignored: all messages.
+    assert 'data-kpi="total">8<' in client.get("/analytics/?template=nope").content.decode()
