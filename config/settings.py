@@ -304,12 +304,15 @@ SPECTACULAR_SETTINGS = {
 # A do-nothing view at /bench/noop, the ceiling the benchmarks compare with (bench/run.py).
 TICKMARK_BENCH_NOOP = env_bool("TICKMARK_BENCH_NOOP", False)
 
-# Webhook batches one web process applies at once (statuses.views._Batcher). One lane gives the
-# largest batches and the fewest statements per webhook: measured best with PostgreSQL on the
-# same machine (bench/README.md: 69 % of the no-op view with 1 lane, 60 % with 4). Each further
-# lane has its own thread and connection and overlaps round trips: worth it when PostgreSQL is
-# across a network. SQLite has one writer: keep 1.
-TICKMARK_WEBHOOK_LANES = int(os.environ.get("TICKMARK_WEBHOOK_LANES", "1"))
+# Webhook batches one web process applies at once (statuses.views._Batcher), each lane with its
+# own thread and connection, overlapping one batch's round trips with the next one's Python.
+# Measured quiet with PostgreSQL on the same machine, 2026-11-30 (bench/README.md), two lanes
+# against one in the same conditions: single-status webhooks 667 vs 574 req/s, 100-status
+# webhooks 8,020 vs 5,810 statuses/s. (When the write path's Python was heavier, on 2026-11-29,
+# one lane measured best.) SQLite has one writer: 1.
+TICKMARK_WEBHOOK_LANES = int(
+    os.environ.get("TICKMARK_WEBHOOK_LANES", "1" if "sqlite" in default_db["ENGINE"] else "2")
+)
 
 # Webhook bodies up to this size are accepted (a bounce carries the original mail; Meta batches
 # up to 1,000 statuses); larger → 413, recorded without the body. API bodies keep Django's
