@@ -17,7 +17,7 @@ from statuses import outbound, sendrate
 from statuses.machine import Status
 from statuses.models import SendTry
 from tests.e2e.conftest import wait_for
-from tests.fakes.counting_whatsapp import CountingWhatsApp
+from tests.fakes.counting_whatsapp import CountingWhatsApp, whatsapp_inbox_for
 from tests.fakes.queued_sends import TEMPLATE, queue_campaign_sends
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -37,18 +37,7 @@ def provider():
 
 @pytest.fixture
 def inbox(account, provider):
-    return Inbox.objects.create(
-        account=account,
-        name="WhatsApp",
-        channel_type="whatsapp_cloud",
-        max_send_rate=RATE,
-        config={
-            "phone_number_id": "106540352242922",
-            "access_token": "token",
-            "app_secret": "secret",
-            "api_base_url": provider.url,
-        },
-    )
+    return whatsapp_inbox_for(account, provider, max_send_rate=RATE)
 
 
 def all_sent(ids: list[str]):

@@ -87,3 +87,22 @@ class CountingWhatsApp:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def whatsapp_inbox_for(account, fake: CountingWhatsApp, **fields):
+    """A WhatsApp Cloud inbox of ``account`` that sends to ``fake`` (``fields``: e.g. its
+    ``max_send_rate``)."""
+    from inbox.models import Inbox
+
+    return Inbox.objects.create(
+        account=account,
+        name="WhatsApp",
+        channel_type="whatsapp_cloud",
+        config={
+            "phone_number_id": "106540352242922",
+            "access_token": "token",
+            "app_secret": "secret",
+            "api_base_url": fake.url,
+        },
+        **fields,
+    )

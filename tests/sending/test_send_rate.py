@@ -24,7 +24,7 @@ from statuses.lanes import SEND_QUEUES, LaneWorker
 from statuses.machine import Status
 from statuses.models import SendRateBucket, SendTry
 from statuses.sendrate import Pace, decide, slowed
-from tests.fakes.counting_whatsapp import CountingWhatsApp
+from tests.fakes.counting_whatsapp import CountingWhatsApp, whatsapp_inbox_for
 from tests.fakes.queued_sends import TEMPLATE, queue_campaign_sends
 
 pytestmark = pytest.mark.django_db
@@ -133,17 +133,7 @@ def provider():
 
 @pytest.fixture
 def wa_inbox(account, provider):
-    return Inbox.objects.create(
-        account=account,
-        name="WhatsApp",
-        channel_type="whatsapp_cloud",
-        config={
-            "phone_number_id": "106540352242922",
-            "access_token": "token",
-            "app_secret": "secret",
-            "api_base_url": provider.url,
-        },
-    )
+    return whatsapp_inbox_for(account, provider)
 
 
 def test_every_acquire_reads_and_moves_the_one_row_of_the_inbox(wa_inbox, settings):

@@ -13,13 +13,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django_tasks_db.models import DBTaskResult
 
-from inbox.models import Inbox, Message
+from inbox.models import Message
 from statuses import lanes
 from statuses.lanes import SEND_QUEUES, Heartbeat, Lanes, LaneWorker
 from statuses.machine import Status
 from statuses.models import SendTry, WorkerHeartbeat
 from tests.e2e.conftest import wait_for
-from tests.fakes.counting_whatsapp import CountingWhatsApp
+from tests.fakes.counting_whatsapp import CountingWhatsApp, whatsapp_inbox_for
 from tests.fakes.queued_sends import queue_campaign_sends
 
 
@@ -32,18 +32,7 @@ def provider():
 
 @pytest.fixture
 def wa_inbox(account, provider):
-    return Inbox.objects.create(
-        account=account,
-        name="WhatsApp",
-        channel_type="whatsapp_cloud",
-        max_send_rate=1000,
-        config={
-            "phone_number_id": "106540352242922",
-            "access_token": "token",
-            "app_secret": "secret",
-            "api_base_url": provider.url,
-        },
-    )
+    return whatsapp_inbox_for(account, provider, max_send_rate=1000)
 
 
 @pytest.mark.requires_postgres("four threads claim with FOR UPDATE SKIP LOCKED; SQLite runs one")
