@@ -131,6 +131,45 @@ def _binary_cursor_class() -> type:
     return BinaryCursor
 
 
+@cache
+def _select_sql(model: type[Model], where: tuple[str, ...]) -> str:
+    names = ", ".join(_quoted(model))
+    table = connection.ops.quote_name(model._meta.db_table)
+    condition = " AND ".join(where)
+    # Identifiers from the model only; every value is a bound parameter.
+    return f"SELECT {names} FROM {table} WHERE {condition} LIMIT 1"  # noqa: S608
+
+
+def select_one(model: type[Model], **equal: Any) -> Model | None:
+    """The row of ``model`` whose fields equal these values (a sequence: one of them), as the
+    ORM's ``.filter(**equal).first()`` would load it, from a statement built once per shape.
+
+    For keyed reads on a hot path (a message lookup is one indexed row, and building its query
+    through the ORM cost more CPU than the database's answer: bench/README.md). Values are
+    prepared by their fields as the ORM prepares them. PostgreSQL; elsewhere the ORM runs it.
+    """
+    if connection.vendor != "postgresql":
+        lookups = {
+            (f"{name}__in" if isinstance(value, list | tuple) else name): value
+            for name, value in equal.items()
+        }
+        return model._default_manager.filter(**lookups).first()
+    where, params = [], []
+    for name, value in equal.items():
+        field = model._meta.get_field(name)
+        column = connection.ops.quote_name(field.column)
+        if isinstance(value, list | tuple):
+            where.append(f"{column} = ANY(%s)")
+            params.append([field.get_db_prep_value(v, connection) for v in value])
+        else:
+            where.append(f"{column} = %s")
+            params.append(field.get_db_prep_value(value, connection))
+    with connection.cursor() as cursor:
+        cursor.execute(_select_sql(model, tuple(where)), params)
+        row = cursor.fetchone()
+    return None if row is None else from_row(model, row)
+
+
 def from_row(model: type[Model], row: tuple | list) -> Model:
     """A model instance from a row with ``columns(model)``'s values, as the ORM would load it."""
     fields = _fields(model)
