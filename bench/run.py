@@ -283,10 +283,12 @@ def wrk(
     threads = min(args.threads, connections)
     duration = duration or args.duration
     command = wrk_command(file, threads, connections, duration, pause_ms)
+    settled = settle()
     before = cpu_seconds()
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     after = cpu_seconds()
     result = wrk_result(name, output, connections, units)
+    result["settle_s"] = settled
     # CPU per request of the server and of PostgreSQL: what a request costs, whatever else the
     # machine is doing (throughput on a shared machine is not; this is).
     for who in ("daphne", "postgres"):
@@ -298,6 +300,32 @@ def wrk(
         flush=True,
     )
     return result
+
+
+def settle(quiet: float = 0.05, window: float = 0.5, limit: float = 60.0) -> float:
+    """Wait until the server and the database are idle (each under ``quiet`` of a core over
+    ``window`` seconds), so that a phase is not charged with the previous one's deferred work:
+    after 100-status webhooks, the webhook lanes and the live broadcasts still run for a while,
+    and a lookup measured then pays for them. Returns the seconds waited (reported per phase)."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        before = cpu_seconds()
+        time.sleep(window)
+        after = cpu_seconds()
+        if all(after[who] - before[who] < quiet * window for who in before):
+            break
+    waited = time.monotonic() - started
+    if waited > 2 * window:
+        print(f"  (waited {waited:.1f} s for the previous phase's work to finish)", flush=True)
+    return round(waited, 2)
+
+
+def calibrate() -> float:
+    """This machine's speed at plain Python, in ms (lower is faster): the same loop on every run,
+    so that absolute figures from different days or machines can be compared (bench/README.md)."""
+    import timeit
+
+    return 1000 * min(timeit.repeat("sum(range(1_000_000))", number=5, repeat=5)) / 5
 
 
 def cpu_seconds() -> dict[str, float]:
@@ -381,6 +409,7 @@ def wrk_side_by_side(name: str, runs: list[tuple[Path, str]], args) -> dict:
     """Several wrk processes at once (one thread each, the connections shared out), e.g. one per
     daphne process; their requests are added up (p99: the worst of them)."""
     connections = max(1, args.connections // len(runs))
+    settle()
     processes = [
         subprocess.Popen(
             wrk_command(file, 1, connections, args.duration, base=base),
@@ -441,6 +470,7 @@ def tick_phase(ctx: dict, args, single_rate: float) -> dict:
 
     from channels_app import groups
 
+    settle()
     target = single_rate / 2
     probe_rate = 10.0
     load_rate = max(1.0, target - probe_rate)
@@ -653,6 +683,7 @@ def main() -> None:
         ]
         if problems:
             print(f"daphne logged {len(problems)} errors, e.g.:\n" + "\n".join(problems[:5]))
+    ctx["calibration_ms"] = calibrate()
     report(args, ctx, results)
 
 
@@ -663,6 +694,7 @@ def report(args, ctx: dict, results: list[dict]) -> None:
     ceiling_get = statistics.median(r["req_per_s"] for r in by_phase["noop-get"])
     ceiling_post = by_phase["noop-post"][0]["req_per_s"]
     ceiling_asgi = by_phase["asgi-noop-post"][0]["req_per_s"]
+    print(f"\nmachine: sum(range(10**6)) in {ctx['calibration_ms']:.1f} ms (lower is faster)")
     print(
         f"\n{'phase':12} {'conn':>4} {'req/s':>9} {'units/s':>9} {'p50':>7} {'p90':>7} {'p99':>7}"
     )
@@ -726,6 +758,7 @@ def report(args, ctx: dict, results: list[dict]) -> None:
         json.dumps(
             {
                 "messages": ctx["messages"],
+                "calibration_ms": ctx["calibration_ms"],
                 "results": results,
                 "verdicts": {k: {"met": v[1], "figure": v[2]} for k, v in verdicts.items()},
             },
