@@ -70,7 +70,7 @@ def insert(instance: Model, *, expressions: dict[str, Expression] | None = None)
     """``INSERT`` one row for ``instance`` (whose primary key is set), like ``save()`` would."""
     names, values, params = insert_parts(instance, expressions=expressions)
     table = connection.ops.quote_name(type(instance)._meta.db_table)
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:  # bound by the server: no quoting of every value in Python
         cursor.execute(f"INSERT INTO {table} ({names}) VALUES ({values})", params)
     instance._state.adding = False
     instance._state.db = connection.alias

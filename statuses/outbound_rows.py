@@ -77,7 +77,8 @@ def send_target(
         conversation, expressions={"contact_id": "(SELECT id FROM contact)"}
     )
     # Pipelined: the transaction's BEGIN travels with this first statement (one round trip).
-    with rowsql.pipelined(), connection.cursor() as cursor:
+    # Bound by the server, results in binary (contacts and conversations have no JSON column).
+    with rowsql.pipelined(), rowsql.hot_cursor() as cursor:
         cursor.execute(
             _TARGET_SQL,
             [inbox.account_id, customer_message_id, *contact_params, *conversation_params],
