@@ -284,11 +284,13 @@ def wrk(
     duration = duration or args.duration
     command = wrk_command(file, threads, connections, duration, pause_ms)
     settled = settle()
+    machine = calibrate(number=3, repeat=3)
     before = cpu_seconds()
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     after = cpu_seconds()
     result = wrk_result(name, output, connections, units)
     result["settle_s"] = settled
+    result["machine_ms"] = round(machine, 1)
     # CPU per request of the server and of PostgreSQL: what a request costs, whatever else the
     # machine is doing (throughput on a shared machine is not; this is).
     for who in ("daphne", "postgres"):
@@ -296,7 +298,7 @@ def wrk(
         result[f"{who}_cpu_ms_per_req"] = 1000 * used / max(1, result["requests"])
     print(
         f"  {'':12} CPU per request: daphne {result['daphne_cpu_ms_per_req']:.2f} ms, "
-        f"PostgreSQL {result['postgres_cpu_ms_per_req']:.2f} ms",
+        f"PostgreSQL {result['postgres_cpu_ms_per_req']:.2f} ms (machine {machine:.1f} ms)",
         flush=True,
     )
     return result
@@ -320,12 +322,66 @@ def settle(quiet: float = 0.05, window: float = 0.5, limit: float = 60.0) -> flo
     return round(waited, 2)
 
 
-def calibrate() -> float:
-    """This machine's speed at plain Python, in ms (lower is faster): the same loop on every run,
-    so that absolute figures from different days or machines can be compared (bench/README.md)."""
+def calibrate(number: int = 5, repeat: int = 5) -> float:
+    """This machine's speed at plain Python, in ms (lower is faster): the same loop on every run
+    and before every phase, so that figures from different moments, days or machines can be
+    compared. On this shared 2-core machine it moved between 17 and 29 ms within minutes
+    (bench/README.md)."""
     import timeit
 
-    return 1000 * min(timeit.repeat("sum(range(1_000_000))", number=5, repeat=5)) / 5
+    best = min(timeit.repeat("sum(range(1_000_000))", number=number, repeat=repeat))
+    return 1000 * best / number
+
+
+SLICES = 3
+
+
+def alternated(phases: list[tuple[str, list[Path], dict]], args) -> list[dict]:
+    """Measure these phases in ``SLICES`` slices each, taking turns, and add each one's slices
+    up: the machine's speed changes within minutes here (``calibrate``), and a baseline
+    measured a minute before its subject would compare two different machines. ``files``: one
+    per slice (each request is sent once), or one for all (the no-op views)."""
+    seconds = max(1, round(args.duration / SLICES))
+    parts: dict[str, list[dict]] = {name: [] for name, _, _ in phases}
+    for k in range(SLICES):
+        for name, files, kwargs in phases:
+            file = files[k] if len(files) > 1 else files[0]
+            parts[name].append(
+                wrk(f"{name} {k + 1}/{SLICES}", file, args, duration=seconds, **kwargs)
+            )
+    return [merged(name, slices) for name, slices in parts.items()]
+
+
+def merged(name: str, slices: list[dict]) -> dict:
+    """One phase from its slices: rates over the summed time, the median p50, the worst p90
+    and p99, CPU per request weighted by requests."""
+    requests = sum(s["requests"] for s in slices)
+    seconds = sum(s["requests"] / s["req_per_s"] for s in slices if s["req_per_s"])
+    units = slices[0]["units_per_s"] / slices[0]["req_per_s"] if slices[0]["req_per_s"] else 1
+    result = {
+        "phase": name,
+        "connections": slices[0]["connections"],
+        "requests": requests,
+        "req_per_s": requests / seconds if seconds else 0.0,
+        "units_per_s": requests * units / seconds if seconds else 0.0,
+        "p50_ms": statistics.median(s["p50_ms"] for s in slices),
+        "p90_ms": max(s["p90_ms"] for s in slices),
+        "p99_ms": max(s["p99_ms"] for s in slices),
+        "machine_ms": [s["machine_ms"] for s in slices],
+        "slices": slices,
+    }
+    for key in ("non2xx", "socket_errors", "wrapped"):
+        result[key] = sum(s[key] for s in slices)
+    for who in ("daphne", "postgres"):
+        key = f"{who}_cpu_ms_per_req"
+        result[key] = sum(s[key] * s["requests"] for s in slices) / max(1, requests)
+    print(
+        f"  {name:12} {result['req_per_s']:8.1f} req/s  p50 {result['p50_ms']:6.1f}  "
+        f"p99 {result['p99_ms']:7.1f} ms  ({SLICES} slices, machine "
+        f"{min(result['machine_ms']):.0f}–{max(result['machine_ms']):.0f} ms)",
+        flush=True,
+    )
+    return result
 
 
 def cpu_seconds() -> dict[str, float]:
@@ -632,8 +688,14 @@ def main() -> None:
         ctx = seed(args.messages)
     # Enough precomputed requests for a fast server: each is sent once.
     per_phase = int(3000 * args.duration)
+    per_slice = per_phase // SLICES
     files = {
-        "single": write_requests("single", single_requests(ctx, "single", per_phase)),
+        "single": [
+            write_requests(
+                f"single-{k}", single_requests(ctx, "single", per_slice, offset=k * per_slice)
+            )
+            for k in range(SLICES)
+        ],
         "noop-post": write_requests(
             "noop-post", single_requests(ctx, "single", per_phase // 4, "/bench/noop")
         ),
@@ -656,12 +718,17 @@ def main() -> None:
     try:
         # warm up: imports, pool connections, caches
         wrk("warm-up", files["noop-get"], args, duration=3)
-        results.append(wrk("noop-get", files["noop-get"], args))
-        results.append(wrk("noop-post", files["noop-post"], args))
-        results.append(wrk("asgi-noop-post", files["asgi-noop-post"], args))
-        single = wrk("single", files["single"], args)
-        results.append(single)
-        results.append(wrk("noop-get", files["noop-get"], args))
+        # The ratio's two sides (and the webhook door's own ceiling) take turns.
+        noop_get, noop_post, asgi_noop, single = alternated(
+            [
+                ("noop-get", [files["noop-get"]], {}),
+                ("noop-post", [files["noop-post"]], {}),
+                ("asgi-noop-post", [files["asgi-noop-post"]], {}),
+                ("single", files["single"], {}),
+            ],
+            args,
+        )
+        results += [noop_get, noop_post, asgi_noop, single]
         if "batch100" in phases:
             results.append(wrk("batch100", files["batch100"], args, units=100))
         if "lookup" in phases:
