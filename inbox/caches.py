@@ -1,5 +1,5 @@
-"""Short-lived, per-process copies of rows every API request reads: an API key with its
-account, and the inbox a message is sent from.
+"""Short-lived, per-process copies of rows every API request or webhook reads: an API key with
+its account, the inbox a message is sent from, and the inbox a provider's webhook is for.
 
 Each is one indexed lookup, but at hundreds of requests a second the round trip and the ORM's
 query building cost more than the rest of a lookup request (bench/README.md). What is kept is
@@ -56,6 +56,7 @@ class RowCache:
 
 _keys = RowCache()  # key_hash -> (ApiKey values, Account values)
 _inboxes = RowCache()  # (account id, inbox id) -> Inbox values
+_webhook_inboxes = RowCache()  # inbox id -> Inbox values (provider webhooks name no account)
 
 _KEY_FIELDS = [f.attname for f in ApiKey._meta.concrete_fields]
 _ACCOUNT_FIELDS = [f.attname for f in Account._meta.concrete_fields]
@@ -103,6 +104,30 @@ def inbox_get(*, account: Account, inbox_id: uuid.UUID) -> Inbox | None:
             return None
         values = _values(inbox, _INBOX_FIELDS)
         _inboxes.put(key, values)
+    return _inbox_from(values)
+
+
+def inboxes_by_id(inbox_ids: set[uuid.UUID]) -> dict[uuid.UUID, Inbox]:
+    """The inboxes with these ids, whatever their account (a provider's webhook URL names only
+    the inbox; its signature, checked with the inbox's own secret, says the rest). One query
+    for those not kept, none when all are: a batch of webhooks asked this every time."""
+    found: dict[uuid.UUID, Inbox] = {}
+    missing = set()
+    for inbox_id in inbox_ids:
+        values = _webhook_inboxes.get(inbox_id)
+        if values is None:
+            missing.add(inbox_id)
+        else:
+            found[inbox_id] = _inbox_from(values)
+    if missing:
+        for inbox_id, inbox in Inbox.objects.in_bulk(missing).items():
+            values = _values(inbox, _INBOX_FIELDS)
+            _webhook_inboxes.put(inbox_id, values)
+            found[inbox_id] = _inbox_from(values)
+    return found
+
+
+def _inbox_from(values: tuple) -> Inbox:
     inbox = _instance(Inbox, _INBOX_FIELDS, values)
     inbox.config = dict(inbox.config)  # the kept dict stays unshared
     return inbox
@@ -114,11 +139,13 @@ def _key_changed(sender: type, instance: ApiKey, **kwargs: Any) -> None:
 
 def _inbox_changed(sender: type, instance: Inbox, **kwargs: Any) -> None:
     _inboxes.drop((instance.account_id, instance.id))
+    _webhook_inboxes.drop(instance.id)
 
 
 def _account_deleted(sender: type, instance: Account, **kwargs: Any) -> None:
     _keys.clear()
     _inboxes.clear()
+    _webhook_inboxes.clear()
 
 
 for _signal in (post_save, post_delete):

@@ -17,7 +17,7 @@ from functools import cache
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
-from inbox import consent
+from inbox import consent, rowsql
 from inbox import services as inbox_services
 from inbox.models import Inbox
 from statuses import machine, providers, rejections, services, templates
@@ -139,9 +139,7 @@ def _apply(accepted: list[_Accepted]) -> None:
     half-way nothing is half-written (the provider retries).
     """
     with transaction.atomic():
-        deliveries = WebhookDelivery.objects.bulk_create(
-            [_accepted_delivery(item) for item in accepted]
-        )
+        deliveries = rowsql.insert_many([_accepted_delivery(item) for item in accepted])
         by_inbox: dict[uuid.UUID, list[tuple[_Accepted, int]]] = defaultdict(list)
         for item, delivery in zip(accepted, deliveries, strict=True):
             by_inbox[item.inbox.id].append((item, delivery.id))

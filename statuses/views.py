@@ -28,7 +28,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from config import errors
 from config.errors import json_error
-from inbox import ratelimit
+from inbox import caches, ratelimit
 from inbox.models import Inbox
 from statuses import ingestion, providers
 from statuses.providers.base import WebhookRequest
@@ -160,7 +160,7 @@ def _receive(items: list[Item]) -> list[HttpResponse]:
 
 def _receive_batch(items: list[Item]) -> list[HttpResponse]:
     try:
-        inboxes = Inbox.objects.in_bulk({inbox_id for _, inbox_id, _ in items})
+        inboxes = caches.inboxes_by_id({inbox_id for _, inbox_id, _ in items})
         responses: list[HttpResponse | None] = [None] * len(items)
         known: list[tuple[int, Inbox, WebhookRequest]] = []
         for index, (channel_type, inbox_id, request) in enumerate(items):

@@ -54,3 +54,20 @@ def test_another_accounts_cached_inbox_stays_missing(
     response = client.post("/api/v1/messages", body, format="json")  # theirs is cached now
     assert response.status_code == 400
     assert response.json()["error"]["field"] == "inbox"
+
+
+def test_a_webhooks_inbox_is_kept_and_dropped_when_it_changes(inbox, django_assert_num_queries):
+    from inbox import caches
+
+    assert caches.inboxes_by_id({inbox.id})[inbox.id] == inbox  # read once
+    with django_assert_num_queries(0):
+        kept = caches.inboxes_by_id({inbox.id})[inbox.id]
+    kept.config["app_secret"] = "changed in this copy only"
+    assert caches.inboxes_by_id({inbox.id})[inbox.id].config == inbox.config  # nothing shared
+    inbox.config = {**inbox.config, "verify_token": "rotated"}
+    inbox.save()  # a change here drops the entry at once
+    with django_assert_num_queries(1):
+        fresh = caches.inboxes_by_id({inbox.id})[inbox.id]
+    assert fresh.config["verify_token"] == "rotated"
+    inbox.delete()
+    assert caches.inboxes_by_id({inbox.id}) == {}

@@ -280,6 +280,7 @@ def test_watermark_over_1000_messages_runs_as_many_statements_as_over_3(
         assert Message.objects.filter(to_address=psid, status=Status.READ).count() == n
         return len(queries)
 
+    run(1, "6400000000000001", T0 - timedelta(days=1))  # the inbox is kept from here on
     small = run(3, "6400000000000003", T0)
     large = run(1000, "6400000000001000", T0 + timedelta(days=1))
     assert large == small, f"{small} statements for 3 messages, {large} for 1,000"
