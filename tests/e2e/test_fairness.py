@@ -12,30 +12,17 @@ import time
 
 import pytest
 
-from inbox.models import Account, Inbox, Message
+from inbox.models import Account, Message
 from statuses import outbound
 from statuses.machine import Status
 from statuses.models import WebhookSubscription
 from tests.e2e.conftest import wait_for
+from tests.fakes.counting_whatsapp import whatsapp_inbox_for
 from tests.fakes.slow_receiver import SlowReceiver
 from tests.fakes.whatsapp_send import FakeWhatsApp
 
 EVENTS = ["message.created", "message.status_changed"]
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
-
-
-def whatsapp_inbox(account, url):
-    return Inbox.objects.create(
-        account=account,
-        name="WhatsApp",
-        channel_type="whatsapp_cloud",
-        config={
-            "phone_number_id": "106540352242922",
-            "access_token": "token",
-            "app_secret": "secret",
-            "api_base_url": url,
-        },
-    )
 
 
 def send(account, inbox, to):
@@ -54,8 +41,8 @@ def test_a_tenant_with_12_slow_webhooks_does_not_delay_another_tenants_send(acco
                 account=tenant_b, url=f"{slow.url}/b{i}", events=EVENTS
             )
         WebhookSubscription.objects.create(account=account, url=f"{fast.url}/a", events=EVENTS)
-        a_inbox = whatsapp_inbox(account, provider.url)
-        b_inbox = whatsapp_inbox(tenant_b, provider.url)
+        a_inbox = whatsapp_inbox_for(account, provider)
+        b_inbox = whatsapp_inbox_for(tenant_b, provider)
         stack = make_stack()
         worker = stack.start_worker(WEBHOOK_TIMEOUT="10")
 

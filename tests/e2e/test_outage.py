@@ -15,11 +15,12 @@ from collections import Counter
 import pytest
 from django_tasks_db.models import DBTaskResult
 
-from inbox.models import Inbox, Message
+from inbox.models import Message
 from statuses import correlation, outbound
 from statuses.machine import Status
 from statuses.models import WorkerHeartbeat
 from tests.e2e.conftest import wait_for
+from tests.fakes.counting_whatsapp import whatsapp_inbox_for
 from tests.fakes.whatsapp_send import FakeWhatsApp
 from tests.outage import database_down
 
@@ -60,17 +61,7 @@ def test_worker_outlives_a_database_outage_and_sends_each_message_exactly_once(
     # The provider answers slower as the threads grow: the worker sends at the same pace
     # (~4 msg/s), so the outage still comes in the middle of the sends.
     fake = FakeWhatsApp(delay=0.25 * threads)
-    inbox = Inbox.objects.create(
-        account=account,
-        name="WhatsApp",
-        channel_type="whatsapp_cloud",
-        config={
-            "phone_number_id": "106540352242922",
-            "access_token": "token",
-            "app_secret": "secret",
-            "api_base_url": fake.url,
-        },
-    )
+    inbox = whatsapp_inbox_for(account, fake)
     stack = make_stack()
     worker = stack.start_worker(SWEEP_INTERVAL="0.5", WORKER_DB_RETRY_MAX="2", **pool)
     heartbeats = WorkerHeartbeat.objects.filter(lane__in=["send", "webhooks"])

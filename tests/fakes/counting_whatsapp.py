@@ -89,9 +89,10 @@ class CountingWhatsApp:
         self.httpd.server_close()
 
 
-def whatsapp_inbox_for(account, fake: CountingWhatsApp, **fields):
-    """A WhatsApp Cloud inbox of ``account`` that sends to ``fake`` (``fields``: e.g. its
-    ``max_send_rate``)."""
+def whatsapp_inbox_for(account, fake, **fields):
+    """A WhatsApp Cloud inbox of ``account`` that sends to ``fake``, any fake Cloud API server
+    with a ``url`` (this module's, or ``tests.fakes.whatsapp_send.FakeWhatsApp``); ``fields``:
+    e.g. its ``max_send_rate``."""
     from inbox.models import Inbox
 
     return Inbox.objects.create(
