@@ -88,12 +88,15 @@ MIDDLEWARE = [
     "config.static.StaticFilesMiddleware",
     "config.security.ContentSecurityPolicyMiddleware",
     "config.errors.BodyLimitMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Polling a message and sending one, answered here when they are the common case: what is
+    # above shapes their response as every other's (inbox/api/hot.py).
+    "inbox.api.hot.HotApiMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.health.DatabaseUnavailableMiddleware",
 ]
 
