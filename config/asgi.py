@@ -6,10 +6,10 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup(set_prefix=False)
 
-from config.daphne import without_form_parsing  # noqa: E402
+from config.daphne import skip_unused_twisted_work  # noqa: E402
 from config.handler import SyncChainASGIHandler  # noqa: E402
 
-without_form_parsing()  # daphne passes the body on; Django parses forms (config.daphne)
+skip_unused_twisted_work()  # form parsing and an access line daphne never uses (config.daphne)
 
 # get_asgi_application(), with the middleware chain run in one hop (config.handler).
 django_asgi_app = SyncChainASGIHandler()
