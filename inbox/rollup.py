@@ -32,6 +32,9 @@ DURATIONS = "inbox_deliveryduration"
 RATIO = 1.05
 LAST_BIN = 416  # RATIO ** 415 ms ≈ 7.3 days: everything longer shares the last bin
 SHARDS = 4
+# Advisory-lock space of the shards (the two-int4 form: apart from the bigint keys of
+# ``statuses.services.sql``): (SHARD_LOCK, shard) is held by the transaction writing that shard.
+SHARD_LOCK = 1_450_000_016
 FAILED = "('failed', 'expired')"
 
 # Key columns and the expression of each over a message row ``d`` and its bucket ``b``.
@@ -130,13 +133,39 @@ def _upserts(old: str | None, new: str | None, shard: str) -> list[str]:
     return [hours, durations]
 
 
+def _shard_function() -> str:
+    """``inbox_rollup_shard()``: a shard no other transaction is writing, if there is one.
+
+    Counters are split into ``SHARDS`` rows so that concurrent writers need not queue on one
+    row, but a shard picked by backend pid alone is shared by two writers one time in
+    ``SHARDS``, and then the second waits for the first to commit: a webhook's status update
+    behind a long transaction (a campaign's messages, a slow batch). So a writer takes the
+    first shard whose transaction-scoped advisory lock is free, starting from its pid's (its
+    own, held from its earlier statements, is free to it again), and waits only when every
+    shard is taken — as every writer did before."""
+    return (
+        f"CREATE OR REPLACE FUNCTION {TABLE}_rollup_shard() RETURNS int "
+        "LANGUAGE plpgsql AS $$\nDECLARE\n"
+        f"  first int := pg_backend_pid() % {SHARDS};\n"
+        "BEGIN\n"
+        f"  FOR i IN 0..{SHARDS - 1} LOOP\n"
+        f"    IF pg_try_advisory_xact_lock({SHARD_LOCK}, (first + i) % {SHARDS}) THEN\n"
+        f"      RETURN (first + i) % {SHARDS};\n"
+        "    END IF;\n"
+        "  END LOOP;\n"
+        "  RETURN first;\n"
+        "END $$"
+    )
+
+
 def _function(event: str, old: str | None, new: str | None) -> str:
     rows = new or old
-    body = ";\n  ".join(_upserts(old, new, f"pg_backend_pid() % {SHARDS}"))
+    body = ";\n  ".join(_upserts(old, new, "my_shard"))
     return (
         f"CREATE OR REPLACE FUNCTION {TABLE}_rollup_{event}() RETURNS trigger "
-        "LANGUAGE plpgsql AS $$\nBEGIN\n"
+        "LANGUAGE plpgsql AS $$\nDECLARE\n  my_shard int;\nBEGIN\n"
         f"  IF NOT EXISTS (SELECT 1 FROM {rows}) THEN RETURN NULL; END IF;\n"
+        f"  my_shard := {TABLE}_rollup_shard();\n"
         f"  {body};\n  RETURN NULL;\nEND $$"
     )
 
@@ -153,6 +182,7 @@ def _install_statements() -> list[str]:
     # Room on each page for the new version of a row: counters change in place (HOT updates,
     # no index entry written), as no counter is indexed.
     statements = [f"ALTER TABLE {table} SET (fillfactor = 70)" for table in (HOURS, DURATIONS)]
+    statements.append(_shard_function())
     for event, (old, new) in _TRIGGERS.items():
         referencing = " ".join(
             f"{kind} TABLE AS {name}" for kind, name in (("OLD", old), ("NEW", new)) if name
@@ -183,6 +213,7 @@ def remove(connection: BaseDatabaseWrapper) -> None:
         for event in _TRIGGERS:
             cursor.execute(f"DROP TRIGGER IF EXISTS {TABLE}_rollup_{event} ON {TABLE}")
             cursor.execute(f"DROP FUNCTION IF EXISTS {TABLE}_rollup_{event}()")
+        cursor.execute(f"DROP FUNCTION IF EXISTS {TABLE}_rollup_shard()")
 
 
 def rebuild(connection: BaseDatabaseWrapper) -> None:

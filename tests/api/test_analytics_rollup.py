@@ -302,3 +302,51 @@ def test_bins_in_double_precision_are_the_exact_numeric_bins():
         )
         total, different = cursor.fetchone()
     assert total > 20000 and different == 0
+
+
+def _connect():
+    import psycopg
+
+    settings = connection.settings_dict
+    return psycopg.connect(
+        dbname=settings["NAME"],
+        user=settings["USER"],
+        password=settings["PASSWORD"] or None,
+        host=settings["HOST"],
+        port=settings["PORT"] or 5432,
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writers_take_shards_nobody_else_is_writing(inbox, make_message):
+    """Two transactions moving messages of one rollup row never wait for each other, whatever
+    their backends' pids (a pid-picked shard was shared one time in four: the second status
+    update then waited for the first transaction to commit)."""
+    messages = [make_message(inbox, to=f"+1650507{i:04d}", status="sent") for i in range(2)]
+    before = recount()
+    writers = [_connect() for _ in range(rollup.SHARDS + 1)]
+    try:
+        shards = []
+        for writer in writers[: rollup.SHARDS]:
+            shards.append(writer.execute("SELECT inbox_message_rollup_shard()").fetchone()[0])
+            # again within the same transaction: its own shard, not another one
+            assert writer.execute("SELECT inbox_message_rollup_shard()").fetchone()[0] == shards[-1]
+        assert sorted(shards) == list(range(rollup.SHARDS))  # each its own
+        for writer in writers[: rollup.SHARDS]:
+            writer.rollback()
+        # The same through the trigger: each status update in its own open transaction, and
+        # neither waits (lock_timeout would raise) although both change the same rollup row.
+        for writer, message in zip(writers, messages, strict=False):
+            writer.execute("SET lock_timeout = '2s'")
+            writer.execute(
+                "UPDATE inbox_message SET status = 'delivered', delivered_at = sent_at "
+                "WHERE id = %s",
+                [message.id],
+            )
+        for writer in writers[:2]:
+            writer.commit()
+    finally:
+        for writer in writers:
+            writer.close()
+    after = snapshot()
+    assert after == recount() and after != before
