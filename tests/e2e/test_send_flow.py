@@ -167,7 +167,9 @@ def test_twilio_sms_queued_sent_delivered(account, stack, simulator):
         f"{stack.public_url}/webhooks/twilio_sms/{inbox.id}/?tm={correlation.make(message.id, 1)}"
     )
     assert form["StatusCallback"] == [callback]
-    # Both callbacks passed X-Twilio-Signature verification on the live server.
+    # Both callbacks passed X-Twilio-Signature verification on the live server. The status is
+    # committed before the server answers, so the simulator may record the answer a moment later.
+    wait_for(lambda: len(simulator.webhooks) == 2, message=lambda: f"{simulator.webhooks}")
     assert [post.http_status for post in simulator.webhooks] == [200, 200]
     assert all(post.url == callback for post in simulator.webhooks)
     assert Message.objects.get(id=message.id).provider_message_id == request.provider_id
