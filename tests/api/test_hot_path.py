@@ -175,13 +175,12 @@ def send(settings, key, body, *, hot=None, content_type="application/json", raw=
     )
 
 
+def message_body(inbox, **fields) -> dict:
+    return {"inbox": str(inbox.id), "to": "+15550002222", "content": "Hi", **fields}
+
+
 def test_a_send_is_answered_by_the_hot_path_as_by_the_api(settings, key, sms_inbox):
-    body = {
-        "inbox": str(sms_inbox.id),
-        "to": "+15550002222",
-        "content": " Hi ",
-        "customer_message_id": "a",
-    }
+    body = message_body(sms_inbox, content=" Hi ", customer_message_id="a")
     fast = send(settings, key, body)
     full = send(settings, key, {**body, "customer_message_id": "b"}, hot=False)
     assert answered_by_hot_path(fast) and not answered_by_hot_path(full)
@@ -195,12 +194,7 @@ def test_a_send_is_answered_by_the_hot_path_as_by_the_api(settings, key, sms_inb
 
 
 def test_a_repeated_send_gives_the_same_message_through_both_doors(settings, key, sms_inbox):
-    body = {
-        "inbox": str(sms_inbox.id),
-        "to": "+15550002222",
-        "content": "Hi",
-        "customer_message_id": "once",
-    }
+    body = message_body(sms_inbox, customer_message_id="once")
     first = send(settings, key, body)
     again_fast = send(settings, key, body)
     again_full = send(settings, key, body, hot=False)
@@ -226,7 +220,7 @@ def test_a_repeated_send_gives_the_same_message_through_both_doors(settings, key
 def test_every_other_send_is_left_to_the_api_and_the_hot_path_writes_nothing(
     settings, key, sms_inbox, inbox, case, code
 ):
-    body = {"inbox": str(sms_inbox.id), "to": "+15550002222", "content": "Hi"}
+    body = message_body(sms_inbox)
     kwargs = {}
     if case == "outside-window":  # WhatsApp free text, no message from the contact in 24 h
         body["inbox"] = str(inbox.id)
@@ -256,7 +250,7 @@ def test_every_other_send_is_left_to_the_api_and_the_hot_path_writes_nothing(
 
 def test_a_send_with_a_revoked_key_is_refused_by_the_api(settings, account, key, sms_inbox):
     ApiKey.objects.filter(account=account).update(revoked_at=timezone.now())
-    body = {"inbox": str(sms_inbox.id), "to": "+15550002222", "content": "Hi"}
+    body = message_body(sms_inbox)
     fast = send(settings, key, body)
     assert not answered_by_hot_path(fast) and fast.status_code == 401
     assert Message.objects.count() == 0
