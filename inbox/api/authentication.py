@@ -49,7 +49,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
     def authenticate(self, request: Request) -> tuple[ApiClient, AccountAccess] | None:
-        raw_key = self._raw_key(request)
+        raw_key = self.raw_key(request)
         if raw_key is None:
             return None
         api_key = caches.api_key_get(hash_api_key(raw_key))  # no query while cached
@@ -61,13 +61,15 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed(
                 "This API key has been revoked.", code="revoked_api_key"
             )
-        self._touch(api_key)
+        self.touch(api_key)
         return ApiClient(api_key.account), AccountAccess(api_key.account, api_key)
 
     def authenticate_header(self, request: Request) -> str:
         return f'{self.keyword} realm="api"'
 
-    def _raw_key(self, request: Request) -> str | None:
+    def raw_key(self, request: Request) -> str | None:
+        """The key the request presents, None if none; a malformed header is refused. Also
+        read by the API's hot path (``inbox.api.hot``), from a plain Django request."""
         header = authentication.get_authorization_header(request).decode("latin-1").strip()
         if header:
             scheme, _, value = header.partition(" ")
@@ -84,7 +86,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         return value or None
 
     @staticmethod
-    def _touch(api_key: ApiKey) -> None:
+    def touch(api_key: ApiKey) -> None:
+        """Note that the key was used (at most once per ``LAST_USED_RESOLUTION``)."""
         now = timezone.now()
         if api_key.last_used_at is None or now - api_key.last_used_at >= LAST_USED_RESOLUTION:
             ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)

@@ -84,7 +84,7 @@ class HotApiMiddleware:
 
     def account(self, request: HttpRequest):
         try:
-            raw_key = self.authenticator._raw_key(request)
+            raw_key = self.authenticator.raw_key(request)
         except Exception:  # a malformed header: the full chain refuses it in its words
             return None
         if raw_key is None:
@@ -92,7 +92,7 @@ class HotApiMiddleware:
         api_key = caches.api_key_get(hash_api_key(raw_key))
         if api_key is None or not api_key.is_active:
             return None  # the full chain refuses it, and counts the failure (throttling)
-        self.authenticator._touch(api_key)
+        self.authenticator.touch(api_key)
         return api_key.account
 
     def lookup(self, request: HttpRequest, message_id: str) -> HttpResponse | None:
