@@ -37,11 +37,17 @@ def assert_503_json(response):
     return response.json()
 
 
-def test_api_answers_json_503_with_retry_after_while_the_database_is_down(client, api_inbox):
+def test_api_answers_json_503_with_retry_after_while_the_database_is_down(
+    client, api_inbox, make_message
+):
+    message = make_message(api_inbox, to="customer-1")
     assert client.get("/api/v1/messages").status_code == 200
     with database_down():
         body = assert_503_json(client.get("/api/v1/messages"))
         assert body["error"]["code"] == "database_unavailable"
+        # A lookup, which the hot path (inbox.api.hot) would answer: it hands the outage on.
+        lookup = client.get(f"/api/v1/messages/{message.id}")
+        assert assert_503_json(lookup)["error"]["code"] == "database_unavailable"
         # A valid send (the API key is cached by then, so a malformed body would be refused
         # with a 400 before anything needs the database).
         post = client.post(
