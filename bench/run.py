@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -521,7 +522,6 @@ def stop_daphne(process: subprocess.Popen) -> None:
 
 def tick_phase(ctx: dict, args, single_rate: float) -> dict:
     """Load daphne at half its single-status capacity with wrk; time probe webhooks to tick."""
-    import httpx
     from channels.layers import get_channel_layer
 
     from channels_app import groups
@@ -545,6 +545,35 @@ def tick_phase(ctx: dict, args, single_rate: float) -> dict:
     probes = [number(ctx, "tick-probe", i) for i in range(int(probe_rate * args.duration))]
     wamid_to_id = _message_ids([f"wamid.bench.{n}" for n in probes])
     latencies: list[float] = []
+
+    answered: list[float] = []  # the probes' HTTP answers, to set the ticks against
+    # Each probe's request, precomputed and signed like wrk's: at send time the probe only
+    # writes bytes (an HTTP client in Python, httpx, added ~8 ms to the median on these
+    # two busy cores, and that was the client, not the server).
+    requests = [_raw_request(probe_path, whatsapp_body([(n, "delivered", T0 + 5)])) for n in probes]
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+    async def timed_post(request: bytes, started: float) -> int:
+        """One probe on an idle keep-alive connection (a new one if none is idle)."""
+        if idle:
+            reader, writer = idle.pop()
+        else:
+            reader, writer = await asyncio.open_connection("127.0.0.1", PORT)
+        writer.write(request)
+        status = int((await reader.readuntil(b"\r\n")).split()[1])
+        headers = {}
+        while (line := await reader.readuntil(b"\r\n")) != b"\r\n":
+            name, _, value = line.partition(b":")
+            headers[name.strip().lower()] = value.strip()
+        if b"content-length" in headers:
+            await reader.readexactly(int(headers[b"content-length"]))
+        else:  # chunked
+            while size := int((await reader.readuntil(b"\r\n")).strip(), 16):
+                await reader.readexactly(size + 2)
+            await reader.readuntil(b"\r\n")
+        answered.append(time.perf_counter() - started)
+        idle.append((reader, writer))
+        return status
 
     async def probe() -> None:
         layer = get_channel_layer()
@@ -570,24 +599,23 @@ def tick_phase(ctx: dict, args, single_rate: float) -> dict:
 
         listener = asyncio.create_task(listen())
         await asyncio.sleep(2)  # the load is running by now
-        async with httpx.AsyncClient(base_url=BASE, timeout=30) as client:
-            tasks = []
-            start = time.perf_counter()
-            for n, wamid_number in enumerate(probes):
-                delay = start + n / probe_rate - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                body = whatsapp_body([(wamid_number, "delivered", T0 + 5)])
-                sent_at[wamid_to_id[f"wamid.bench.{wamid_number}"]] = time.perf_counter()
-                tasks.append(
-                    asyncio.create_task(
-                        client.post(probe_path, content=body, headers=signed_headers(body))
-                    )
-                )
-            answers = await asyncio.gather(*tasks, return_exceptions=True)
-            failed = [a for a in answers if isinstance(a, Exception) or a.status_code != 200]
-            if failed:
-                print(f"  ! {len(failed)} probe webhooks failed: {failed[:3]!r}", flush=True)
+        for _ in range(4):  # connected before the clock starts, as wrk's are
+            idle.append(await asyncio.open_connection("127.0.0.1", PORT))
+        tasks = []
+        start = time.perf_counter()
+        for n, wamid_number in enumerate(probes):
+            delay = start + n / probe_rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            started = time.perf_counter()
+            sent_at[wamid_to_id[f"wamid.bench.{wamid_number}"]] = started
+            tasks.append(asyncio.create_task(timed_post(requests[n], started)))
+        answers = await asyncio.gather(*tasks, return_exceptions=True)
+        failed = [a for a in answers if isinstance(a, Exception) or a != 200]
+        if failed:
+            print(f"  ! {len(failed)} probe webhooks failed: {failed[:3]!r}", flush=True)
+        for _, writer in idle:
+            writer.close()
         await asyncio.sleep(1)
         listener.cancel()
         await layer.group_discard(groups.account(ctx["account_id"]), channel)
@@ -609,17 +637,30 @@ def tick_phase(ctx: dict, args, single_rate: float) -> dict:
         stdout=subprocess.PIPE,
         text=True,
     )
-    asyncio.run(probe())
+    # The probe is the instrument: it should notice an answer or a tick when it arrives, not
+    # when the scheduler next gets round to it on two cores the server, PostgreSQL and wrk
+    # keep busy. It does little (10 webhooks/s), so a higher priority costs the server nothing
+    # measurable. Without the right (not root), it runs as it is.
+    niceness = os.getpriority(os.PRIO_PROCESS, 0)
+    with contextlib.suppress(PermissionError):
+        os.setpriority(os.PRIO_PROCESS, 0, -10)
+    try:
+        asyncio.run(probe())
+    finally:
+        with contextlib.suppress(PermissionError):
+            os.setpriority(os.PRIO_PROCESS, 0, niceness)
     output, _ = load.communicate()
     match = re.search(r"BENCH_JSON (\{.*\})", output)
     raw = json.loads(match.group(1)) if match else {"requests": 0, "duration_us": 1}
     load_achieved = raw["requests"] / (raw["duration_us"] / 1e6)
     ordered = sorted(latencies)
 
-    def pct(q: float) -> float:
+    def pct(q: float, ordered: list[float] = ordered) -> float:
         if not ordered:
             return float("nan")
         return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))] * 1000
+
+    answers_ordered = sorted(answered)
 
     result = {
         "phase": "tick",
@@ -633,16 +674,32 @@ def tick_phase(ctx: dict, args, single_rate: float) -> dict:
         "non2xx": raw.get("non2xx", 0),
         "socket_errors": raw.get("socket_errors", 0),
         "wrapped": raw.get("wrapped", 0),
+        "load_p50_ms": raw.get("p50_us", 0) / 1000,  # wrk's own requests, the same server
+        "load_p99_ms": raw.get("p99_us", 0) / 1000,
+        "answer_p50_ms": pct(50, answers_ordered),
+        "answer_p99_ms": pct(99, answers_ordered),
         "target_rate": target,
         "probes_sent": len(probes),
     }
     print(
         f"  tick         {result['req_per_s']:8.1f} req/s  p50 {result['p50_ms']:6.1f}  "
         f"p99 {result['p99_ms']:7.1f} ms  ({len(latencies)}/{len(probes)} probes timed, "
-        f"target {target:.0f}/s)",
+        f"target {target:.0f}/s; their HTTP answers p50 {result['answer_p50_ms']:.1f}, "
+        f"p99 {result['answer_p99_ms']:.1f} ms; wrk's load p50 {result['load_p50_ms']:.1f}, "
+        f"p99 {result['load_p99_ms']:.1f} ms)",
         flush=True,
     )
     return result
+
+
+def _raw_request(path: str, body: bytes) -> bytes:
+    headers = {
+        "Host": f"127.0.0.1:{PORT}",
+        **signed_headers(body),
+        "Content-Length": str(len(body)),
+    }
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    return f"POST {path} HTTP/1.1\r\n{head}\r\n".encode() + body
 
 
 def _message_ids(wamids: list[str]) -> dict[str, str]:
