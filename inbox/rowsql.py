@@ -8,11 +8,13 @@ later is written here too, without touching this code.
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import cache
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorWrapper
 from django.db.models import Field, Model
 
@@ -114,8 +116,23 @@ def pipelined() -> AbstractContextManager[Any]:
     PostgreSQL."""
     if connection.vendor != "postgresql":
         return nullcontext()
-    connection.ensure_connection()
-    return connection.connection.pipeline()
+    return _pipeline(connections[DEFAULT_DB_ALIAS])
+
+
+@contextmanager
+def _pipeline(db: BaseDatabaseWrapper) -> Iterator[None]:
+    db.ensure_connection()
+    depth = getattr(db, _PIPELINED, 0)
+    setattr(db, _PIPELINED, depth + 1)  # hot_cursor() hands out fresh cursors meanwhile
+    try:
+        with db.connection.pipeline():
+            yield
+    finally:
+        setattr(db, _PIPELINED, depth)
+
+
+_KEPT = "_tickmark_hot_cursor"
+_PIPELINED = "_tickmark_pipelined"
 
 
 def hot_cursor() -> CursorWrapper:
@@ -129,6 +146,12 @@ def hot_cursor() -> CursorWrapper:
     reading 1,000 locked rows. It is Django's own cursor wrapper around it, so query logging,
     ``CaptureQueriesContext`` and ``execute_wrapper`` see these statements like any other.
 
+    The psycopg cursor underneath is made once per connection and kept: making one and closing
+    it cost ~70 µs of CPU per statement, half of what a small statement costs in all (a webhook
+    runs six). Closing the wrapper hands it back. A fresh cursor is made instead while the kept
+    one is still open (a hot statement inside another's ``with`` block) and inside
+    ``pipelined()``, where a reused cursor could be handed the answer of the statement before.
+
     Parameters are ``%s`` as elsewhere; each is bound with its own type, so write the casts a
     statement needs (``%s::uuid[]``), and put the constants a partial index's predicate names
     in the text, not in parameters. Results come back as psycopg loads them: fine for uuid,
@@ -137,10 +160,23 @@ def hot_cursor() -> CursorWrapper:
     """
     if connection.vendor != "postgresql":
         return connection.cursor()
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    with connection.wrap_database_errors:
-        return connection._prepare_cursor(_binary_cursor_class()(connection.connection))
+    db = connections[DEFAULT_DB_ALIAS]  # once: each ``connection.x`` is a thread-local lookup
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    with db.wrap_database_errors:
+        return db._prepare_cursor(_cursor_for(db))
+
+
+def _cursor_for(db: BaseDatabaseWrapper) -> Any:
+    raw = db.connection
+    kept = getattr(db, _KEPT, None)
+    if getattr(db, _PIPELINED, 0) or (kept is not None and kept.in_use and kept.connection is raw):
+        return _binary_cursor_class()(raw)
+    if kept is None or kept.connection is not raw or kept.closed:
+        kept = _binary_cursor_class()(raw, kept=True)
+        setattr(db, _KEPT, kept)
+    kept.in_use = True
+    return kept
 
 
 @cache
@@ -149,15 +185,23 @@ def _binary_cursor_class() -> type:
     from psycopg.types.array import ListBinaryDumper
 
     class BinaryCursor(ServerBindingCursor):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
+        def __init__(self, *args: Any, kept: bool = False, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             # Lists go as binary arrays, whatever the placeholder (``%s`` means "text or
             # binary" to psycopg, and picks text for lists).
             self.adapters.register_dumper(list, ListBinaryDumper)
+            self.kept = kept  # made once for its connection (hot_cursor), never closed
+            self.in_use = False
 
         def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
             kwargs.setdefault("binary", True)
             return super().execute(query, params, **kwargs)
+
+        def close(self) -> None:
+            if self.kept:
+                self.in_use = False  # its last results stay until its next statement
+            else:
+                super().close()
 
     return BinaryCursor
 
