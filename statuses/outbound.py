@@ -13,7 +13,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from inbox import consent, rowsql
+from inbox import consent
 from inbox.exceptions import (
     CampaignStateConflict,
     NotResendable,
@@ -42,10 +42,12 @@ def message_create_outgoing(
     message. Free-form messages on channels with a 24-hour customer-service window are refused
     up front when the window is closed (instead of failing later with WhatsApp's 131047).
 
-    A brand-new message costs four statements between BEGIN and COMMIT, in two round trips
+    A brand-new message costs four statements between BEGIN and COMMIT
     (``statuses.outbound_rows``; asserted in ``tests/api/test_query_counts.py``): the repeat
-    check with the contact and conversation upserts, then the message, the task row with its
-    fairness priority and the integrator subscriptions, sent together.
+    check with the contact and conversation upserts, the message, the task row with its
+    fairness priority, and the integrator subscriptions. They are sent one after another: in
+    psycopg's pipeline mode they took fewer round trips but more CPU, and a create is bound by
+    CPU (bench/README.md, fourth round).
     """
     customer_message_id = customer_message_id or None
     # The template check runs first: it needs no row, and a refusal creates nothing.
@@ -92,11 +94,10 @@ def message_create_outgoing(
                 created_at=now,
                 updated_at=now,
             )
-            with rowsql.pipelined():  # these statements travel to the database together
-                outbound_rows.message_insert(message)
-                priority = sending.send_priority_sql(account.id)  # fair between accounts
-                tasks.send_enqueue(message.id, message.attempt, priority=priority)
-                publish.message_created(message, notify_integrators=True)
+            outbound_rows.message_insert(message)
+            priority = sending.send_priority_sql(account.id)  # fair between accounts
+            tasks.send_enqueue(message.id, message.attempt, priority=priority)
+            publish.message_created(message, notify_integrators=True)
     except IntegrityError:
         # Two concurrent calls with the same customer_message_id: the loser returns the winner.
         existing = _existing(account, customer_message_id)

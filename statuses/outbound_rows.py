@@ -76,9 +76,10 @@ def send_target(
     _, _, conversation_params = rowsql.insert_parts(
         conversation, expressions={"contact_id": "(SELECT id FROM contact)"}
     )
-    # Pipelined: the transaction's BEGIN travels with this first statement (one round trip).
     # Bound by the server, results in binary (contacts and conversations have no JSON column).
-    with rowsql.pipelined(), rowsql.hot_cursor() as cursor:
+    # Not in a pipeline with the transaction's BEGIN: psycopg's pipeline mode costs more CPU
+    # than the round trip it saves (bench/README.md, fourth round).
+    with rowsql.hot_cursor() as cursor:
         cursor.execute(
             _TARGET_SQL,
             [inbox.account_id, customer_message_id, *contact_params, *conversation_params],

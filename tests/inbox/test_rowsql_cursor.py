@@ -1,7 +1,7 @@
 """``rowsql.hot_cursor`` keeps one psycopg cursor per connection (making and closing one cost
 about as much Python as a small statement). Reusing it must never hand a statement another
-statement's rows: not inside another hot statement's ``with`` block, not in a pipeline, not
-after the connection was replaced."""
+statement's rows: not inside another hot statement's ``with`` block, not after the connection
+was replaced."""
 
 import pytest
 from django.db import connection
@@ -39,19 +39,6 @@ def test_a_hot_statement_inside_another_ones_block_gets_its_own_cursor():
     assert inner is not outer.cursor
     assert inner.closed  # a fresh cursor is closed as before
     assert _select(7)[0] is outer.cursor  # and the kept one is free again
-
-
-@pytest.mark.django_db
-def test_in_a_pipeline_every_statement_reads_its_own_answer():
-    # In a pipeline, answers arrive later: a reused cursor could be handed the previous
-    # statement's answer when the next one reads.
-    with rowsql.pipelined():
-        with rowsql.hot_cursor() as write:
-            write.execute("SELECT %s::int", [1])  # nothing reads this one
-        first = write.cursor
-        second, rows = _select(2)
-    assert rows == [(2,)]
-    assert first is not second
 
 
 @pytest.mark.django_db
