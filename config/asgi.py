@@ -1,10 +1,15 @@
 import gc
 import os
+import sys
 
 import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup(set_prefix=False)
+
+from django.conf import settings  # noqa: E402
+
+sys.setswitchinterval(settings.SWITCH_INTERVAL_MS / 1000)  # config/settings.py says why
 
 from config.daphne import skip_unused_twisted_work  # noqa: E402
 from config.handler import SyncChainASGIHandler  # noqa: E402
