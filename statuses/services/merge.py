@@ -157,7 +157,7 @@ def _attempt_events_sql() -> str:
     join). Left to itself the planner scanned the whole event table: the ORM's shape
     (``message_id = ANY(…)`` joined to the messages) tested every stored event against every
     id. With 80,000 events in the benchmark a batch of 400 statuses spent 17-22 ms there to
-    find nothing, a third of PostgreSQL's time for the batch; probed, 2 ms
+    find nothing, 22 % of PostgreSQL's statement time for the batch; probed, 2 ms
     (``tests/statuses/test_attempt_events_read.py``, bench/README.md)."""
     quote = connection.ops.quote_name
     event = StatusEvent._meta

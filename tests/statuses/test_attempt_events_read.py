@@ -3,8 +3,8 @@ webhook batch. It must read only those messages' rows, however many the tables h
 
 Its first shape (``message_id = ANY(…)`` joined to the messages) let PostgreSQL's planner scan
 the whole event table and test every row against every id: in the benchmark, with 80,000 events
-stored, a batch of 400 statuses spent 17-22 ms there to find nothing, a third of the database's
-time for the batch (bench/README.md)."""
+stored, a batch of 400 statuses spent 17-22 ms there to find nothing, 22 % of the database's
+statement time for the batch (bench/README.md)."""
 
 import json
 import uuid
