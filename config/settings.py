@@ -164,6 +164,11 @@ REQUEST_THREADS = int(os.environ.get("REQUEST_THREADS", "4"))
 # full benchmark runs, 5 ms then 0.5 ms: the tick p99 at half load went from 69.9 ms (at
 # 190/s) to 40.9 ms (at 229/s), nothing else lost (bench/README.md, fourth round).
 SWITCH_INTERVAL_MS = float(os.environ.get("TICKMARK_SWITCH_INTERVAL_MS", "0.5"))
+# The hot paths' fixed statements (inbox.rowsql.hot_cursor) are prepared once per connection:
+# the server parses and plans them once instead of on every call. Turn off behind a connection
+# pooler that cannot keep prepared statements (PgBouncer before 1.21, or with
+# max_prepared_statements = 0).
+TICKMARK_PREPARED_STATEMENTS = env_bool("TICKMARK_PREPARED_STATEMENTS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")

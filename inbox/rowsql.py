@@ -11,6 +11,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorWrapper
@@ -77,28 +78,35 @@ def insert(instance: Model, *, expressions: dict[str, Expression] | None = None)
 
 
 def insert_many(instances: list[Model]) -> list[Model]:
-    """``bulk_create(instances)`` in one ``INSERT … RETURNING`` bound by the server (see
-    ``hot_cursor``): the auto-numbered keys are set on the instances. For a hot path's batch of
-    rows of one model (the ORM's statement building and client-side binding of every value
-    cost more than the insert itself: bench/README.md). SQLite: ``bulk_create``."""
+    """``bulk_create(instances)`` in one ``INSERT … SELECT … FROM unnest(…) RETURNING`` bound by
+    the server (see ``hot_cursor``): the auto-numbered keys are set on the instances. For a hot
+    path's batch of rows of one model (the ORM's statement building and client-side binding of
+    every value cost more than the insert itself: bench/README.md). SQLite: ``bulk_create``.
+
+    One array per column, so the statement's text is the same whatever the number of rows:
+    psycopg parses it once (a ``VALUES`` list of 7 rows of 15 columns is 105 placeholders,
+    past the 50 its query cache keeps, so it was re-parsed on every batch) and the server
+    keeps it prepared. Each array is cast to its column's type without a length
+    (``varchar[]``, not ``varchar(32)[]``: a cast would truncate where an insert refuses), as
+    Django's own ``bulk_create`` does."""
     if not instances:
         return instances
     model = type(instances[0])
     if connection.vendor != "postgresql":
         return model._default_manager.bulk_create(instances)
     pk = model._meta.pk
-    rows, params = [], []
+    with_key = getattr(instances[0], pk.attname) is not None
+    columns: list[list[Any]] | None = None
     for instance in instances:
-        names, values, row_params = insert_parts(instance)
-        rows.append(f"({values})")
-        params.extend(row_params)
-    table = connection.ops.quote_name(model._meta.db_table)
-    returning = connection.ops.quote_name(pk.column)
+        if (getattr(instance, pk.attname) is not None) != with_key:
+            raise ValueError("insert_many: give every row its primary key, or none of them")
+        _, _, row = insert_parts(instance)
+        if columns is None:
+            columns = [[] for _ in row]
+        for column, value in zip(columns, row, strict=True):
+            column.append(value)
     with hot_cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({names}) VALUES {', '.join(rows)} RETURNING {returning}",
-            params,
-        )
+        cursor.execute(_insert_many_sql(model, with_key), columns)
         keys = [row[0] for row in cursor.fetchall()]
     for instance, key in zip(instances, keys, strict=True):
         setattr(instance, pk.attname, key)
@@ -107,7 +115,25 @@ def insert_many(instances: list[Model]) -> list[Model]:
     return instances
 
 
+@cache
+def _insert_many_sql(model: type[Model], with_key: bool) -> str:
+    """The ``unnest`` insert of ``model``'s rows, in ``insert_parts``'s column order."""
+    names, arrays = [], []
+    for field, quoted in zip(_fields(model), _quoted(model), strict=True):
+        if field.primary_key and field.db_returning and not with_key:
+            continue  # numbered by the database, as in insert_parts
+        names.append(quoted)
+        arrays.append(f"%s::{field.db_type(connection).split('(')[0]}[]")
+    table = connection.ops.quote_name(model._meta.db_table)
+    returning = connection.ops.quote_name(model._meta.pk.column)
+    return (
+        f"INSERT INTO {table} ({', '.join(names)}) "
+        f"SELECT * FROM unnest({', '.join(arrays)}) RETURNING {returning}"
+    )
+
+
 _KEPT = "_tickmark_hot_cursor"
+_ONLY_WHEN_ASKED = 2**31 - 1
 
 
 def hot_cursor() -> CursorWrapper:
@@ -125,6 +151,14 @@ def hot_cursor() -> CursorWrapper:
     it cost ~20-25 µs of CPU per statement, a fifth of what a small statement costs in all (a
     webhook batch runs six). Closing the wrapper hands it back. While the kept one is still
     open (a hot statement inside another's ``with`` block) a fresh cursor is made instead.
+
+    Each statement is prepared on its connection the first time it runs there and re-used
+    after (``TICKMARK_PREPARED_STATEMENTS``, on by default): the server parses and plans a hot
+    statement once per connection instead of on every call, and psycopg sends only its name
+    and parameters. Django leaves prepared statements off for every query, for connection
+    poolers; these are a few fixed texts (a statement whose text changes with its input, like
+    a ``VALUES`` list per row, does not belong here), and PgBouncer keeps them from 1.21 on
+    (``max_prepared_statements``). Turn it off behind a pooler that does not (docs/deploy.md).
 
     Parameters are ``%s`` as elsewhere; each is bound with its own type, so write the casts a
     statement needs (``%s::uuid[]``), and put the constants a partial index's predicate names
@@ -147,6 +181,11 @@ def _cursor_for(db: BaseDatabaseWrapper) -> Any:
     if kept is not None and kept.in_use and kept.connection is raw:
         return _binary_cursor_class()(raw)
     if kept is None or kept.connection is not raw or kept.closed:
+        if raw.prepare_threshold is None:
+            # Django turns psycopg's preparing off (None); hot statements ask for it one by one
+            # (``prepare=True``), which psycopg only honours with a threshold set. Set so high
+            # that no other query is ever prepared automatically.
+            raw.prepare_threshold = _ONLY_WHEN_ASKED
         kept = _binary_cursor_class()(raw, kept=True)
         setattr(db, _KEPT, kept)
     kept.in_use = True
@@ -169,7 +208,16 @@ def _binary_cursor_class() -> type:
 
         def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
             kwargs.setdefault("binary", True)
+            if settings.TICKMARK_PREPARED_STATEMENTS:
+                kwargs.setdefault("prepare", True)
             return super().execute(query, params, **kwargs)
+
+        def _send_query_prepared(self, name: bytes, pgq: Any, **kwargs: Any) -> None:
+            # psycopg keeps the statement of an unprepared execution for Django's query log
+            # (``last_executed_query``: debug SQL, ``CaptureQueriesContext``), not of a
+            # prepared one: keep it here too.
+            self._query = pgq
+            super()._send_query_prepared(name, pgq, **kwargs)
 
         def close(self) -> None:
             if self.kept:
