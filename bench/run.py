@@ -528,11 +528,14 @@ def tick_phase(ctx: dict, args, single_rate: float) -> dict:
 
     settle()
     target = single_rate / 2
-    probe_rate = 10.0
+    # Enough probes for a p99 that is not one outlier: 600 (at 10/s for 15 s, the p99 of 150
+    # ticks was their second-slowest, and it moved by up to 18 ms between runs of the same code).
+    probe_rate = 20.0
+    duration = max(2 * args.duration, 30.0)
     load_rate = max(1.0, target - probe_rate)
     connections = 8
     load_file = write_requests(
-        "tick-load", single_requests(ctx, "tick-load", int(load_rate * (args.duration + 10) * 1.5))
+        "tick-load", single_requests(ctx, "tick-load", int(load_rate * (duration + 10) * 1.5))
     )
     # wrk paces each connection with a pause between requests: rate = c / (pause + latency).
     # Calibrate the latency once at the first guess, then set the pause for the target rate.
@@ -542,7 +545,7 @@ def tick_phase(ctx: dict, args, single_rate: float) -> dict:
     pause = max(0.0, connections / load_rate * 1000 - latency_ms)
 
     probe_path = f"/webhooks/whatsapp_cloud/{ctx['inbox_id']}/"
-    probes = [number(ctx, "tick-probe", i) for i in range(int(probe_rate * args.duration))]
+    probes = [number(ctx, "tick-probe", i) for i in range(int(probe_rate * duration))]
     wamid_to_id = _message_ids([f"wamid.bench.{n}" for n in probes])
     latencies: list[float] = []
 
@@ -625,7 +628,7 @@ def tick_phase(ctx: dict, args, single_rate: float) -> dict:
             "wrk",
             "-t2",
             f"-c{connections}",
-            f"-d{int(args.duration) + 4}s",
+            f"-d{int(duration) + 4}s",
             "-s",
             str(LUA),
             BASE,
