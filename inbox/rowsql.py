@@ -48,10 +48,7 @@ def insert_parts(
     expressions = expressions or {}
     db = connections[DEFAULT_DB_ALIAS]  # once: each ``connection.x`` is a thread-local lookup
     names, values, params = [], [], []
-    model = type(instance)
-    for field, quoted in zip(_fields(model), _quoted(model), strict=True):
-        if field.primary_key and field.db_returning and getattr(instance, field.attname) is None:
-            continue
+    for field, quoted in _written(type(instance), _numbered(instance)):
         names.append(quoted)
         if field.column in expressions:
             sql, sql_params = _expression(expressions[field.column])
@@ -61,6 +58,23 @@ def insert_parts(
         values.append("%s")
         params.append(field.get_db_prep_save(field.pre_save(instance, True), db))
     return ", ".join(names), ", ".join(values), params
+
+
+def _numbered(instance: Model) -> bool:
+    """Whether the database numbers this row: its auto-numbered primary key is not set."""
+    pk = instance._meta.pk
+    return pk.db_returning and getattr(instance, pk.attname) is None
+
+
+@cache
+def _written(model: type[Model], numbered: bool) -> tuple[tuple[Field, str], ...]:
+    """The fields an INSERT of ``model`` writes, with their quoted columns: every concrete one
+    but the primary key when the database numbers the row."""
+    return tuple(
+        (field, quoted)
+        for field, quoted in zip(_fields(model), _quoted(model), strict=True)
+        if not (numbered and field.primary_key)
+    )
 
 
 def _expression(expression: Expression) -> tuple[str, list[Any]]:
@@ -94,20 +108,20 @@ def insert_many(instances: list[Model]) -> list[Model]:
     model = type(instances[0])
     if connection.vendor != "postgresql":
         return model._default_manager.bulk_create(instances)
-    pk = model._meta.pk
-    with_key = getattr(instances[0], pk.attname) is not None
-    columns: list[list[Any]] | None = None
-    for instance in instances:
-        if (getattr(instance, pk.attname) is not None) != with_key:
-            raise ValueError("insert_many: give every row its primary key, or none of them")
-        _, _, row = insert_parts(instance)
-        if columns is None:
-            columns = [[] for _ in row]
-        for column, value in zip(columns, row, strict=True):
-            column.append(value)
+    numbered = _numbered(instances[0])
+    if any(_numbered(instance) != numbered for instance in instances):
+        raise ValueError("insert_many: give every row its primary key, or none of them")
+    fields = [field for field, _ in _written(model, numbered)]
+    db = connections[DEFAULT_DB_ALIAS]
+    rows = [
+        [field.get_db_prep_save(field.pre_save(instance, True), db) for field in fields]
+        for instance in instances
+    ]
+    columns = [list(column) for column in zip(*rows, strict=True)]
     with hot_cursor() as cursor:
-        cursor.execute(_insert_many_sql(model, with_key), columns)
+        cursor.execute(_insert_many_sql(model, numbered), columns)
         keys = [row[0] for row in cursor.fetchall()]
+    pk = model._meta.pk
     for instance, key in zip(instances, keys, strict=True):
         setattr(instance, pk.attname, key)
         instance._state.adding = False
@@ -116,20 +130,14 @@ def insert_many(instances: list[Model]) -> list[Model]:
 
 
 @cache
-def _insert_many_sql(model: type[Model], with_key: bool) -> str:
-    """The ``unnest`` insert of ``model``'s rows, in ``insert_parts``'s column order."""
-    names, arrays = [], []
-    for field, quoted in zip(_fields(model), _quoted(model), strict=True):
-        if field.primary_key and field.db_returning and not with_key:
-            continue  # numbered by the database, as in insert_parts
-        names.append(quoted)
-        arrays.append(f"%s::{field.db_type(connection).split('(')[0]}[]")
+def _insert_many_sql(model: type[Model], numbered: bool) -> str:
+    """The ``unnest`` insert of ``model``'s rows, one array per written column."""
+    written = _written(model, numbered)
+    names = ", ".join(quoted for _, quoted in written)
+    arrays = ", ".join(f"%s::{field.db_type(connection).split('(')[0]}[]" for field, _ in written)
     table = connection.ops.quote_name(model._meta.db_table)
     returning = connection.ops.quote_name(model._meta.pk.column)
-    return (
-        f"INSERT INTO {table} ({', '.join(names)}) "
-        f"SELECT * FROM unnest({', '.join(arrays)}) RETURNING {returning}"
-    )
+    return f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) RETURNING {returning}"
 
 
 _KEPT = "_tickmark_hot_cursor"
