@@ -10,7 +10,7 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
-from collections import defaultdict
+from collections import defaultdict, deque
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -69,23 +69,106 @@ def _group_send(group: str, message: dict[str, Any]) -> None:
 # a second (bench/run.py, phase scale) unbounded sends lost 28 ticks in a few seconds. Beyond
 # this many, a send waits its turn here instead.
 MAX_IN_FLIGHT = 32
+# Agent events that waited for a group together go out as one channel-layer message of at most
+# this many events (one socket frame for the agent's page).
+MAX_MERGED = 100
+
+Waiting = tuple[dict[str, Any], concurrent.futures.Future]
+Sending = tuple[dict[str, Any], list[concurrent.futures.Future]]
 
 
 class _BackgroundSender:
-    def __init__(self, max_in_flight: int = MAX_IN_FLIGHT) -> None:
+    """Sends channel-layer messages from an event loop of its own, so that the request that
+    committed a change does not wait for Redis.
+
+    Sends to one group go one after another, in the order they were submitted. What is
+    submitted for a group while its previous send is in flight waits, and ``agent.events``
+    messages that waited together go as one message, their events in order (``MAX_MERGED`` at
+    most). A group send over Redis is four round trips, each one a wake-up of this thread that
+    must take the GIL from the request threads: one per change cost a create a fifth of its CPU
+    (issue #12). Under load it is now one send per burst; an idle group's change goes at once.
+    Merging also keeps a burst under a listening channel's capacity (100 messages), past which
+    channels-redis drops what it is given. The consumer drops an event older than one it sent
+    already (``versions``), so order across processes is kept as before.
+
+    ``submit`` wakes the loop only when it is not already due to look (one ``call_soon_threadsafe``
+    per burst, not per change).
+    """
+
+    def __init__(self, max_in_flight: int = MAX_IN_FLIGHT, max_merged: int = MAX_MERGED) -> None:
         self.loop = asyncio.new_event_loop()
         self.limit = asyncio.Semaphore(max_in_flight)
+        self.max_merged = max_merged
+        self.lock = threading.Lock()
+        self.submitted: list[tuple[Any, str, Waiting]] = []  # guarded by ``lock``
+        self.woken = False  # guarded by ``lock``: the loop will look at ``submitted``
+        self.queues: dict[tuple[int, str], deque[Waiting]] = {}  # the loop's own
+        self.tasks: set[asyncio.Task[None]] = set()  # held so they are not garbage-collected
         thread = threading.Thread(target=self.loop.run_forever, name="broadcast", daemon=True)
         thread.start()
 
     def submit(self, layer: Any, group: str, message: dict[str, Any]) -> concurrent.futures.Future:
-        future = asyncio.run_coroutine_threadsafe(self._send(layer, group, message), self.loop)
+        future: concurrent.futures.Future = concurrent.futures.Future()
         future.add_done_callback(lambda done: _log_failure(done, group))
+        with self.lock:
+            self.submitted.append((layer, group, (message, future)))
+            wake, self.woken = not self.woken, True
+        if wake:
+            self.loop.call_soon_threadsafe(self._take)
         return future
 
-    async def _send(self, layer: Any, group: str, message: dict[str, Any]) -> None:
-        async with self.limit:
-            await layer.group_send(group, message)
+    def _take(self) -> None:
+        with self.lock:
+            submitted, self.submitted, self.woken = self.submitted, [], False
+        for layer, group, waiting in submitted:
+            key = (id(layer), group)
+            queue = self.queues.get(key)
+            if queue is None:
+                queue = self.queues[key] = deque()
+                task = self.loop.create_task(self._drain(layer, key, queue))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+            queue.append(waiting)
+
+    async def _drain(self, layer: Any, key: tuple[int, str], queue: deque[Waiting]) -> None:
+        group = key[1]
+        try:
+            while queue:
+                message, futures = self._next(queue)
+                try:
+                    async with self.limit:
+                        await layer.group_send(group, message)
+                except Exception as exc:
+                    for future in futures:
+                        future.set_exception(exc)
+                else:
+                    for future in futures:
+                        future.set_result(None)
+        finally:
+            del self.queues[key]  # nothing was added since the last look: no await in between
+            for _, future in queue:  # only if this task was cancelled
+                future.cancel()
+
+    def _next(self, queue: deque[Waiting]) -> Sending:
+        """The next message for the group, with the futures it answers: the first waiting one,
+        merged with the ``agent.events`` messages right behind it if it is one."""
+        message, future = queue.popleft()
+        if not _mergeable(message):
+            return message, [future]
+        events, futures = list(message["events"]), [future]
+        while queue and _mergeable(queue[0][0]):
+            more = queue[0][0]["events"]
+            if len(events) + len(more) > self.max_merged:
+                break
+            events.extend(more)
+            futures.append(queue.popleft()[1])
+        if len(futures) == 1:
+            return message, futures
+        return {"type": "agent.events", "events": events}, futures
+
+
+def _mergeable(message: dict[str, Any]) -> bool:
+    return message.get("type") == "agent.events" and message.keys() == {"type", "events"}
 
 
 def _log_failure(done: concurrent.futures.Future, group: str) -> None:
