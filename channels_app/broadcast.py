@@ -109,7 +109,6 @@ class _BackgroundSender:
 
     def submit(self, layer: Any, group: str, message: dict[str, Any]) -> concurrent.futures.Future:
         future: concurrent.futures.Future = concurrent.futures.Future()
-        future.add_done_callback(lambda done: _log_failure(done, group))
         with self.lock:
             self.submitted.append((layer, group, (message, future)))
             wake, self.woken = not self.woken, True
@@ -139,6 +138,8 @@ class _BackgroundSender:
                     async with self.limit:
                         await layer.group_send(group, message)
                 except Exception as exc:
+                    # Once per send, not per change in it: a merged send holds up to 100.
+                    log.error("broadcast to %s failed (%d messages): %r", group, len(futures), exc)
                     for future in futures:
                         future.set_exception(exc)
                 else:
@@ -169,11 +170,6 @@ class _BackgroundSender:
 
 def _mergeable(message: dict[str, Any]) -> bool:
     return message.get("type") == "agent.events" and message.keys() == {"type", "events"}
-
-
-def _log_failure(done: concurrent.futures.Future, group: str) -> None:
-    if not done.cancelled() and done.exception() is not None:
-        log.error("broadcast to %s failed: %r", group, done.exception())
 
 
 _sender_lock = threading.Lock()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import threading
 import time
 
@@ -123,3 +124,19 @@ def test_a_failed_send_fails_its_own_futures_and_the_group_goes_on():
     assert isinstance(first.exception(), ConnectionError)
     assert second.exception() is None and third.exception() is None
     assert [message for _, message in layer.calls] == [agent(1), agent(2, 3)]
+
+
+def test_a_failed_merged_send_is_logged_once(caplog):
+    class DownLayer(GatedLayer):
+        async def group_send(self, group: str, message: dict) -> None:
+            await super().group_send(group, message)
+            raise ConnectionError("redis went away")
+
+    sender = broadcast._BackgroundSender()  # noqa: SLF001
+    layer = DownLayer()
+    with caplog.at_level(logging.ERROR, logger="channels_app.broadcast"):
+        futures = submit_all(sender, layer, [agent(n) for n in range(6)])
+    assert all(isinstance(future.exception(), ConnectionError) for future in futures)
+    assert [len(message["events"]) for _, message in layer.calls] == [1, 5]
+    failures = [r.getMessage() for r in caplog.records if "broadcast to" in r.getMessage()]
+    assert len(failures) == 2 and "(5 messages)" in failures[1]
