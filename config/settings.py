@@ -188,6 +188,9 @@ if REDIS_URL:
                     }
                 ],
                 "prefix": os.environ.get("CHANNELS_PREFIX", "tm"),
+                # Messages waiting for one web process's sockets (channels-redis keeps them all
+                # in one key per process); past it a message is dropped (docs/scaling.md).
+                "capacity": int(os.environ.get("CHANNELS_CAPACITY", "100")),
             },
         }
     }
