@@ -81,15 +81,15 @@ class _BackgroundSender:
     """Sends channel-layer messages from an event loop of its own, so that the request that
     committed a change does not wait for Redis.
 
-    Sends to one group go one after another, in the order they were submitted. What is
-    submitted for a group while its previous send is in flight waits, and ``agent.events``
-    messages that waited together go as one message, their events in order (``MAX_MERGED`` at
-    most). A group send over Redis is four round trips, each one a wake-up of this thread that
-    must take the GIL from the request threads: one per change cost a create a fifth of its CPU
-    (issue #12). Under load it is now one send per burst; an idle group's change goes at once.
-    Merging also keeps a burst under a listening channel's capacity (100 messages), past which
-    channels-redis drops what it is given. The consumer drops an event older than one it sent
-    already (``versions``), so order across processes is kept as before.
+    Sends to one group go one after another, in the order they were submitted. What is submitted
+    for a group while its previous send is in flight waits, and ``agent.events`` messages that
+    waited together go as one message, their events in order (``MAX_MERGED`` at most). A group
+    send over Redis is four round trips, each one a wake-up of this thread that must take the
+    GIL from the request threads: one per change cost a create a fifth to a third of its CPU in
+    one process (issue #12). Under load it is now one send per burst; an idle group's change
+    goes at once. Merging also keeps a burst under a listening channel's capacity (100
+    messages), past which channels-redis drops what it is given. The consumer drops an event
+    older than one it sent already (``versions``), so order across processes is kept as before.
 
     ``submit`` wakes the loop only when it is not already due to look (one ``call_soon_threadsafe``
     per burst, not per change).
@@ -140,11 +140,9 @@ class _BackgroundSender:
                 except Exception as exc:
                     # Once per send, not per change in it: a merged send holds up to 100.
                     log.error("broadcast to %s failed (%d messages): %r", group, len(futures), exc)
-                    for future in futures:
-                        future.set_exception(exc)
+                    _settle(futures, exc)
                 else:
-                    for future in futures:
-                        future.set_result(None)
+                    _settle(futures, None)
         finally:
             del self.queues[key]  # nothing was added since the last look: no await in between
             for _, future in queue:  # only if this task was cancelled
@@ -166,6 +164,15 @@ class _BackgroundSender:
         if len(futures) == 1:
             return message, futures
         return {"type": "agent.events", "events": events}, futures
+
+
+def _settle(futures: list[concurrent.futures.Future], exc: Exception | None) -> None:
+    for future in futures:
+        if future.set_running_or_notify_cancel():  # False: its submitter cancelled it
+            if exc is None:
+                future.set_result(None)
+            else:
+                future.set_exception(exc)
 
 
 def _mergeable(message: dict[str, Any]) -> bool:

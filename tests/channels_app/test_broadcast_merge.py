@@ -140,3 +140,19 @@ def test_a_failed_merged_send_is_logged_once(caplog):
     assert [len(message["events"]) for _, message in layer.calls] == [1, 5]
     failures = [r.getMessage() for r in caplog.records if "broadcast to" in r.getMessage()]
     assert len(failures) == 2 and "(5 messages)" in failures[1]
+
+
+def test_a_change_whose_submitter_cancelled_it_does_not_stop_the_group():
+    sender = broadcast._BackgroundSender()  # noqa: SLF001
+    layer = GatedLayer()
+    first = sender.submit(layer, "account-1", agent(1))
+    wait_until(lambda: layer.in_flight.get("account-1") == 1)
+    second = sender.submit(layer, "account-1", agent(2))
+    third = sender.submit(layer, "account-1", agent(3))
+    wait_until(lambda: not sender.submitted)
+    assert second.cancel()  # nobody waits for it any more; it still goes with the third
+    layer.gate.set()
+    assert first.result(timeout=5) is None and third.result(timeout=5) is None
+    after = sender.submit(layer, "account-1", agent(4))
+    assert after.result(timeout=5) is None
+    assert [message for _, message in layer.calls] == [agent(1), agent(2, 3), agent(4)]
