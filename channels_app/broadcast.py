@@ -22,6 +22,8 @@ from statuses.events import StatusChange
 
 log = logging.getLogger(__name__)
 
+AGENT_EVENTS = "agent.events"  # handled by the agent's consumer as ``agent_events``
+
 
 def status_changes(changes: list[StatusChange]) -> None:
     by_account: dict[int, list[MessageStatus]] = defaultdict(list)
@@ -44,7 +46,13 @@ def widget_event(contact_id: int, event: WidgetMessage) -> None:
 def _agent_events(account_id: int, events: list[MessageStatus | MessageCreated]) -> None:
     # The layer carries plain dicts; the consumer forwards them as an ``AgentEvents`` frame.
     payloads = [event.as_payload() for event in events]
-    _group_send(groups.account(account_id), {"type": "agent.events", "events": payloads})
+    _group_send(groups.account(account_id), _agent_message(payloads))
+
+
+def _agent_message(payloads: list[dict[str, Any]]) -> dict[str, Any]:
+    """The channel-layer message of a batch of account events (``AgentConsumer.agent_events``);
+    the background sender merges the ones that wait together (``_mergeable``)."""
+    return {"type": AGENT_EVENTS, "events": payloads}
 
 
 def _group_send(group: str, message: dict[str, Any]) -> None:
@@ -163,7 +171,7 @@ class _BackgroundSender:
             futures.append(queue.popleft()[1])
         if len(futures) == 1:
             return message, futures
-        return {"type": "agent.events", "events": events}, futures
+        return _agent_message(events), futures
 
 
 def _settle(futures: list[concurrent.futures.Future], exc: Exception | None) -> None:
@@ -176,7 +184,7 @@ def _settle(futures: list[concurrent.futures.Future], exc: Exception | None) -> 
 
 
 def _mergeable(message: dict[str, Any]) -> bool:
-    return message.get("type") == "agent.events" and message.keys() == {"type", "events"}
+    return message.get("type") == AGENT_EVENTS and message.keys() == {"type", "events"}
 
 
 _sender_lock = threading.Lock()
