@@ -13,7 +13,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from inbox import consent
+from inbox import consent, rowsql
 from inbox.exceptions import (
     CampaignStateConflict,
     NotResendable,
@@ -42,12 +42,14 @@ def message_create_outgoing(
     message. Free-form messages on channels with a 24-hour customer-service window are refused
     up front when the window is closed (instead of failing later with WhatsApp's 131047).
 
-    A brand-new message costs four statements between BEGIN and COMMIT
-    (``statuses.outbound_rows``; asserted in ``tests/api/test_query_counts.py``): the repeat
-    check with the contact and conversation upserts, the message, the task row with its
-    fairness priority, and the integrator subscriptions. They are sent one after another: in
-    psycopg's pipeline mode they took fewer round trips but more CPU, and a create is bound by
-    CPU (bench/README.md, fourth round).
+    A brand-new message costs one statement between BEGIN and COMMIT on PostgreSQL
+    (``statuses.outbound_rows.message_store``; asserted in ``tests/api/test_query_counts.py``):
+    the repeat check, the contact and conversation upserts, the message, its task row with its
+    fairness priority, and whether an integrator is subscribed. The checks that need the
+    contact and the conversation (consent, the service window) run after it: a refusal raises
+    inside the transaction, which takes everything back, so a refused message leaves nothing.
+    Four statements sent one after another cost a create more CPU than the round trips
+    themselves (each wait hands the GIL to daphne's other threads: bench/README.md).
     """
     customer_message_id = customer_message_id or None
     # The template check runs first: it needs no row, and a refusal creates nothing.
@@ -55,34 +57,13 @@ def message_create_outgoing(
     try:
         with transaction.atomic():
             now = timezone.now()
-            if conversation is None:
-                existing_id, conversation = outbound_rows.send_target(
-                    inbox=inbox, address=to, customer_message_id=customer_message_id, now=now
-                )
-                if existing_id is not None:
-                    return Message.objects.get(id=existing_id), False
-            else:
-                existing = _existing(account, customer_message_id)
-                if existing is not None:
-                    return existing, False
-                Conversation.objects.filter(id=conversation.id).update(last_message_at=now)
-
-            # --- pre-queue checks: each raises an InboxError (inbox/exceptions.py) to refuse ---
-            consent.contact_check_sendable(
-                contact=conversation.contact, template=template, known=template_ref
-            )
-            needs_window = inbox.channel.has_service_window and template is None
-            if needs_window and not conversation.service_window_open():
-                raise OutsideServiceWindow()
-            # --- end of pre-queue checks ---
-
             message = Message(
                 account=account,
                 inbox=inbox,
                 conversation=conversation,
                 channel_type=inbox.channel_type,
                 direction=Message.Direction.OUTGOING,
-                to_address=conversation.contact.address,
+                to_address=conversation.contact.address if conversation else to,
                 content=content,
                 template=template,
                 template_ref=template_ref,
@@ -94,10 +75,41 @@ def message_create_outgoing(
                 created_at=now,
                 updated_at=now,
             )
-            outbound_rows.message_insert(message)
-            priority = sending.send_priority_sql(account.id)  # fair between accounts
-            tasks.send_enqueue(message.id, message.attempt, priority=priority)
-            publish.message_created(message, notify_integrators=True)
+            # Fair between accounts: the task's priority counts the account's queued sends.
+            priority = sending.send_priority_sql(account.id, message.id)
+            task, task_expressions = tasks.send_row(message.id, message.attempt, priority=priority)
+            if conversation is None:
+                existing_id, conversation, subscribed = outbound_rows.message_store(
+                    inbox=inbox,
+                    address=to,
+                    customer_message_id=customer_message_id,
+                    now=now,
+                    message=message,
+                    task=task,
+                    task_expressions=task_expressions,
+                )
+                if existing_id is not None:
+                    return Message.objects.get(id=existing_id), False
+            else:
+                existing = _existing(account, customer_message_id)
+                if existing is not None:
+                    return existing, False
+                Conversation.objects.filter(id=conversation.id).update(last_message_at=now)
+                rowsql.insert(message)
+                rowsql.insert(task, expressions=task_expressions)
+                subscribed = True
+
+            # --- checks of the contact and conversation: each raises an InboxError
+            # (inbox/exceptions.py) to refuse, and the transaction takes the rows back ---
+            consent.contact_check_sendable(
+                contact=conversation.contact, template=template, known=template_ref
+            )
+            needs_window = inbox.channel.has_service_window and template is None
+            if needs_window and not conversation.service_window_open():
+                raise OutsideServiceWindow()
+            # --- end of checks ---
+
+            publish.message_created(message, notify_integrators=subscribed)
     except IntegrityError:
         # Two concurrent calls with the same customer_message_id: the loser returns the winner.
         existing = _existing(account, customer_message_id)

@@ -10,17 +10,20 @@ locked and returned, never missed), and one statement stores the message. A conv
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 
 from django.db import connection
+from django_tasks_db.models import DBTaskResult
 
 from inbox import rowsql
 from inbox import services as inbox_services
 from inbox.models import Contact, Conversation, Inbox, Message
+from statuses.models import WebhookSubscription
 
 
-def _target_sql() -> str:
+def _store_sql(message_cols: str, message_values: str, task_cols: str, task_values: str) -> str:
     contact_cols, contact_values, _ = rowsql.insert_parts(Contact(address="", inbox_id=None))
     conversation_cols, conversation_values, _ = rowsql.insert_parts(
         Conversation(), expressions={"contact_id": "(SELECT id FROM contact)"}
@@ -28,6 +31,9 @@ def _target_sql() -> str:
     returned = [f"contact.{c}" for c in rowsql.columns(Contact)] + [
         f"conversation.{c}" for c in rowsql.columns(Conversation)
     ]
+    task_table = connection.ops.quote_name(DBTaskResult._meta.db_table)
+    subscriptions = WebhookSubscription._meta.db_table
+    # Identifiers and column lists from the models only; every value is a bound parameter.
     return f"""
         WITH existing AS (
             SELECT id FROM inbox_message WHERE account_id = %s AND customer_message_id = %s
@@ -44,29 +50,56 @@ def _target_sql() -> str:
             ON CONFLICT (inbox_id, contact_id) DO UPDATE SET last_message_at =
                 GREATEST(inbox_conversation.last_message_at, EXCLUDED.last_message_at)
             RETURNING *
+        ),
+        message AS (
+            INSERT INTO inbox_message ({message_cols}) SELECT {message_values} FROM conversation
+            RETURNING id
+        ),
+        task AS (
+            INSERT INTO {task_table} ({task_cols}) SELECT {task_values} FROM message
         )
-        SELECT (SELECT id FROM existing), {", ".join(returned)}
+        SELECT (SELECT id FROM existing),
+            EXISTS (
+                SELECT 1 FROM {subscriptions}
+                WHERE account_id = %s AND is_active AND events @> %s::jsonb
+            ),
+            {", ".join(returned)}
         FROM (SELECT 1) AS one
         LEFT JOIN contact ON true LEFT JOIN conversation ON true
     """
 
 
-_TARGET_SQL: str | None = None
+def message_store(
+    *,
+    inbox: Inbox,
+    address: str,
+    customer_message_id: str | None,
+    now: datetime,
+    message: Message,
+    task: DBTaskResult,
+    task_expressions: dict[str, rowsql.Expression],
+) -> tuple[uuid.UUID | None, Conversation | None, bool]:
+    """Store a new outgoing ``message`` to ``address`` and its send ``task``, in one statement on
+    PostgreSQL: the repeat check, the contact and conversation upserts (the conversation's
+    ``last_message_at`` set to ``now``), the message, its task, and whether any integrator is
+    subscribed to ``message.created``. Call inside the create's transaction; a refusal found
+    after it (consent, the service window) raises and rolls it all back.
 
-
-def send_target(
-    *, inbox: Inbox, address: str, customer_message_id: str | None, now: datetime
-) -> tuple[uuid.UUID | None, Conversation | None]:
-    """``(existing message id, None)`` for a repeated ``customer_message_id``, else
-    ``(None, conversation)`` with the contact (``conversation.contact``) created if new and the
-    conversation's ``last_message_at`` set to ``now``. Call inside the create's transaction."""
+    Returns ``(existing message id, None, False)`` for a repeated ``customer_message_id`` (then
+    nothing was written), else ``(None, conversation, subscribed)`` with the contact as
+    ``conversation.contact`` and ``message.conversation`` set. ``subscribed`` is False only
+    when no active subscription can want the event (its outbox rows are then skipped); True
+    means "ask" (``statuses.outgoing`` reads and pins the subscriptions)."""
     if connection.vendor != "postgresql":
-        return _send_target_portable(
+        existing_id, conversation = _send_target_portable(
             inbox=inbox, address=address, customer_message_id=customer_message_id, now=now
         )
-    global _TARGET_SQL
-    if _TARGET_SQL is None:
-        _TARGET_SQL = _target_sql()
+        if existing_id is not None:
+            return existing_id, None, False
+        message.conversation = conversation
+        rowsql.insert(message)
+        rowsql.insert(task, expressions=task_expressions)
+        return None, conversation, True
     contact = Contact(account_id=inbox.account_id, inbox_id=inbox.id, address=address)
     contact.created_at = now
     _, _, contact_params = rowsql.insert_parts(contact)
@@ -76,27 +109,48 @@ def send_target(
     _, _, conversation_params = rowsql.insert_parts(
         conversation, expressions={"contact_id": "(SELECT id FROM contact)"}
     )
-    # Bound by the server, results in binary (contacts and conversations have no JSON column).
-    # Not in a pipeline with the transaction's BEGIN: psycopg's pipeline mode costs more CPU
-    # than the round trip it saves (bench/README.md, fourth round).
-    with rowsql.hot_cursor() as cursor:
-        cursor.execute(
-            _TARGET_SQL,
-            [inbox.account_id, customer_message_id, *contact_params, *conversation_params],
+    message_cols, message_values, message_params = rowsql.insert_parts(
+        message, expressions={"conversation_id": "conversation.id"}
+    )
+    task_cols, task_values, task_params = rowsql.insert_parts(task, expressions=task_expressions)
+    sql = _STORE_SQL.get((message_cols, message_values, task_cols, task_values))
+    if sql is None:
+        sql = _STORE_SQL[(message_cols, message_values, task_cols, task_values)] = _store_sql(
+            message_cols, message_values, task_cols, task_values
         )
+    params = [
+        inbox.account_id,
+        customer_message_id,
+        *contact_params,
+        *conversation_params,
+        *message_params,
+        *task_params,
+        inbox.account_id,
+        _MESSAGE_CREATED,
+    ]
+    # Bound by the server, results in binary (contacts and conversations have no JSON column).
+    # One statement, not four: each round trip costs the request's thread a wait and the GIL
+    # back, which under daphne's threads cost more than the statement (bench/README.md).
+    with rowsql.hot_cursor() as cursor:
+        cursor.execute(sql, params)
         row = cursor.fetchone()
     if row[0] is not None:
-        return row[0], None
+        return row[0], None, False
     n_contact = len(rowsql.columns(Contact))
-    contact = rowsql.from_row(Contact, row[1 : 1 + n_contact])
-    conversation = rowsql.from_row(Conversation, row[1 + n_contact :])
+    contact = rowsql.from_row(Contact, row[2 : 2 + n_contact])
+    conversation = rowsql.from_row(Conversation, row[2 + n_contact :])
     conversation.contact = contact
-    return None, conversation
+    message.conversation = conversation
+    message._state.adding = False
+    message._state.db = connection.alias
+    task._state.adding = False
+    task._state.db = connection.alias
+    return None, conversation, row[1]
 
 
-def message_insert(message: Message) -> None:
-    """Store the new message (one ``INSERT``; the change-feed trigger stamps its position)."""
-    rowsql.insert(message)
+# The statement's text, per shape of its message and task parts (a handful in a process's life).
+_STORE_SQL: dict[tuple[str, str, str, str], str] = {}
+_MESSAGE_CREATED = json.dumps([WebhookSubscription.EventType.MESSAGE_CREATED.value])
 
 
 def _send_target_portable(

@@ -151,7 +151,7 @@ def retry_delay(try_number: int, retry_after: float | None = None) -> float:
     return delay
 
 
-def send_priority_sql(account_id: int) -> tuple[str, list]:
+def send_priority_sql(account_id: int, message_id: uuid.UUID) -> tuple[str, list]:
     """Task priority of a new send, as SQL for the task row's ``INSERT``: 0, minus the account's
     other messages still queued recently.
 
@@ -159,25 +159,35 @@ def send_priority_sql(account_id: int) -> tuple[str, list]:
     messages is sent after another account's single message, not before it (issue #10). One
     indexed count per message, in the statement that enqueues it; it stops just above campaign
     sends (``tasks.CAMPAIGN_PRIORITY``, which always come after interactive ones), so a long
-    backlog costs no more than a short one. Run after the message's own ``INSERT`` in the same
-    transaction, the count includes it (hence ``- 1``). A campaign's queued messages are not
-    counted: they wait behind every interactive send anyway.
+    backlog costs no more than a short one. The new message itself (``message_id``) is not
+    counted, whether its ``INSERT`` is visible to the count (an earlier statement of the same
+    transaction) or not (the same statement: ``statuses.outbound_rows``). A campaign's queued
+    messages are not counted: they wait behind every interactive send anyway.
     """
     since = timezone.now() - timedelta(seconds=settings.SEND_FAIRNESS_WINDOW)
     lowest = -(tasks.CAMPAIGN_PRIORITY + 1)
-    # SQLite (the embedded mode) spells the scalar LEAST/GREATEST as MIN/MAX.
-    least, greatest = ("LEAST", "GREATEST") if connection.vendor == "postgresql" else ("MIN", "MAX")
+    # SQLite (the embedded mode) spells the scalar LEAST as MIN.
+    least = "LEAST" if connection.vendor == "postgresql" else "MIN"
     sql = f"""
-        -{least}({greatest}((
-            SELECT count(*) - 1 FROM (
+        -{least}((
+            SELECT count(*) FROM (
                 SELECT 1 FROM inbox_message
                 WHERE account_id = %s AND created_at >= %s
-                    AND direction = %s AND status = %s AND campaign_id IS NULL
+                    AND direction = %s AND status = %s AND campaign_id IS NULL AND id <> %s
                 LIMIT %s
             ) AS backlog
-        ), 0), %s)
+        ), %s)
     """
-    return sql, [account_id, since, Message.Direction.OUTGOING, Status.QUEUED, lowest + 1, lowest]
+    key = Message._meta.pk.get_db_prep_value(message_id, connection)  # a hex string on SQLite
+    return sql, [
+        account_id,
+        since,
+        Message.Direction.OUTGOING,
+        Status.QUEUED,
+        key,
+        lowest,
+        lowest,
+    ]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -87,6 +87,20 @@ def send_enqueue(
     send: the rate limiter keeps a reserve of the inbox's pace from it for interactive sends
     (``statuses.sendrate``).
     """
+    row, expressions = send_row(message_id, attempt, delay=delay, priority=priority)
+    rowsql.insert(row, expressions=expressions)
+
+
+def send_row(
+    message_id: uuid.UUID | str,
+    attempt: int,
+    *,
+    delay: float = 0,
+    priority: int | rowsql.Expression | None = None,
+) -> tuple[DBTaskResult, dict[str, rowsql.Expression]]:
+    """The task row of one attempt's send, and the SQL of its computed columns: what
+    ``send_enqueue`` inserts, and what a new message's one statement inserts with the message
+    (``statuses.outbound_rows``)."""
     run_after = timezone.now() + timedelta(seconds=delay) if delay > 0 else get_date_max()
     bulk = isinstance(priority, int) and is_bulk(priority)
     row = DBTaskResult(
@@ -103,7 +117,7 @@ def send_enqueue(
         row.priority = priority
     elif priority is not None:
         expressions["priority"] = priority
-    rowsql.insert(row, expressions=expressions)
+    return row, expressions
 
 
 def send_enqueue_many(sends: list[tuple[str, int]], *, priority: int | None = None) -> None:

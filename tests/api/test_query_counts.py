@@ -70,10 +70,11 @@ def create_statements(client, inbox, to, customer_message_id="order-2"):
     return statements, response
 
 
-# A brand-new message (new contact, new conversation): the repeat check with the contact and
-# conversation upserts, the message, the task row (its fairness count inside), the integrator
-# subscriptions — 18 statements before issue #12's rewrite. BEGIN and COMMIT come on top.
-CREATE_STATEMENTS = 4
+# A brand-new message (new contact, new conversation): one statement holds the repeat check,
+# the contact and conversation upserts, the message, the task row (its fairness count inside)
+# and whether an integrator is subscribed — 18 statements before issue #12's rewrite, 4 until
+# its seventh round. BEGIN and COMMIT come on top.
+CREATE_STATEMENTS = 1
 
 
 @pytest.mark.requires_postgres(
@@ -112,8 +113,25 @@ def test_create_with_a_webhook_subscription_adds_the_event_and_its_delivery_task
     )
     statements, response = create_statements(client, sms_inbox, "+16505550001")
     assert response.status_code == 202, response.content
-    assert len(statements) == CREATE_STATEMENTS + 2, statements
+    # The subscriptions, read and pinned; the event; its delivery task.
+    assert len(statements) == CREATE_STATEMENTS + 3, statements
     assert OutgoingEvent.objects.filter(message_id=response.json()["id"]).count() == 1
+
+
+@pytest.mark.requires_postgres(
+    "counts the PostgreSQL statements of the create path (SQLite takes the ORM fallback)"
+)
+def test_create_reads_no_subscription_that_cannot_want_the_event(client, account, sms_inbox):
+    WebhookSubscription.objects.create(
+        account=account, url="https://e.com/status", events=["message.status_changed"]
+    )
+    WebhookSubscription.objects.create(
+        account=account, url="https://e.com/off", events=["message.created"], is_active=False
+    )
+    statements, response = create_statements(client, sms_inbox, "+16505550001")
+    assert response.status_code == 202, response.content
+    assert len(statements) == CREATE_STATEMENTS, statements
+    assert not OutgoingEvent.objects.filter(message_id=response.json()["id"]).exists()
 
 
 def test_message_lookup_is_one_query_with_the_key_cached(client, make_message, inbox):

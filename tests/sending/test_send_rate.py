@@ -6,6 +6,7 @@ from __future__ import annotations
 import heapq
 import re
 import time
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -229,7 +230,7 @@ def test_an_agent_reply_behind_3000_campaign_sends_is_taken_next_and_goes_at_onc
 def test_fairness_ranks_interactive_sends_above_campaigns_even_with_a_big_backlog(wa_inbox):
     queue_campaign_sends(wa_inbox, 300, priority=None)  # 300 queued messages in the account
 
-    sql, params = sending.send_priority_sql(wa_inbox.account_id)
+    sql, params = sending.send_priority_sql(wa_inbox.account_id, uuid.uuid4())
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {sql}", params)
         assert cursor.fetchone()[0] == tasks.CAMPAIGN_PRIORITY + 1
@@ -251,7 +252,7 @@ def test_the_fairness_count_of_a_reply_reads_no_queued_campaign_message(account,
         pass
     assert Message.objects.filter(campaign=campaign, status=Status.QUEUED).count() == 300
 
-    sql, params = sending.send_priority_sql(account.id)
+    sql, params = sending.send_priority_sql(account.id, uuid.uuid4())
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE inbox_message")
         cursor.execute("SET LOCAL enable_seqscan = off")  # the table is tiny here
