@@ -2,8 +2,9 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
-from inbox.models import Message
+from inbox.models import Contact, Conversation, Message
 from statuses import services
 from statuses.models import StatusEvent
 
@@ -72,10 +73,15 @@ def test_repeated_customer_message_id_returns_the_existing_message_with_200(
 
 
 def test_window_refusal_is_422(client, inbox):
+    contacts, conversations = Contact.objects.count(), Conversation.objects.count()
     response = send(client, inbox)
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "outside_customer_service_window"
+    # The refusal is found after the one statement that stores the message: its transaction
+    # takes back the message, its send task, and the contact and conversation it made.
     assert Message.objects.count() == 0
+    assert not DBTaskResult.objects.exists()
+    assert (Contact.objects.count(), Conversation.objects.count()) == (contacts, conversations)
 
 
 def test_template_is_allowed_outside_the_window(client, inbox):
