@@ -200,12 +200,49 @@ def _cursor_for(db: BaseDatabaseWrapper) -> Any:
     return kept
 
 
+# At most this many hot statements' conversions are kept per process (there are a dozen).
+_CONVERTED_MAX = 256
+_converted: dict[tuple[str, str], tuple] = {}
+
+
+@cache
+def _hot_query_class() -> type:
+    """psycopg's query conversion (``%s`` to ``$1``…, the parameters' order and formats),
+    cached for every hot statement whatever its size.
+
+    psycopg caches a statement's conversion only up to 4,096 bytes and 50 parameters (for ORM
+    statements whose text changes with their input). A new message's one statement has ~70
+    (``statuses.outbound_rows``): converted again on every call, it was 10 % of daphne's CPU
+    while creating messages (py-spy, bench/README.md). Hot statements are a few fixed texts
+    (``hot_cursor``), so each one's conversion is kept, up to ``_CONVERTED_MAX`` of them.
+    """
+    from psycopg import _queries  # psycopg's own converter (pinned in pyproject.toml)
+
+    class HotQuery(_queries.PostgresQuery):
+        def convert(self, query: Any, vars: Any) -> None:
+            if vars is None or not isinstance(query, str):
+                return super().convert(query, vars)
+            encoding = self._tx.encoding
+            converted = _converted.get((query, encoding))
+            if converted is None:
+                converted = _queries._query2pg_nocache(query.encode(encoding), encoding)
+                if len(_converted) < _CONVERTED_MAX:
+                    _converted[(query, encoding)] = converted
+            self.query, self._want_formats, self._order, self._parts = converted
+            self.dump(vars)
+            return None
+
+    return HotQuery
+
+
 @cache
 def _binary_cursor_class() -> type:
     from django.db.backends.postgresql.base import ServerBindingCursor
     from psycopg.types.array import ListBinaryDumper
 
     class BinaryCursor(ServerBindingCursor):
+        _query_cls = _hot_query_class()
+
         def __init__(self, *args: Any, kept: bool = False, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             # Lists go as binary arrays, whatever the placeholder (``%s`` means "text or

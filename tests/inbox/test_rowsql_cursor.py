@@ -59,3 +59,20 @@ def test_a_new_connection_gets_a_new_cursor():
     assert rows == [(3,)]
     assert after is not before
     assert after.connection is connection.connection
+
+
+@pytest.mark.django_db
+def test_a_long_statement_is_converted_once_and_still_bound_right(monkeypatch):
+    """psycopg converts a statement of more than 50 parameters again on every call; a hot
+    one's conversion is kept (a new message's statement has ~70: statuses.outbound_rows)."""
+    from psycopg import _queries
+
+    calls = []
+    convert = _queries._query2pg_nocache
+    monkeypatch.setattr(_queries, "_query2pg_nocache", lambda *a: calls.append(1) or convert(*a))
+    sql = "SELECT " + " + ".join(["%s::int"] * 60)
+    for offset in (0, 1):
+        with rowsql.hot_cursor() as cursor:
+            cursor.execute(sql, [n + offset for n in range(60)])
+            assert cursor.fetchone() == (sum(range(60)) + 60 * offset,)
+    assert len(calls) == 1
