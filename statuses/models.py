@@ -35,9 +35,18 @@ class StatusEvent(models.Model):
         UNMATCHED = "unmatched", "Unmatched after the retry window"
         STALE = "stale", "Older attempt: ignored"
 
-    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="status_events")
+    # No index of their own: event_unique_dedupe and event_provider_id start with the inbox,
+    # event_message_attempt with the message (one fewer entry to write per event each).
+    inbox = models.ForeignKey(
+        Inbox, on_delete=models.CASCADE, related_name="status_events", db_index=False
+    )
     message = models.ForeignKey(
-        Message, null=True, blank=True, on_delete=models.CASCADE, related_name="events"
+        Message,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="events",
+        db_index=False,
     )
     attempt = models.PositiveIntegerField(default=1)
     provider_message_id = models.CharField(max_length=255, blank=True)
@@ -107,8 +116,14 @@ class WebhookDelivery(models.Model):
         ERROR = "error", "Processing error"
         TOO_LARGE = "too_large", "Body too large (not kept)"
 
+    # No index of its own: delivery_inbox_time starts with the inbox.
     inbox = models.ForeignKey(
-        Inbox, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
+        Inbox,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="deliveries",
+        db_index=False,
     )
     channel_type = models.CharField(max_length=32)
     method = models.CharField(max_length=10)
