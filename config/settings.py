@@ -324,10 +324,10 @@ TICKMARK_BENCH_NOOP = env_bool("TICKMARK_BENCH_NOOP", False)
 
 # Webhook batches one web process applies at once (statuses.views._Batcher), each lane with its
 # own thread and connection, overlapping one batch's round trips with the next one's Python.
-# Measured quiet with PostgreSQL on the same machine, 2026-11-30 (bench/README.md), two lanes
-# against one in the same conditions: single-status webhooks 667 vs 574 req/s, 100-status
-# webhooks 8,020 vs 5,810 statuses/s. (When the write path's Python was heavier, on 2026-11-29,
-# one lane measured best.) SQLite has one writer: 1.
+# A second lane starts only while the webhooks waiting carry at least statuses.views.LANE_BYTES
+# of body (100-status webhooks: two lanes measured 8,020 against 5,810 statuses/s); light,
+# single-status webhooks keep one lane and bigger batches (2026-11-30, seventh round: 3,373
+# against 3,108 req/s summed over four alternated pairs, bench/README.md). SQLite: 1.
 TICKMARK_WEBHOOK_LANES = int(
     os.environ.get("TICKMARK_WEBHOOK_LANES", "1" if "sqlite" in default_db["ENGINE"] else "2")
 )
