@@ -21,7 +21,7 @@ from statuses.services.rows import (
     Outcome,
     _NewEvent,
 )
-from statuses.services.sql import _insert_events, _write_merged
+from statuses.services.sql import _insert_events, _insert_events_and_write, _write_merged
 
 # ---------------------------------------------------------------------------------------------
 # The shared write path
@@ -66,7 +66,15 @@ def _store_and_merge(
             if _contributed(_as_machine_event(event, received_at), current, merged):
                 event.outcome = Outcome.APPLIED
 
-    inserted_ids, result.duplicates = _insert_events(inbox_id, events, received_at)
+    now = timezone.now()
+    if updates and events and connection.vendor == "postgresql":
+        # The events and the messages in one statement; the messages only as merged above.
+        inserted_ids, result.duplicates, written = _insert_events_and_write(
+            inbox_id, events, received_at, updates, now, list(merged_new)
+        )
+    else:
+        inserted_ids, result.duplicates = _insert_events(inbox_id, events, received_at)
+        written = False
     result.stored = len(inserted_ids)
     result.parked = sum(
         1 for e in events if e.outcome == Outcome.PARKED and e.dedupe_key in inserted_ids
@@ -75,11 +83,14 @@ def _store_and_merge(
         1 for e in events if e.outcome == Outcome.STALE and e.dedupe_key in inserted_ids
     )
     if any(key not in inserted_ids for key in merged_new):
+        # The merge counted an event stored already elsewhere: merge again from the database
+        # (the one-statement form wrote no message in that case).
+        written = False
         updates = _merge_from_database(locked, set(inserted_ids.values()))
 
     if updates:
-        now = timezone.now()
-        _write_merged(updates, now)
+        if not written:
+            _write_merged(updates, now)
         for current, merged, status_changed in updates:
             result.changes.append(
                 StatusChange(

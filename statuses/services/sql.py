@@ -73,16 +73,17 @@ _ONE_VALUE = frozenset(
 )
 
 
-def _insert_events(
-    inbox_id: uuid.UUID, events: list[_NewEvent], now: datetime
-) -> tuple[dict[str, int], int]:
-    """Insert each event once; a known dedupe key only bumps its ``duplicate_count``.
+_ON_CONFLICT = (
+    " ON CONFLICT (inbox_id, dedupe_key) DO UPDATE SET duplicate_count = "
+    f"{StatusEvent._meta.db_table}.duplicate_count + EXCLUDED.duplicate_count + 1 "
+)
 
-    Returns ({dedupe_key: id} of newly stored events, number of duplicates). Rows go in in
-    dedupe-key order so concurrent batches wait on each other in one order (no deadlocks).
-    """
-    if not events:
-        return {}, 0
+
+def _event_rows(
+    inbox_id: uuid.UUID, events: list[_NewEvent], now: datetime
+) -> tuple[list[_NewEvent], list[tuple], int]:
+    """The distinct events (the first of each dedupe key, in key order), their rows in
+    ``_EVENT_COLUMNS`` order, and how many of ``events`` repeated a key within the batch."""
     repeats = Counter(e.dedupe_key for e in events)
     first_of_key: dict[str, _NewEvent] = {}
     for event in events:
@@ -111,33 +112,51 @@ def _insert_events(
         )
         for e in unique
     ]
+    return unique, rows, within_batch
+
+
+def _events_insert(inbox_id: uuid.UUID, rows: list[tuple], now: datetime) -> tuple[str, list]:
+    """The PostgreSQL ``INSERT`` of the event rows, returning ``id, dedupe_key, is_new``.
+
+    One array per column (the inbox and the time received are one value for all): the
+    statement text is the same whatever the batch size, so neither the driver nor the server
+    re-parses thousands of placeholders."""
     table = StatusEvent._meta.db_table
-    names = ", ".join(name for name, _ in _EVENT_COLUMNS)
-    on_conflict = (
-        " ON CONFLICT (inbox_id, dedupe_key) DO UPDATE SET duplicate_count = "
-        f"{table}.duplicate_count + EXCLUDED.duplicate_count + 1 "
+    per_row = [
+        (i, name, kind) for i, (name, kind) in enumerate(_EVENT_COLUMNS) if i not in _ONE_VALUE
+    ]
+    row_names = ", ".join(name for _, name, _ in per_row)
+    arrays = ", ".join(f"%s::{kind}[]" for _, _, kind in per_row)
+    sql = (
+        f"INSERT INTO {table} (inbox_id, received_at, {row_names}) "
+        f"SELECT %s::uuid, %s::timestamptz, u.* FROM unnest({arrays}) AS u({row_names}) "
+        f"ORDER BY u.dedupe_key {_ON_CONFLICT} RETURNING id, dedupe_key, (xmax = 0) AS is_new"
     )
+    columns = list(zip(*rows, strict=True))
+    return sql, [inbox_id, now, *(list(columns[i]) for i, _, _ in per_row)]
+
+
+def _insert_events(
+    inbox_id: uuid.UUID, events: list[_NewEvent], now: datetime
+) -> tuple[dict[str, int], int]:
+    """Insert each event once; a known dedupe key only bumps its ``duplicate_count``.
+
+    Returns ({dedupe_key: id} of newly stored events, number of duplicates). Rows go in in
+    dedupe-key order so concurrent batches wait on each other in one order (no deadlocks).
+    """
+    if not events:
+        return {}, 0
+    unique, rows, within_batch = _event_rows(inbox_id, events, now)
     if _is_postgres():
-        # One array per column (the inbox and the time received are one value for all): the
-        # statement text is the same whatever the batch size, so neither the driver nor the
-        # server re-parses thousands of placeholders.
-        per_row = [
-            (i, name, kind) for i, (name, kind) in enumerate(_EVENT_COLUMNS) if i not in _ONE_VALUE
-        ]
-        row_names = ", ".join(name for _, name, _ in per_row)
-        arrays = ", ".join(f"%s::{kind}[]" for _, _, kind in per_row)
-        sql = (
-            f"INSERT INTO {table} (inbox_id, received_at, {row_names}) "
-            f"SELECT %s::uuid, %s::timestamptz, u.* FROM unnest({arrays}) AS u({row_names}) "
-            f"ORDER BY u.dedupe_key {on_conflict} RETURNING id, dedupe_key, (xmax = 0)"
-        )
-        columns = list(zip(*rows, strict=True))
+        sql, params = _events_insert(inbox_id, rows, now)
         with hot_cursor() as cursor:
-            cursor.execute(sql, [inbox_id, now, *(list(columns[i]) for i, _, _ in per_row)])
+            cursor.execute(sql, params)
             returned = cursor.fetchall()
         inserted = {key: event_id for event_id, key, is_new in returned if is_new}
     else:
         # SQLite serialises writers, so "which keys existed" read first is exact.
+        table = StatusEvent._meta.db_table
+        names = ", ".join(name for name, _ in _EVENT_COLUMNS)
         keys = [e.dedupe_key for e in unique]
         existing = set(
             StatusEvent.objects.filter(inbox_id=inbox_id, dedupe_key__in=keys).values_list(
@@ -158,7 +177,7 @@ def _insert_events(
         sql = (
             f"INSERT INTO {table} ({names}) VALUES "
             + ", ".join([row_sql] * len(rows))
-            + on_conflict
+            + _ON_CONFLICT
             + "RETURNING id, dedupe_key"
         )
         with connection.cursor() as cursor:
@@ -171,7 +190,6 @@ def _insert_events(
 
 def _write_merged(updates: list[tuple[dict, machine.Merged, bool]], now: datetime) -> None:
     """Write every changed message in one ``UPDATE … FROM unnest(…)`` statement."""
-    table = Message._meta.db_table
     if not _is_postgres():
         for current, merged, status_changed in updates:
             values = {name: getattr(merged, name) for name in MERGED_FIELDS}
@@ -181,6 +199,16 @@ def _write_merged(updates: list[tuple[dict, machine.Merged, bool]], now: datetim
                 **values, version=F("version") + 1, updated_at=now
             )
         return
+    sql, params = _merged_update(updates, now)
+    with hot_cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _merged_update(
+    updates: list[tuple[dict, machine.Merged, bool]], now: datetime
+) -> tuple[str, list]:
+    """The PostgreSQL ``UPDATE`` of the merged messages (its ``WHERE`` may be extended)."""
+    table = Message._meta.db_table
     columns = [
         [current["id"] for current, _, _ in updates],
         *([getattr(merged, name) for _, merged, _ in updates] for name in MERGED_FIELDS),
@@ -198,5 +226,38 @@ def _write_merged(updates: list[tuple[dict, machine.Merged, bool]], now: datetim
         "error_title, error_detail, status_changed) "
         "WHERE m.id = v.id"
     )
+    return sql, [now, now, *columns]
+
+
+def _insert_events_and_write(
+    inbox_id: uuid.UUID,
+    events: list[_NewEvent],
+    received_at: datetime,
+    updates: list[tuple[dict, machine.Merged, bool]],
+    now: datetime,
+    counted_keys: list[str],
+) -> tuple[dict[str, int], int, bool]:
+    """``_insert_events`` and ``_write_merged`` in one statement (PostgreSQL): one round trip
+    instead of two for every webhook batch that changes a status.
+
+    The messages are written only if every event the merge counted (``counted_keys``) was
+    stored by this insert, as the merge assumed. If one was stored already (a dedupe-key clash
+    outside the messages merged), nothing is written and the third value is False: the caller
+    merges again from the database and writes then, as after ``_insert_events``."""
+    unique, rows, within_batch = _event_rows(inbox_id, events, received_at)
+    insert_sql, insert_params = _events_insert(inbox_id, rows, received_at)
+    update_sql, update_params = _merged_update(updates, now)
+    sql = (
+        f"WITH ins AS ({insert_sql}), "
+        f"upd AS ({update_sql} AND NOT EXISTS ("
+        "SELECT 1 FROM unnest(%s::varchar[]) AS counted(key) WHERE NOT EXISTS ("
+        "SELECT 1 FROM ins WHERE ins.dedupe_key = counted.key AND ins.is_new)"
+        ") RETURNING m.id) "
+        "SELECT id, dedupe_key, is_new, (SELECT count(*) FROM upd) FROM ins"
+    )
     with hot_cursor() as cursor:
-        cursor.execute(sql, [now, now, *columns])
+        cursor.execute(sql, [*insert_params, *update_params, counted_keys])
+        returned = cursor.fetchall()
+    inserted = {key: event_id for event_id, key, is_new, _ in returned if is_new}
+    written = bool(returned) and returned[0][3] > 0  # all of them: they are locked
+    return inserted, within_batch + (len(unique) - len(inserted)), written

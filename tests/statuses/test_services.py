@@ -77,6 +77,51 @@ def test_duplicates_are_stored_once_and_counted(inbox, make_message):
     assert message.version == 2  # the duplicate changed nothing
 
 
+@pytest.mark.requires_postgres("the events and the messages in one statement are PostgreSQL's")
+def test_a_status_change_stores_its_event_and_writes_its_message_in_one_statement(
+    inbox, make_message
+):
+    message = make_message(inbox, provider_message_id="wamid.one")
+    with CaptureQueriesContext(connection) as queries:
+        services.status_updates_apply(inbox=inbox, updates=[upd("wamid.one", "delivered", 1)])
+    statements = [q["sql"] for q in queries.captured_queries]
+    # The message by provider id, its lock, the attempt's stored events, then one statement.
+    assert len(statements) == 4, statements
+    assert "INSERT INTO statuses_statusevent" in statements[-1]
+    assert "UPDATE inbox_message" in statements[-1]
+    message.refresh_from_db()
+    assert (message.status, message.version) == (Status.DELIVERED, 2)
+    assert StatusEvent.objects.get(message=message).outcome == StatusEvent.Outcome.APPLIED
+
+
+def test_an_event_the_merge_counted_but_stored_elsewhere_does_not_write_the_message(
+    inbox, make_message
+):
+    """The merge counts a new event only if the attempt has not stored its key; if the key is
+    stored elsewhere in the inbox (here: parked before the message had its provider id, and
+    not adopted), the insert does not store it, and the message must not be written as if it
+    had: the merge is done again from the database, which has no such event for it."""
+    message = make_message(inbox, provider_message_id="wamid.clash")
+    update = upd("wamid.clash", "delivered", 1)
+    StatusEvent.objects.create(
+        inbox=inbox,
+        provider_message_id="wamid.clash",
+        status=update.status,
+        raw_status=update.raw_status,
+        occurred_at=update.occurred_at,
+        source=StatusEvent.Source.WEBHOOK,
+        outcome=StatusEvent.Outcome.PARKED,
+        dedupe_key=update.dedupe_key,
+    )
+
+    result = services.status_updates_apply(inbox=inbox, updates=[update])
+
+    message.refresh_from_db()
+    assert (message.status, message.version) == (Status.QUEUED, 1)
+    assert (result.stored, result.duplicates, result.changes) == (0, 1, [])
+    assert StatusEvent.objects.get(dedupe_key=update.dedupe_key).duplicate_count == 1
+
+
 def test_unknown_status_is_kept_and_changes_nothing(inbox, make_message):
     message = make_message(inbox, provider_message_id="wamid.4")
     result = services.status_updates_apply(
