@@ -245,9 +245,11 @@ def test_database_down_answers_503(client, inbox):
 def test_database_failing_mid_batch_writes_nothing_and_answers_503(client, inbox, make_message):
     message = make_message(inbox, provider_message_id="wamid.M")
     body = payload(status("wamid.M", "delivered"), status("wamid.M", "read"))
+    # Where the messages are written: on PostgreSQL with their events, in one statement.
     with (
         connection.execute_wrapper(_database_dies_on('UPDATE "INBOX_MESSAGE"')),
         connection.execute_wrapper(_database_dies_on("UPDATE INBOX_MESSAGE")),
+        connection.execute_wrapper(_database_dies_on("WITH INS AS")),
     ):
         response = post(client, inbox, body)
     assert response.status_code == 503
