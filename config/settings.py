@@ -331,6 +331,9 @@ TICKMARK_BENCH_NOOP = env_bool("TICKMARK_BENCH_NOOP", False)
 TICKMARK_WEBHOOK_LANES = int(
     os.environ.get("TICKMARK_WEBHOOK_LANES", "1" if "sqlite" in default_db["ENGINE"] else "2")
 )
+# 0: every lane starts whenever webhooks wait (with PostgreSQL across a network, where light
+# batches wait on round trips of milliseconds and more lanes overlap them; docs/deploy.md).
+TICKMARK_WEBHOOK_LANE_BYTES = int(os.environ.get("TICKMARK_WEBHOOK_LANE_BYTES", 64 * 1024))
 
 # Webhook bodies up to this size are accepted (a bounce carries the original mail; Meta batches
 # up to 1,000 statuses); larger → 413, recorded without the body. API bodies keep Django's

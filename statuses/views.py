@@ -38,12 +38,13 @@ log = logging.getLogger(__name__)
 # Enough to amortise the fixed cost of a transaction; small enough to keep each one short.
 MAX_BATCH = 64
 # A second lane (up to TICKMARK_WEBHOOK_LANES) starts only while the webhooks waiting for the
-# next batch carry at least this much body: heavy batches (many statuses each) gain from
-# overlapping one batch's round trips with the next one's Python, while single-status
-# webhooks split over two lanes only make twice the batches, each with the same eight round
-# trips, for a few webhooks each. Alternated on one database (bench/README.md, seventh
-# round): one lane against two, single-status webhooks 3,297 against 3,108 req/s summed over
-# four pairs, with 0.1-0.3 ms less daphne CPU each; 100-status webhooks 348 against 423.
+# next batch carry at least this much body (the default of TICKMARK_WEBHOOK_LANE_BYTES).
+# Heavy batches (many statuses each) gain from overlapping one batch's round trips with the
+# next one's Python, while single-status webhooks split over two lanes only make twice the
+# batches, each with the same round trips, for a few webhooks each. Alternated on one
+# database (bench/README.md, seventh round): one lane against two, single-status webhooks
+# 3,297 against 3,108 req/s summed over four pairs, with 0.1-0.3 ms less daphne CPU each;
+# 100-status webhooks 348 against 423.
 LANE_BYTES = 64 * 1024
 
 Item = tuple[str, uuid.UUID, WebhookRequest]
@@ -101,9 +102,10 @@ async def accept(item: Item, *, too_large: str | None = None) -> HttpResponse:
 class _Batcher:
     """Collects the webhooks that arrive while a batch is being applied into the next one."""
 
-    def __init__(self, lanes: int) -> None:
+    def __init__(self, lanes: int, lane_bytes: int = LANE_BYTES) -> None:
         self.pending: list[tuple[Item, asyncio.Future[HttpResponse]]] = []
         self.lanes = lanes
+        self.lane_bytes = lane_bytes
         self.running = 0
         self.tasks: set[asyncio.Task[None]] = set()  # held so they are not garbage-collected
         # One lane runs in Django's thread-sensitive thread, like a sync view (and inside a
@@ -123,11 +125,11 @@ class _Batcher:
         return await future
 
     def _heavy(self) -> bool:
-        """Whether the next batch is worth a lane of its own (``LANE_BYTES``)."""
+        """Whether the next batch is worth a lane of its own (``lane_bytes``; with 0, any)."""
         waiting = 0
         for (_, _, request), _ in self.pending[:MAX_BATCH]:
             waiting += len(request.body)
-            if waiting >= LANE_BYTES:
+            if waiting >= self.lane_bytes:
                 return True
         return False
 
@@ -161,7 +163,9 @@ def _batcher() -> _Batcher:
     loop = asyncio.get_running_loop()
     batcher = _batchers.get(loop)
     if batcher is None:
-        batcher = _batchers[loop] = _Batcher(settings.TICKMARK_WEBHOOK_LANES)
+        batcher = _batchers[loop] = _Batcher(
+            settings.TICKMARK_WEBHOOK_LANES, settings.TICKMARK_WEBHOOK_LANE_BYTES
+        )
     return batcher
 
 

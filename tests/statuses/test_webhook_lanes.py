@@ -115,6 +115,26 @@ async def test_a_second_lane_stops_when_what_waits_is_light_again():
     assert batcher.running == 0
 
 
+async def test_with_no_threshold_every_lane_starts_whenever_webhooks_wait():
+    """TICKMARK_WEBHOOK_LANE_BYTES=0, for a database across a network: light batches wait on
+    long round trips, and more lanes overlap them."""
+    batcher = views._Batcher(lanes=2, lane_bytes=0)
+    batcher.apply = apply = GatedApply()
+
+    answers = await run(batcher, [500] * 6, apply)
+
+    assert answers == [b"500"] * 6
+    assert apply.most == 2
+    assert apply.batches[:2] == [1, 1]
+
+
+async def test_the_threshold_is_the_setting(settings):
+    settings.TICKMARK_WEBHOOK_LANE_BYTES = 123
+    views._batchers.clear()
+    assert views._batcher().lane_bytes == 123
+    views._batchers.clear()
+
+
 async def test_one_lane_is_never_more():
     batcher = views._Batcher(lanes=1)
     batcher.apply = apply = GatedApply()
