@@ -212,8 +212,9 @@ def _hot_query_class() -> type:
 
     psycopg caches a statement's conversion only up to 4,096 bytes and 50 parameters (for ORM
     statements whose text changes with their input). A new message's one statement has ~70
-    (``statuses.outbound_rows``): converted again on every call, it was 10 % of daphne's CPU
-    while creating messages (py-spy, bench/README.md). Hot statements are a few fixed texts
+    (``statuses.outbound_rows``): converted again on every call, ~97 µs each, it was 10 % of
+    daphne's GIL samples while creating messages (py-spy; alternated pairs did not resolve the
+    gain from this machine's noise: bench/README.md). Hot statements are a few fixed texts
     (``hot_cursor``), so each one's conversion is kept, up to ``_CONVERTED_MAX`` of them.
     """
     from psycopg import _queries  # psycopg's own converter (pinned in pyproject.toml)

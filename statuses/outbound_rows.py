@@ -4,8 +4,8 @@
 message (savepointed get-or-creates of contact and conversation, separate updates and
 lookups). Here one statement finds a repeated ``customer_message_id`` or else upserts the
 contact and the conversation (``INSERT … ON CONFLICT``, race-free: the conflicting row is
-locked and returned, never missed), and one statement stores the message. A conversation's
-``last_message_at`` never moves back when concurrent sends commit out of order.
+locked and returned, never missed) and stores the message and its send task. A
+conversation's ``last_message_at`` never moves back when concurrent sends commit out of order.
 """
 
 from __future__ import annotations
