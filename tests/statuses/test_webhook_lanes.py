@@ -2,6 +2,8 @@
 heavy (``statuses.views.LANE_BYTES``); light webhooks wait for the one lane and go together."""
 
 import asyncio
+import concurrent.futures
+import functools
 import uuid
 
 from django.http import HttpResponse
@@ -23,6 +25,19 @@ def item(size: int) -> views.Item:
         remote_addr="127.0.0.1",
     )
     return ("whatsapp_cloud", uuid.uuid4(), request)
+
+
+def in_own_loop(test):
+    """Run an async test on an event loop in a thread of its own. These tests use no database,
+    so they run after the browser tests, whose Playwright keeps an event loop running on the
+    main thread for the whole session (pytest-asyncio cannot start one there then)."""
+
+    @functools.wraps(test)
+    def run(*args, **kwargs):
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, test(*args, **kwargs)).result()
+
+    return run
 
 
 class GatedApply:
@@ -55,6 +70,7 @@ async def run(batcher: views._Batcher, sizes: list[int], apply: GatedApply) -> l
     return [response.content for response in await asyncio.gather(*submitted)]
 
 
+@in_own_loop
 async def test_light_webhooks_take_one_lane_and_wait_for_it_together():
     batcher = views._Batcher(lanes=2)
     batcher.apply = apply = GatedApply()
@@ -67,6 +83,7 @@ async def test_light_webhooks_take_one_lane_and_wait_for_it_together():
     assert batcher.running == 0
 
 
+@in_own_loop
 async def test_heavy_webhooks_take_a_second_lane():
     batcher = views._Batcher(lanes=2)
     batcher.apply = apply = GatedApply()
@@ -81,6 +98,7 @@ async def test_heavy_webhooks_take_a_second_lane():
     assert batcher.running == 0
 
 
+@in_own_loop
 async def test_a_second_lane_stops_when_what_waits_is_light_again():
     batcher = views._Batcher(lanes=2)
     gates: list[asyncio.Event] = []
@@ -115,6 +133,7 @@ async def test_a_second_lane_stops_when_what_waits_is_light_again():
     assert batcher.running == 0
 
 
+@in_own_loop
 async def test_with_no_threshold_every_lane_starts_whenever_webhooks_wait():
     """TICKMARK_WEBHOOK_LANE_BYTES=0, for a database across a network: light batches wait on
     long round trips, and more lanes overlap them."""
@@ -128,6 +147,7 @@ async def test_with_no_threshold_every_lane_starts_whenever_webhooks_wait():
     assert apply.batches[:2] == [1, 1]
 
 
+@in_own_loop
 async def test_the_threshold_is_the_setting(settings):
     settings.TICKMARK_WEBHOOK_LANE_BYTES = 123
     views._batchers.clear()
@@ -135,6 +155,7 @@ async def test_the_threshold_is_the_setting(settings):
     views._batchers.clear()
 
 
+@in_own_loop
 async def test_one_lane_is_never_more():
     batcher = views._Batcher(lanes=1)
     batcher.apply = apply = GatedApply()
