@@ -7,6 +7,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
+from functools import cache
 
 from django.db import connection
 from django.db.models import F
@@ -115,25 +116,29 @@ def _event_rows(
     return unique, rows, within_batch
 
 
-def _events_insert(inbox_id: uuid.UUID, rows: list[tuple], now: datetime) -> tuple[str, list]:
-    """The PostgreSQL ``INSERT`` of the event rows, returning ``id, dedupe_key, is_new``.
+# The event columns that hold one value per row (the others: one value for the whole batch).
+_PER_ROW = tuple(i for i in range(len(_EVENT_COLUMNS)) if i not in _ONE_VALUE)
 
-    One array per column (the inbox and the time received are one value for all): the
+
+def _events_insert(inbox_id: uuid.UUID, rows: list[tuple], now: datetime) -> tuple[str, list]:
+    """The PostgreSQL ``INSERT`` of the event rows, returning ``id, dedupe_key, is_new``."""
+    columns = list(zip(*rows, strict=True))
+    return _events_insert_sql(), [inbox_id, now, *(list(columns[i]) for i in _PER_ROW)]
+
+
+@cache
+def _events_insert_sql() -> str:
+    """One array per column (the inbox and the time received are one value for all): the
     statement text is the same whatever the batch size, so neither the driver nor the server
     re-parses thousands of placeholders."""
     table = StatusEvent._meta.db_table
-    per_row = [
-        (i, name, kind) for i, (name, kind) in enumerate(_EVENT_COLUMNS) if i not in _ONE_VALUE
-    ]
-    row_names = ", ".join(name for _, name, _ in per_row)
-    arrays = ", ".join(f"%s::{kind}[]" for _, _, kind in per_row)
-    sql = (
+    row_names = ", ".join(_EVENT_COLUMNS[i][0] for i in _PER_ROW)
+    arrays = ", ".join(f"%s::{_EVENT_COLUMNS[i][1]}[]" for i in _PER_ROW)
+    return (
         f"INSERT INTO {table} (inbox_id, received_at, {row_names}) "
         f"SELECT %s::uuid, %s::timestamptz, u.* FROM unnest({arrays}) AS u({row_names}) "
         f"ORDER BY u.dedupe_key {_ON_CONFLICT} RETURNING id, dedupe_key, (xmax = 0) AS is_new"
     )
-    columns = list(zip(*rows, strict=True))
-    return sql, [inbox_id, now, *(list(columns[i]) for i, _, _ in per_row)]
 
 
 def _insert_events(
@@ -208,14 +213,18 @@ def _merged_update(
     updates: list[tuple[dict, machine.Merged, bool]], now: datetime
 ) -> tuple[str, list]:
     """The PostgreSQL ``UPDATE`` of the merged messages (its ``WHERE`` may be extended)."""
-    table = Message._meta.db_table
     columns = [
         [current["id"] for current, _, _ in updates],
         *([getattr(merged, name) for _, merged, _ in updates] for name in MERGED_FIELDS),
         [status_changed for _, _, status_changed in updates],
     ]
-    sql = (
-        f"UPDATE {table} AS m SET status = v.status, sent_at = v.sent_at, "
+    return _merged_update_sql(), [now, now, *columns]
+
+
+@cache
+def _merged_update_sql() -> str:
+    return (
+        f"UPDATE {Message._meta.db_table} AS m SET status = v.status, sent_at = v.sent_at, "
         "delivered_at = v.delivered_at, read_at = v.read_at, failed_at = v.failed_at, "
         "error_code = v.error_code, error_title = v.error_title, error_detail = v.error_detail, "
         "status_updated_at = CASE WHEN v.status_changed THEN %s ELSE m.status_updated_at END, "
@@ -226,7 +235,20 @@ def _merged_update(
         "error_title, error_detail, status_changed) "
         "WHERE m.id = v.id"
     )
-    return sql, [now, now, *columns]
+
+
+@cache
+def _insert_events_and_write_sql() -> str:
+    """The events' ``INSERT`` and the messages' ``UPDATE``, the latter only if every counted
+    key is among the keys the former stored."""
+    return (
+        f"WITH ins AS ({_events_insert_sql()}), "
+        f"upd AS ({_merged_update_sql()} AND NOT EXISTS ("
+        "SELECT 1 FROM unnest(%s::varchar[]) AS counted(key) WHERE NOT EXISTS ("
+        "SELECT 1 FROM ins WHERE ins.dedupe_key = counted.key AND ins.is_new)"
+        ") RETURNING m.id) "
+        "SELECT id, dedupe_key, is_new, (SELECT count(*) FROM upd) FROM ins"
+    )
 
 
 def _insert_events_and_write(
@@ -245,16 +267,9 @@ def _insert_events_and_write(
     outside the messages merged), nothing is written and the third value is False: the caller
     merges again from the database and writes then, as after ``_insert_events``."""
     unique, rows, within_batch = _event_rows(inbox_id, events, received_at)
-    insert_sql, insert_params = _events_insert(inbox_id, rows, received_at)
-    update_sql, update_params = _merged_update(updates, now)
-    sql = (
-        f"WITH ins AS ({insert_sql}), "
-        f"upd AS ({update_sql} AND NOT EXISTS ("
-        "SELECT 1 FROM unnest(%s::varchar[]) AS counted(key) WHERE NOT EXISTS ("
-        "SELECT 1 FROM ins WHERE ins.dedupe_key = counted.key AND ins.is_new)"
-        ") RETURNING m.id) "
-        "SELECT id, dedupe_key, is_new, (SELECT count(*) FROM upd) FROM ins"
-    )
+    _, insert_params = _events_insert(inbox_id, rows, received_at)
+    _, update_params = _merged_update(updates, now)
+    sql = _insert_events_and_write_sql()
     with hot_cursor() as cursor:
         cursor.execute(sql, [*insert_params, *update_params, counted_keys])
         returned = cursor.fetchall()
