@@ -322,17 +322,19 @@ SPECTACULAR_SETTINGS = {
 # A do-nothing view at /bench/noop, the ceiling the benchmarks compare with (bench/run.py).
 TICKMARK_BENCH_NOOP = env_bool("TICKMARK_BENCH_NOOP", False)
 
-# Webhook batches one web process applies at once (statuses.views._Batcher), each lane with its
-# own thread and connection, overlapping one batch's round trips with the next one's Python.
-# A second lane starts only while the webhooks waiting carry at least statuses.views.LANE_BYTES
-# of body (100-status webhooks: two lanes measured 8,020 against 5,810 statuses/s); light,
-# single-status webhooks keep one lane and bigger batches (2026-11-30, seventh round: 3,373
-# against 3,108 req/s summed over four alternated pairs, bench/README.md). SQLite: 1.
+# Webhook lanes of one web process (statuses.views._Lanes): threads with a connection each,
+# passing one baton. A lane takes what waits and applies it, and lets the next one start just
+# before its COMMIT, so commits and answers overlap the next batch while batches stay as big
+# as with one lane (eighth round: +8 % single-status webhooks against the seventh round's
+# asyncio lanes, bench/README.md). A batch of at least TICKMARK_WEBHOOK_LANE_BYTES of body
+# lets the next lane start at once (100-status webhooks: two lanes measured 8,020 against
+# 5,810 statuses/s). SQLite: 1 (one lane, in Django's sync thread).
 TICKMARK_WEBHOOK_LANES = int(
     os.environ.get("TICKMARK_WEBHOOK_LANES", "1" if "sqlite" in default_db["ENGINE"] else "2")
 )
-# 0: every lane starts whenever webhooks wait (with PostgreSQL across a network, where light
-# batches wait on round trips of milliseconds and more lanes overlap them; docs/deploy.md).
+# 0: every batch lets the next lane start at once (with PostgreSQL across a network, where
+# light batches wait on round trips of milliseconds and more lanes overlap them;
+# docs/deploy.md).
 TICKMARK_WEBHOOK_LANE_BYTES = int(os.environ.get("TICKMARK_WEBHOOK_LANE_BYTES", 64 * 1024))
 
 # Webhook bodies up to this size are accepted (a bounce carries the original mail; Meta batches

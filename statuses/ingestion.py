@@ -9,7 +9,7 @@ import logging
 import math
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -60,7 +60,11 @@ def webhook_receive(*, inbox: Inbox, request: WebhookRequest) -> WebhookAnswer:
     return webhooks_receive([(inbox, request)])[0]
 
 
-def webhooks_receive(items: Sequence[tuple[Inbox, WebhookRequest]]) -> list[WebhookAnswer]:
+def webhooks_receive(
+    items: Sequence[tuple[Inbox, WebhookRequest]],
+    *,
+    before_commit: Callable[[], None] | None = None,
+) -> list[WebhookAnswer]:
     """Receive webhooks that arrived together: answer each one, and record and apply all the
     accepted ones in one transaction (one commit, one set of statements per inbox) — under
     load the server hands in several at a time, so the per-webhook cost falls with the load.
@@ -68,6 +72,10 @@ def webhooks_receive(items: Sequence[tuple[Inbox, WebhookRequest]]) -> list[Webh
     If the database fails, the exception propagates (→ 503 for all, nothing half-written). Any
     other failure of a joint apply retries the webhooks one by one, so one bad delivery never
     costs the others their answer.
+
+    ``before_commit`` is called once the joint transaction has taken every lock it takes and
+    written everything, just before its ``COMMIT`` (the webhook lanes pass their baton there,
+    ``statuses.views``); it is not called for the one-by-one retries.
     """
     outcomes: list[WebhookAnswer | None] = [None] * len(items)
     accepted: list[_Accepted] = []
@@ -79,7 +87,7 @@ def webhooks_receive(items: Sequence[tuple[Inbox, WebhookRequest]]) -> list[Webh
             accepted.append(_Accepted(index, inbox, request, parsed))
     if len(accepted) > 1:
         try:
-            _apply(accepted)
+            _apply(accepted, before_commit)
         except (OperationalError, InterfaceError):
             raise
         except Exception:
@@ -87,7 +95,7 @@ def webhooks_receive(items: Sequence[tuple[Inbox, WebhookRequest]]) -> list[Webh
             for item in accepted:
                 _apply([item])
     elif accepted:
-        _apply(accepted)
+        _apply(accepted, before_commit)
     for item in accepted:
         outcomes[item.index] = OK
     return outcomes  # type: ignore[return-value]
@@ -131,7 +139,7 @@ def _check(inbox: Inbox, request: WebhookRequest) -> tuple[WebhookAnswer | None,
     return None, _inbound_not_ahead(_without_nul(parsed), request.received_at)
 
 
-def _apply(accepted: list[_Accepted]) -> None:
+def _apply(accepted: list[_Accepted], before_commit: Callable[[], None] | None = None) -> None:
     """Record the deliveries and apply what they say, in one transaction.
 
     Inboxes are applied in id order, so two batches never lock each other's rows in opposite
@@ -171,6 +179,8 @@ def _apply(accepted: list[_Accepted]) -> None:
             )
             if template_updates := [t for item, _ in group for t in item.parsed.templates]:
                 templates.template_updates_apply(inbox=inbox, updates=template_updates)
+        if before_commit is not None:
+            before_commit()
 
 
 def _accepted_delivery(item: _Accepted) -> WebhookDelivery:

@@ -1,17 +1,22 @@
 """Provider webhook endpoint (DESIGN §5): verify, record, parse, delegate. No business logic.
 
 The view is async so that webhooks arriving while others are being applied can be handed in
-together (``_Batcher``): one transaction and one set of statements for all of them. A lone
-webhook is applied at once, exactly as before; under load the per-webhook cost falls. The
-database work still runs in Django's sync thread, as any sync view's would.
+together: one transaction and one set of statements for all of them. A lone webhook is applied
+at once; under load the per-webhook cost falls. The database work runs in lane threads of
+their own (``_Lanes``), or with one lane in Django's sync thread, as a sync view's would
+(``_Batcher``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import logging
+import threading
 import uuid
 import weakref
+from collections.abc import Callable
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -37,15 +42,18 @@ log = logging.getLogger(__name__)
 
 # Enough to amortise the fixed cost of a transaction; small enough to keep each one short.
 MAX_BATCH = 64
-# A second lane (up to TICKMARK_WEBHOOK_LANES) starts only while the webhooks waiting for the
-# next batch carry at least this much body (the default of TICKMARK_WEBHOOK_LANE_BYTES).
-# Heavy batches (many statuses each) gain from overlapping one batch's round trips with the
-# next one's Python, while single-status webhooks split over two lanes only make twice the
-# batches, each with the same round trips, for a few webhooks each. Alternated on one
-# database (bench/README.md, seventh round): one lane against two, single-status webhooks
-# 3,297 against 3,108 req/s summed over four pairs, with 0.1-0.3 ms less daphne CPU each;
+# A batch carrying at least this much body (the default of TICKMARK_WEBHOOK_LANE_BYTES) lets
+# the next lane start at once instead of before its COMMIT (``_Lanes``): heavy batches (many
+# statuses each) gain from overlapping whole, while single-status webhooks overlapped whole
+# only make twice the batches, each with the same round trips, for a few webhooks each.
+# Alternated on one database (bench/README.md, seventh round): single-status webhooks 3,297
+# against 3,108 req/s summed over four pairs, kept together against overlapped whole;
 # 100-status webhooks 348 against 423.
 LANE_BYTES = 64 * 1024
+# A lane thread with nothing to do for this long ends (a new one starts with the next webhook).
+LANE_IDLE_SECONDS = 5.0
+# A lane waiting this long for the baton hands its connection back to the pool meanwhile.
+LANE_HOLD_SECONDS = 0.5
 
 Item = tuple[str, uuid.UUID, WebhookRequest]
 
@@ -100,71 +108,193 @@ async def accept(item: Item, *, too_large: str | None = None) -> HttpResponse:
 
 
 class _Batcher:
-    """Collects the webhooks that arrive while a batch is being applied into the next one."""
+    """One lane (``TICKMARK_WEBHOOK_LANES=1``: SQLite, and tests inside a transaction): the
+    webhooks that arrive while a batch is being applied wait and go together in the next one,
+    in Django's thread-sensitive thread, like a sync view (and inside a test's transaction)."""
 
-    def __init__(self, lanes: int, lane_bytes: int = LANE_BYTES) -> None:
+    def __init__(self) -> None:
         self.pending: list[tuple[Item, asyncio.Future[HttpResponse]]] = []
-        self.lanes = lanes
-        self.lane_bytes = lane_bytes
-        self.running = 0
+        self.running = False
         self.tasks: set[asyncio.Task[None]] = set()  # held so they are not garbage-collected
-        # One lane runs in Django's thread-sensitive thread, like a sync view (and inside a
-        # test's transaction); more lanes each take a pool thread and connection of their own,
-        # so one batch's round trips to PostgreSQL overlap with the next one's.
-        self.apply = sync_to_async(_receive, thread_sensitive=lanes == 1)
+        self.apply = sync_to_async(_receive, thread_sensitive=True)
 
     async def submit(self, item: Item) -> HttpResponse:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[HttpResponse] = loop.create_future()
         self.pending.append((item, future))
-        if self.running == 0 or (self.running < self.lanes and self._heavy()):
-            self.running += 1
+        if not self.running:
+            self.running = True
             task = loop.create_task(self._drain())
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
         return await future
 
-    def _heavy(self) -> bool:
-        """Whether the next batch is worth a lane of its own (``lane_bytes``; with 0, any)."""
-        waiting = 0
-        for (_, _, request), _ in self.pending[:MAX_BATCH]:
-            waiting += len(request.body)
-            if waiting >= self.lane_bytes:
-                return True
-        return False
-
     async def _drain(self) -> None:
         try:
             while self.pending:
-                if self.running > 1 and not self._heavy():
-                    break  # another lane takes light batches, each bigger for it
                 batch, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
                 try:
                     responses = await self.apply([item for item, _ in batch])
                 except Exception as exc:  # never leave a request hanging
                     log.exception("webhook batch failed")
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
+                    _fail(batch, exc)
                     continue
-                for (_, future), response in zip(batch, responses, strict=True):
-                    if not future.done():
-                        future.set_result(response)
+                _answer(batch, responses)
         finally:
-            self.running -= 1
+            self.running = False
 
 
-_batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Batcher] = (
+class _Lanes:
+    """Several lanes (``TICKMARK_WEBHOOK_LANES`` ≥ 2, PostgreSQL), each a thread of its own
+    with its own connection, passing one baton.
+
+    A lane holds the baton while it takes a batch (everything waiting, up to ``MAX_BATCH``) and
+    applies it, and passes it on once the batch's transaction has taken its locks and written
+    everything, just before ``COMMIT`` (``ingestion.webhooks_receive``'s ``before_commit``).
+    The next lane then takes what arrived meanwhile while the first one's commit, its answers
+    and its return run beside it: batches stay as big as with one lane, and the commit's wait
+    for the disk and the hops between threads leave the critical path. A lane that waited on
+    the baton needs no hop through the event loop to start. A batch of
+    ``lane_bytes`` of body or more (100-status webhooks) passes the baton as soon as it is
+    taken, so heavy batches overlap whole; ``lane_bytes=0`` does that for every batch.
+
+    Locks keep this safe: the lane behind waits for any row the one committing still holds,
+    and the one committing takes no more locks, so they cannot deadlock.
+    """
+
+    def __init__(self, lanes: int, lane_bytes: int = LANE_BYTES, apply=None) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.lanes = lanes
+        self.lane_bytes = lane_bytes
+        # apply(items, before_commit) -> responses, in the lane's thread
+        self.apply = apply or _receive_batch
+        self.pending: collections.deque[tuple[Item, asyncio.Future[HttpResponse]]] = (
+            collections.deque()
+        )
+        self.ready = threading.Condition()  # guards pending and threads
+        self.baton = threading.Lock()
+        self.threads = 0
+
+    async def submit(self, item: Item) -> HttpResponse:
+        future: asyncio.Future[HttpResponse] = self.loop.create_future()
+        with self.ready:
+            self.pending.append((item, future))
+            self.ready.notify()
+            start = self.threads < self.lanes
+            if start:
+                self.threads += 1
+        if start:
+            self._start()
+        return await future
+
+    def _start(self) -> None:
+        threading.Thread(target=self._lane, name="webhook-lane", daemon=True).start()
+
+    def _lane(self) -> None:
+        ended = False
+        try:
+            while True:
+                if not self.baton.acquire(timeout=LANE_HOLD_SECONDS):
+                    # Another lane is busy or waits for webhooks: the connection goes back
+                    # to the pool while this one waits.
+                    close_old_connections()
+                    self.baton.acquire()
+                handoff = _Handoff(self.baton)
+                try:
+                    batch = self._take()
+                    if batch is None:
+                        ended = True
+                        return
+                    if self._heavy(batch):
+                        handoff()
+                    try:
+                        responses = self.apply([item for item, _ in batch], handoff)
+                    except Exception as exc:  # never leave a request hanging
+                        log.exception("webhook batch failed")
+                        self._call(_fail, batch, exc)
+                        continue
+                finally:
+                    handoff()
+                self._call(_answer, batch, responses)
+                if any(response.status_code == 503 for response in responses):
+                    close_old_connections()  # a failed connection is not used again
+        except Exception:
+            log.exception("webhook lane failed")
+        finally:
+            if not ended:  # failed: leave, and start another lane if webhooks wait
+                with self.ready:
+                    self.threads -= 1
+                    restart = bool(self.pending) and self.threads < self.lanes
+                    if restart:
+                        self.threads += 1
+                if restart:
+                    self._start()
+            with contextlib.suppress(Exception):
+                connection.close()  # back to the pool
+
+    def _take(self) -> list[tuple[Item, asyncio.Future[HttpResponse]]] | None:
+        """The next batch; None when nothing came for ``LANE_IDLE_SECONDS`` (the lane ends)."""
+        with self.ready:
+            if self.pending:
+                return self._batch()
+        close_old_connections()  # nothing waits: the connection goes back while the lane idles
+        with self.ready:
+            while not self.pending:
+                if not self.ready.wait(LANE_IDLE_SECONDS) and not self.pending:
+                    self.threads -= 1  # with the check, so a submit now starts a new lane
+                    return None
+            return self._batch()
+
+    def _batch(self) -> list[tuple[Item, asyncio.Future[HttpResponse]]]:
+        return [self.pending.popleft() for _ in range(min(MAX_BATCH, len(self.pending)))]
+
+    def _heavy(self, batch: list[tuple[Item, asyncio.Future[HttpResponse]]]) -> bool:
+        """Whether this batch is worth a lane of its own (``lane_bytes``; with 0, any)."""
+        return sum(len(request.body) for (_, _, request), _ in batch) >= self.lane_bytes
+
+    def _call(self, function, *args) -> None:
+        # RuntimeError: the loop has closed (a test's), and nobody waits for the answers.
+        with contextlib.suppress(RuntimeError):
+            self.loop.call_soon_threadsafe(function, *args)
+
+
+class _Handoff:
+    """Passes the baton on once, whichever comes first: the batch's ``before_commit``, a heavy
+    batch's start, or the batch's end."""
+
+    def __init__(self, baton: threading.Lock) -> None:
+        self.baton: threading.Lock | None = baton
+
+    def __call__(self) -> None:
+        baton, self.baton = self.baton, None
+        if baton is not None:
+            baton.release()
+
+
+def _answer(batch: list[tuple[Item, asyncio.Future[HttpResponse]]], responses) -> None:
+    for (_, future), response in zip(batch, responses, strict=True):
+        if not future.done():
+            future.set_result(response)
+
+
+def _fail(batch: list[tuple[Item, asyncio.Future[HttpResponse]]], exc: Exception) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(exc)
+
+
+_batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Batcher | _Lanes] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def _batcher() -> _Batcher:
+def _batcher() -> _Batcher | _Lanes:
     loop = asyncio.get_running_loop()
     batcher = _batchers.get(loop)
     if batcher is None:
-        batcher = _batchers[loop] = _Batcher(
-            settings.TICKMARK_WEBHOOK_LANES, settings.TICKMARK_WEBHOOK_LANE_BYTES
+        lanes = settings.TICKMARK_WEBHOOK_LANES
+        batcher = _batchers[loop] = (
+            _Batcher() if lanes == 1 else _Lanes(lanes, settings.TICKMARK_WEBHOOK_LANE_BYTES)
         )
     return batcher
 
@@ -173,15 +303,16 @@ def _receive(items: list[Item]) -> list[HttpResponse]:
     try:
         return _receive_batch(items)
     finally:
-        # This runs in whichever thread asgiref picked for the request that started the drain,
-        # not inside a Django request cycle: hand the connection back (to the pool) as a
-        # request would, so threads never pile up connections. Inside a test's transaction
-        # there is nothing to hand back.
+        # This runs in Django's thread-sensitive thread, not inside a Django request cycle:
+        # hand the connection back (to the pool) as a request would. Inside a test's
+        # transaction there is nothing to hand back.
         if not connection.in_atomic_block:
             close_old_connections()
 
 
-def _receive_batch(items: list[Item]) -> list[HttpResponse]:
+def _receive_batch(
+    items: list[Item], before_commit: Callable[[], None] | None = None
+) -> list[HttpResponse]:
     try:
         inboxes = caches.inboxes_by_id({inbox_id for _, inbox_id, _ in items})
         responses: list[HttpResponse | None] = [None] * len(items)
@@ -192,7 +323,9 @@ def _receive_batch(items: list[Item]) -> list[HttpResponse]:
                 responses[index] = json_error(404, "unknown_inbox", "No such inbox.")
             else:
                 known.append((index, inbox, request))
-        outcomes = ingestion.webhooks_receive([(inbox, request) for _, inbox, request in known])
+        outcomes = ingestion.webhooks_receive(
+            [(inbox, request) for _, inbox, request in known], before_commit=before_commit
+        )
     except (OperationalError, InterfaceError):
         log.warning("database unavailable while receiving %d webhooks", len(items))
         return [_unavailable() for _ in items]

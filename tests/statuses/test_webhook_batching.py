@@ -5,17 +5,21 @@ import asyncio
 import hashlib
 import hmac
 import json
+import threading
 from unittest import mock
 
 import httpx
 import pytest
 from asgiref.sync import sync_to_async
-from django.db import connections
+from django.db import connection, connections
+from django.utils import timezone
 
 from config.asgi import application
+from inbox.models import Message
 from statuses import ingestion
 from statuses.machine import Status
 from statuses.models import StatusEvent, WebhookDelivery
+from statuses.providers.base import WebhookRequest
 
 APP_SECRET = "test_app_secret"
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -60,9 +64,9 @@ async def test_a_burst_of_webhooks_is_applied_in_batches_with_every_answer_right
     sizes = []
     real = ingestion.webhooks_receive
 
-    def observe(items):
+    def observe(items, **kwargs):
         sizes.append(len(items))
-        return real(items)
+        return real(items, **kwargs)
 
     transport = httpx.ASGITransport(app=application)
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
@@ -98,3 +102,74 @@ async def test_a_burst_of_webhooks_is_applied_in_batches_with_every_answer_right
 
     await check()
     await sync_to_async(connections.close_all)()  # the sync thread's connection
+
+
+def test_the_baton_passes_once_everything_is_written_and_before_anyone_sees_it(inbox, make_message):
+    """``before_commit`` (where a lane lets the next one start, ``statuses.views._Lanes``)
+    comes inside the joint transaction, after the deliveries, events and messages are written
+    and before they are committed: the lane behind can only wait for these rows, never read
+    them half-done."""
+    messages = [
+        make_message(inbox, to=f"+1555000{i:04d}", provider_message_id=f"wamid.h{i}")
+        for i in range(2)
+    ]
+    requests = []
+    for i in range(2):
+        body = body_for(f"wamid.h{i}", "delivered", 1767225600)
+        requests.append(
+            (
+                inbox,
+                WebhookRequest(
+                    method="POST",
+                    url="http://127.0.0.1" + inbox.webhook_path,
+                    path=inbox.webhook_path,
+                    query={},
+                    headers=signed(body),
+                    body=body,
+                    received_at=timezone.now(),
+                    remote_addr="127.0.0.1",
+                ),
+            )
+        )
+
+    def committed() -> tuple[int, int]:
+        """What another connection sees: only what is committed."""
+        found = []
+
+        def look():
+            try:
+                found.append(
+                    (
+                        WebhookDelivery.objects.count(),
+                        Message.objects.filter(status=Status.DELIVERED).count(),
+                    )
+                )
+            finally:
+                connections.close_all()
+
+        thread = threading.Thread(target=look)
+        thread.start()
+        thread.join()
+        return found[0]
+
+    seen = []
+
+    def before_commit():
+        seen.append(
+            (
+                connection.in_atomic_block,
+                WebhookDelivery.objects.count(),
+                StatusEvent.objects.count(),
+                Message.objects.filter(status=Status.DELIVERED).count(),
+                committed(),
+            )
+        )
+
+    answers = ingestion.webhooks_receive(requests, before_commit=before_commit)
+
+    assert [a.http_status for a in answers] == [200, 200]
+    assert seen == [(True, 2, 2, 2, (0, 0))]  # written, in the transaction, not yet committed
+    assert committed() == (2, 2)
+    for message in messages:
+        message.refresh_from_db()
+        assert message.status == Status.DELIVERED

@@ -1,16 +1,23 @@
-"""The webhook batcher's lanes: a second batch runs beside the first only while what waits is
-heavy (``statuses.views.LANE_BYTES``); light webhooks wait for the one lane and go together."""
+"""The webhook lanes (``statuses.views._Lanes``): threads passing one baton. A lane takes what
+waits and applies it; the next lane starts on what arrived meanwhile only once the first has
+passed the baton, just before its COMMIT (or at once, for a heavy batch:
+``statuses.views.LANE_BYTES``). With one lane (``_Batcher``) batches never overlap."""
 
 import asyncio
 import concurrent.futures
 import functools
+import threading
+import time
 import uuid
 
+import pytest
 from django.http import HttpResponse
 from django.utils import timezone
 
 from statuses import views
 from statuses.providers.base import WebhookRequest
+
+WAIT = 10.0  # seconds a test waits for a lane before it fails
 
 
 def item(size: int) -> views.Item:
@@ -40,8 +47,179 @@ def in_own_loop(test):
     return run
 
 
+class ScriptedApply:
+    """Stands in for the database work of a lane (``apply(items, before_commit)``): batch k
+    waits for ``locked[k]`` before it calls ``before_commit`` (its locks taken, everything
+    written), then for ``done[k]`` before it returns (its COMMIT)."""
+
+    def __init__(self, batches: int = 8, fail: set[int] = frozenset()) -> None:
+        self.locked = [threading.Event() for _ in range(batches)]
+        self.done = [threading.Event() for _ in range(batches)]
+        self.fail = fail
+        self.batches: list[int] = []
+        self.running = 0
+        self.most = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, items: list, before_commit) -> list[HttpResponse]:
+        with self.lock:
+            k = len(self.batches)
+            self.batches.append(len(items))
+            self.running += 1
+            self.most = max(self.most, self.running)
+        try:
+            assert self.locked[k].wait(WAIT)
+            before_commit()
+            assert self.done[k].wait(WAIT)
+            if k in self.fail:
+                raise RuntimeError(f"batch {k} failed")
+            return [HttpResponse(str(len(request.body))) for _, _, request in items]
+        finally:
+            with self.lock:
+                self.running -= 1
+
+    def release_all(self) -> None:
+        for event in (*self.locked, *self.done):
+            event.set()
+
+
+async def until(condition, what: str) -> None:
+    deadline = time.monotonic() + WAIT
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.005)
+
+
+def submit_all(lanes: views._Lanes, sizes: list[int]) -> list[asyncio.Task]:
+    return [asyncio.ensure_future(lanes.submit(item(size))) for size in sizes]
+
+
+@in_own_loop
+async def test_the_next_lane_starts_on_what_waits_once_the_first_passes_the_baton():
+    lanes = views._Lanes(lanes=2)
+    lanes.apply = apply = ScriptedApply()
+
+    first = submit_all(lanes, [500])
+    await until(lambda: apply.batches == [1], "the first batch")
+    rest = submit_all(lanes, [500] * 19)
+    await asyncio.sleep(0.2)
+    assert apply.batches == [1]  # the second lane waits for the baton; the webhooks wait
+
+    apply.locked[0].set()  # the first batch's locks are taken: it passes the baton on
+    await until(lambda: len(apply.batches) == 2, "the second batch")
+    assert apply.batches == [1, 19]  # everything that waited, together
+    assert apply.running == 2  # the second batch runs while the first has not committed
+
+    apply.release_all()
+    answers = [response.content for response in await asyncio.gather(*first, *rest)]
+    assert answers == [b"500"] * 20
+    assert apply.most == 2
+
+
+@in_own_loop
+async def test_heavy_batches_pass_the_baton_at_once():
+    lanes = views._Lanes(lanes=2)
+    lanes.apply = apply = ScriptedApply()
+    heavy = views.LANE_BYTES  # each alone is worth a lane
+
+    submitted = submit_all(lanes, [heavy])
+    await until(lambda: apply.batches == [1], "the first batch")
+    submitted += submit_all(lanes, [heavy] * 5)
+    await until(lambda: len(apply.batches) == 2, "the second batch")
+    assert apply.running == 2  # neither has taken its locks yet: they overlap whole
+
+    apply.release_all()
+    answers = [response.content for response in await asyncio.gather(*submitted)]
+    assert answers == [str(heavy).encode()] * 6
+    assert apply.most == 2  # never more than the lanes
+    assert sum(apply.batches) == 6
+
+
+@in_own_loop
+async def test_with_no_threshold_every_batch_passes_the_baton_at_once():
+    """TICKMARK_WEBHOOK_LANE_BYTES=0, for a database across a network: light batches wait on
+    long round trips, and more lanes overlap them."""
+    lanes = views._Lanes(lanes=2, lane_bytes=0)
+    lanes.apply = apply = ScriptedApply()
+
+    submitted = submit_all(lanes, [500])
+    await until(lambda: apply.batches == [1], "the first batch")
+    submitted += submit_all(lanes, [500] * 5)
+    await until(lambda: len(apply.batches) == 2, "the second batch")
+
+    apply.release_all()
+    assert len(await asyncio.gather(*submitted)) == 6
+    assert apply.most == 2
+
+
+@in_own_loop
+async def test_a_failed_batch_fails_its_own_webhooks_and_the_lanes_go_on():
+    lanes = views._Lanes(lanes=2)
+    lanes.apply = apply = ScriptedApply(fail={0})
+
+    failed = submit_all(lanes, [500])
+    await until(lambda: apply.batches == [1], "the first batch")
+    apply.release_all()
+    with pytest.raises(RuntimeError, match="batch 0 failed"):
+        await failed[0]
+
+    later = submit_all(lanes, [500] * 3)
+    answers = [response.content for response in await asyncio.gather(*later)]
+    assert answers == [b"500"] * 3
+
+
+@in_own_loop
+async def test_an_idle_lane_ends_and_the_next_webhook_starts_one(monkeypatch):
+    monkeypatch.setattr(views, "LANE_IDLE_SECONDS", 0.05)
+    lanes = views._Lanes(lanes=2)
+    lanes.apply = apply = ScriptedApply()
+    apply.release_all()
+
+    assert [r.content for r in await asyncio.gather(*submit_all(lanes, [7] * 3))] == [b"7"] * 3
+    await until(lambda: lanes.threads == 0, "the lanes to end")
+
+    assert [r.content for r in await asyncio.gather(*submit_all(lanes, [9]))] == [b"9"]
+    assert lanes.threads >= 1
+
+
+@in_own_loop
+async def test_a_lane_that_fails_outside_a_batch_is_replaced(monkeypatch):
+    """Whatever goes wrong in a lane itself, waiting webhooks are not left without one."""
+    lanes = views._Lanes(lanes=1 + 1)
+    lanes.apply = apply = ScriptedApply()
+    apply.release_all()
+    real_take = lanes._take
+    calls = []
+
+    def take_failing_once():
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("lost the connection while idle")
+        return real_take()
+
+    monkeypatch.setattr(lanes, "_take", take_failing_once)
+    answers = await asyncio.wait_for(asyncio.gather(*submit_all(lanes, [5] * 4)), WAIT)
+    assert [r.content for r in answers] == [b"5"] * 4
+
+
+@in_own_loop
+async def test_the_settings_choose_the_lanes(settings):
+    settings.TICKMARK_WEBHOOK_LANES = 2
+    settings.TICKMARK_WEBHOOK_LANE_BYTES = 123
+    views._batchers.clear()
+    batcher = views._batcher()
+    assert isinstance(batcher, views._Lanes)
+    assert (batcher.lanes, batcher.lane_bytes) == (2, 123)
+    settings.TICKMARK_WEBHOOK_LANES = 1
+    views._batchers.clear()
+    assert isinstance(views._batcher(), views._Batcher)
+    views._batchers.clear()
+
+
 class GatedApply:
-    """Stands in for the database work: records each batch and how many run at once."""
+    """The one lane's apply (async, as ``_Batcher`` awaits it): records each batch and how
+    many run at once."""
 
     def __init__(self) -> None:
         self.batches: list[int] = []
@@ -58,108 +236,19 @@ class GatedApply:
         return [HttpResponse(str(len(request.body))) for _, _, request in items]
 
 
-async def run(batcher: views._Batcher, sizes: list[int], apply: GatedApply) -> list[bytes]:
-    """Submit webhooks one after another (each arrives while the batches before it are still
-    being applied), then let the batches end."""
-    submitted = []
-    for size in sizes:
-        submitted.append(asyncio.create_task(batcher.submit(item(size))))
-        for _ in range(3):
-            await asyncio.sleep(0)  # the submit, and a lane it started, run now
-    apply.gate.set()
-    return [response.content for response in await asyncio.gather(*submitted)]
-
-
 @in_own_loop
-async def test_light_webhooks_take_one_lane_and_wait_for_it_together():
-    batcher = views._Batcher(lanes=2)
+async def test_one_lane_never_overlaps_and_what_waits_goes_together():
+    batcher = views._Batcher()
     batcher.apply = apply = GatedApply()
 
-    answers = await run(batcher, [500] * 20, apply)
-
-    assert answers == [b"500"] * 20
-    assert apply.most == 1
-    assert apply.batches == [1, 19]  # the first went at once; the rest waited and went together
-    assert batcher.running == 0
-
-
-@in_own_loop
-async def test_heavy_webhooks_take_a_second_lane():
-    batcher = views._Batcher(lanes=2)
-    batcher.apply = apply = GatedApply()
-    heavy = views.LANE_BYTES  # each alone is worth a lane
-
-    answers = await run(batcher, [heavy] * 6, apply)
-
-    assert answers == [str(heavy).encode()] * 6
-    assert apply.most == 2
-    assert apply.batches[:2] == [1, 1]  # the first two each took a lane at once
-    assert sum(apply.batches) == 6
-    assert batcher.running == 0
-
-
-@in_own_loop
-async def test_a_second_lane_stops_when_what_waits_is_light_again():
-    batcher = views._Batcher(lanes=2)
-    gates: list[asyncio.Event] = []
-    batches: list[int] = []
-
-    async def apply(items: list) -> list[HttpResponse]:
-        gates.append(gate := asyncio.Event())
-        batches.append(len(items))
-        await gate.wait()
-        return [HttpResponse(b"ok") for _ in items]
-
-    batcher.apply = apply
-    heavy = views.LANE_BYTES
     submitted = []
-    for size in [heavy, heavy, 500, 500, 500, 500]:
+    for size in [views.LANE_BYTES] * 4 + [500] * 4:
         submitted.append(asyncio.create_task(batcher.submit(item(size))))
         for _ in range(3):
             await asyncio.sleep(0)
-    assert batches == [1, 1]  # two lanes, one heavy webhook each; the light ones wait
-
-    gates[0].set()  # the first lane's batch ends: it leaves the light ones to the other lane
-    for _ in range(5):
-        await asyncio.sleep(0)
-    assert (batches, batcher.running) == ([1, 1], 1)
-
-    gates[1].set()  # the other lane's batch ends: it takes the light ones, together
-    for _ in range(5):
-        await asyncio.sleep(0)
-    assert batches == [1, 1, 4]
-    gates[2].set()
-    assert len(await asyncio.gather(*submitted)) == 6
-    assert batcher.running == 0
-
-
-@in_own_loop
-async def test_with_no_threshold_every_lane_starts_whenever_webhooks_wait():
-    """TICKMARK_WEBHOOK_LANE_BYTES=0, for a database across a network: light batches wait on
-    long round trips, and more lanes overlap them."""
-    batcher = views._Batcher(lanes=2, lane_bytes=0)
-    batcher.apply = apply = GatedApply()
-
-    answers = await run(batcher, [500] * 6, apply)
-
-    assert answers == [b"500"] * 6
-    assert apply.most == 2
-    assert apply.batches[:2] == [1, 1]
-
-
-@in_own_loop
-async def test_the_threshold_is_the_setting(settings):
-    settings.TICKMARK_WEBHOOK_LANE_BYTES = 123
-    views._batchers.clear()
-    assert views._batcher().lane_bytes == 123
-    views._batchers.clear()
-
-
-@in_own_loop
-async def test_one_lane_is_never_more():
-    batcher = views._Batcher(lanes=1)
-    batcher.apply = apply = GatedApply()
-
-    await run(batcher, [views.LANE_BYTES] * 4, apply)
+    apply.gate.set()
+    await asyncio.gather(*submitted)
 
     assert apply.most == 1
+    assert apply.batches == [1, 7]
+    assert not batcher.running

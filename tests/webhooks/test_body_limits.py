@@ -227,7 +227,7 @@ def test_a_csrf_refusal_under_api_is_json(rf):
 def test_a_crash_in_the_webhook_view_is_a_json_500(inbox, monkeypatch):
     from statuses import ingestion
 
-    def crash(items):
+    def crash(items, **kwargs):
         raise RuntimeError("a bug")
 
     monkeypatch.setattr(ingestion, "webhooks_receive", crash)
