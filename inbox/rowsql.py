@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorWrapper
-from django.db.models import Field, Model
+from django.db.models import Field, JSONField, Model
 
 
 @cache
@@ -127,6 +127,36 @@ def insert_many(instances: list[Model]) -> list[Model]:
         instance._state.adding = False
         instance._state.db = connection.alias
     return instances
+
+
+def insert_values(model: type[Model], rows: list[dict[str, Any]]) -> list[Any]:
+    """``insert_many`` for rows given as values by field (attribute name: ``inbox_id``, not
+    ``inbox``), without model instances: the new primary keys, in order. Every written field
+    must be given; values go as the database takes them (JSON fields are adapted here, as
+    ``get_db_prep_save`` would). For a hot path's batch: building a model instance and
+    preparing its every field cost more than the insert (a batch of webhook deliveries: ~35 µs
+    a row, in one process). SQLite: model instances and ``bulk_create``."""
+    if not model._meta.pk.db_returning:
+        raise ValueError("insert_values: for models whose primary key the database numbers")
+    if not rows:
+        return []
+    fields = [field for field, _ in _written(model, True)]
+    names = {field.attname for field in fields}
+    for row in rows:
+        if row.keys() != names:
+            raise KeyError(f"insert_values: give exactly {sorted(names)}; got {sorted(row)}")
+    if connection.vendor != "postgresql":
+        return [instance.pk for instance in insert_many([model(**row) for row in rows])]
+    db = connections[DEFAULT_DB_ALIAS]
+    columns = []
+    for field in fields:
+        column = [row[field.attname] for row in rows]
+        if isinstance(field, JSONField):
+            column = [field.get_db_prep_save(value, db) for value in column]
+        columns.append(column)
+    with hot_cursor() as cursor:
+        cursor.execute(_insert_many_sql(model, True), columns)
+        return [row[0] for row in cursor.fetchall()]
 
 
 @cache

@@ -147,10 +147,12 @@ def _apply(accepted: list[_Accepted], before_commit: Callable[[], None] | None =
     half-way nothing is half-written (the provider retries).
     """
     with transaction.atomic():
-        deliveries = rowsql.insert_many([_accepted_delivery(item) for item in accepted])
+        delivery_ids = rowsql.insert_values(
+            WebhookDelivery, [_accepted_values(item) for item in accepted]
+        )
         by_inbox: dict[uuid.UUID, list[tuple[_Accepted, int]]] = defaultdict(list)
-        for item, delivery in zip(accepted, deliveries, strict=True):
-            by_inbox[item.inbox.id].append((item, delivery.id))
+        for item, delivery_id in zip(accepted, delivery_ids, strict=True):
+            by_inbox[item.inbox.id].append((item, delivery_id))
         for inbox_id in sorted(by_inbox):
             group = by_inbox[inbox_id]
             inbox = group[0][0].inbox
@@ -183,9 +185,10 @@ def _apply(accepted: list[_Accepted], before_commit: Callable[[], None] | None =
             before_commit()
 
 
-def _accepted_delivery(item: _Accepted) -> WebhookDelivery:
-    """The record of an accepted delivery: what it applied, and every entry it skipped with
-    the reason (``notes``), so an admin sees what a readable body did not change."""
+def _accepted_values(item: _Accepted) -> dict[str, object]:
+    """The record of an accepted delivery, as values by field (``rowsql.insert_values``):
+    what it applied, and every entry it skipped with the reason (``notes``), so an admin sees
+    what a readable body did not change."""
     parsed = item.parsed
     skipped = parsed.skipped
     for skip in skipped:
@@ -210,7 +213,7 @@ def _accepted_delivery(item: _Accepted) -> WebhookDelivery:
     detail = "; ".join(f"{n} {kind}" for kind, n in counts.items())
     if unapplied:
         detail += " — first: " + unapplied[0].reason
-    delivery = _delivery(
+    values = _delivery_values(
         item.inbox,
         item.request,
         verdict,
@@ -218,8 +221,8 @@ def _accepted_delivery(item: _Accepted) -> WebhookDelivery:
         detail[:2000],
         status_count=parsed.applied_count,
     )
-    delivery.notes = [_json_safe(skip.as_note()) for skip in skipped[:MAX_NOTES]]
-    return delivery
+    values["notes"] = [_json_safe(skip.as_note()) for skip in skipped[:MAX_NOTES]]
+    return values
 
 
 def _json_safe(value: object) -> object:
@@ -351,22 +354,38 @@ def _delivery(
     detail: str = "",
     status_count: int = 0,
 ) -> WebhookDelivery:
-    return WebhookDelivery(
-        inbox=inbox,
-        channel_type=inbox.channel_type,
-        method=request.method,
-        path=request.path[:500],
-        headers=_kept_headers(inbox.channel_type, request),
+    values = _delivery_values(inbox, request, verdict, http_status, detail, status_count)
+    del values["inbox_id"]
+    return WebhookDelivery(inbox=inbox, **values)
+
+
+def _delivery_values(
+    inbox: Inbox,
+    request: WebhookRequest,
+    verdict: str,
+    http_status: int,
+    detail: str = "",
+    status_count: int = 0,
+) -> dict[str, object]:
+    """Every field of a delivery's record, by attribute name (the one source for both
+    ``_delivery``'s model instance and the accepted batch's rows)."""
+    return {
+        "inbox_id": inbox.id,
+        "channel_type": inbox.channel_type,
+        "method": request.method,
+        "path": request.path[:500],
+        "headers": _kept_headers(inbox.channel_type, request),
         # A rejected call comes from anyone: its size and hash are kept, never its bytes.
-        body=b"" if verdict == Verdict.FORBIDDEN else request.body,
-        body_size=len(request.body),
-        body_sha256=hashlib.sha256(request.body).hexdigest(),
-        verdict=verdict,
-        http_status=http_status,
-        detail=detail,
-        status_count=status_count,
-        received_at=request.received_at,
-    )
+        "body": b"" if verdict == Verdict.FORBIDDEN else request.body,
+        "body_size": len(request.body),
+        "body_sha256": hashlib.sha256(request.body).hexdigest(),
+        "verdict": verdict,
+        "http_status": http_status,
+        "detail": detail,
+        "status_count": status_count,
+        "received_at": request.received_at,
+        "notes": [],
+    }
 
 
 def _json(status: int, code: str, message: str) -> WebhookAnswer:
