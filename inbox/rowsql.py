@@ -136,27 +136,39 @@ def insert_values(model: type[Model], rows: list[dict[str, Any]]) -> list[Any]:
     ``get_db_prep_save`` would). For a hot path's batch: building a model instance and
     preparing its every field cost more than the insert (a batch of webhook deliveries: ~35 µs
     a row, in one process). SQLite: model instances and ``bulk_create``."""
-    if not model._meta.pk.db_returning:
-        raise ValueError("insert_values: for models whose primary key the database numbers")
+    _checked_fields(model, rows)
     if not rows:
         return []
+    if connection.vendor != "postgresql":
+        return [instance.pk for instance in insert_many([model(**row) for row in rows])]
+    statement, columns = insert_values_parts(model, rows)
+    with hot_cursor() as cursor:
+        cursor.execute(statement, columns)
+        return [row[0] for row in cursor.fetchall()]
+
+
+def insert_values_parts(model: type[Model], rows: list[dict[str, Any]]) -> tuple[str, list]:
+    """``insert_values``' statement (``INSERT … RETURNING`` the keys) and its parameters, for
+    a statement that holds it (PostgreSQL)."""
+    db = connections[DEFAULT_DB_ALIAS]
+    columns = []
+    for field in _checked_fields(model, rows):
+        column = [row[field.attname] for row in rows]
+        if isinstance(field, JSONField):
+            column = [field.get_db_prep_save(value, db) for value in column]
+        columns.append(column)
+    return _insert_many_sql(model, True), columns
+
+
+def _checked_fields(model: type[Model], rows: list[dict[str, Any]]) -> list[Field]:
+    if not model._meta.pk.db_returning:
+        raise ValueError("insert_values: for models whose primary key the database numbers")
     fields = [field for field, _ in _written(model, True)]
     names = {field.attname for field in fields}
     for row in rows:
         if row.keys() != names:
             raise KeyError(f"insert_values: give exactly {sorted(names)}; got {sorted(row)}")
-    if connection.vendor != "postgresql":
-        return [instance.pk for instance in insert_many([model(**row) for row in rows])]
-    db = connections[DEFAULT_DB_ALIAS]
-    columns = []
-    for field in fields:
-        column = [row[field.attname] for row in rows]
-        if isinstance(field, JSONField):
-            column = [field.get_db_prep_save(value, db) for value in column]
-        columns.append(column)
-    with hot_cursor() as cursor:
-        cursor.execute(_insert_many_sql(model, True), columns)
-        return [row[0] for row in cursor.fetchall()]
+    return fields
 
 
 @cache

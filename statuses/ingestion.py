@@ -17,7 +17,7 @@ from functools import cache
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
-from inbox import consent, rowsql
+from inbox import consent
 from inbox import services as inbox_services
 from inbox.models import Inbox
 from statuses import machine, providers, rejections, services, templates
@@ -147,8 +147,16 @@ def _apply(accepted: list[_Accepted], before_commit: Callable[[], None] | None =
     half-way nothing is half-written (the provider retries).
     """
     with transaction.atomic():
-        delivery_ids = rowsql.insert_values(
-            WebhookDelivery, [_accepted_values(item) for item in accepted]
+        wanted = sorted(
+            {
+                (item.inbox.id, update.provider_message_id)
+                for item in accepted
+                for update in item.parsed.statuses
+                if update.provider_message_id
+            }
+        )
+        delivery_ids, found = services.deliveries_store_and_find(
+            [_accepted_values(item) for item in accepted], wanted
         )
         by_inbox: dict[uuid.UUID, list[tuple[_Accepted, int]]] = defaultdict(list)
         for item, delivery_id in zip(accepted, delivery_ids, strict=True):
@@ -165,7 +173,10 @@ def _apply(accepted: list[_Accepted], before_commit: Callable[[], None] | None =
             if marks and updates:
                 services.messages_prelock(inbox=inbox, updates=updates, watermarks=marks)
             services.status_updates_apply(
-                inbox=inbox, updates=updates, delivery_ids=update_deliveries
+                inbox=inbox,
+                updates=updates,
+                delivery_ids=update_deliveries,
+                found=None if found is None else found.get(inbox_id, {}),
             )
             services.watermarks_apply(inbox=inbox, watermarks=marks, delivery_ids=mark_deliveries)
             if inbound:

@@ -19,7 +19,12 @@ from statuses.services.reports import (
     message_start_attempt,
     message_status_report,
 )
-from statuses.services.rows import LOCKED_FIELDS, MERGED_FIELDS, ApplyResult
+from statuses.services.rows import (
+    LOCKED_FIELDS,
+    MERGED_FIELDS,
+    ApplyResult,
+    deliveries_store_and_find,
+)
 from statuses.services.watermarks import _provider_time, watermarks_apply
 
 __all__ = [
@@ -28,6 +33,7 @@ __all__ = [
     "ApplyResult",
     "StatusChange",
     "_provider_time",
+    "deliveries_store_and_find",
     "message_record_send_result",
     "message_start_attempt",
     "message_status_report",

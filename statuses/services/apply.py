@@ -33,11 +33,14 @@ def status_updates_apply(
     source: str = Source.WEBHOOK,
     delivery_id: int | None = None,
     delivery_ids: Sequence[int | None] | None = None,
+    found: dict[str, tuple[uuid.UUID, int]] | None = None,
 ) -> ApplyResult:
     """Store and merge a batch of provider status updates for one inbox.
 
     ``delivery_ids`` names the recorded webhook delivery of each update (several deliveries
-    applied together); otherwise every event is linked to ``delivery_id``.
+    applied together); otherwise every event is linked to ``delivery_id``. ``found``: the
+    outgoing messages of this inbox with the updates' provider ids, looked up already in this
+    transaction (``deliveries_store_and_find``).
     """
     if not updates:
         return ApplyResult()
@@ -45,7 +48,10 @@ def status_updates_apply(
         delivery_ids = [delivery_id] * len(updates)
     with transaction.atomic(savepoint=False):
         provider_ids = sorted({u.provider_message_id for u in updates if u.provider_message_id})
-        by_provider_id = _messages_by_provider_id(inbox.id, provider_ids)
+        if found is None:
+            by_provider_id = _messages_by_provider_id(inbox.id, provider_ids)
+        else:
+            by_provider_id = {pid: found[pid] for pid in provider_ids if pid in found}
         unknown = sorted(set(provider_ids) - set(by_provider_id))
         if unknown:
             # Serialise with a concurrent send response recording one of these ids: either it

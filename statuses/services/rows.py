@@ -102,6 +102,52 @@ def _messages_by_provider_id(
     return {pid: (mid, attempt) for pid, mid, attempt in rows}
 
 
+Found = dict[uuid.UUID, dict[str, tuple[uuid.UUID, int]]]  # inbox → provider id → (id, attempt)
+
+
+def deliveries_store_and_find(
+    deliveries: list[dict], wanted: list[tuple[uuid.UUID, str]]
+) -> tuple[list[int], Found | None]:
+    """Store a webhook batch's delivery records (values by field, ``rowsql.insert_values``) and
+    look up the outgoing messages its statuses name (``wanted``: inbox and provider id), in one
+    statement on PostgreSQL: the new ids in order, and what was found by inbox (what
+    ``_messages_by_provider_id`` would find; ``status_updates_apply(found=…)`` then skips its
+    look-up). Neither takes a lock, so nothing about the lock order changes; it saves a batch a
+    round trip. Elsewhere: the records only, and None (each inbox looks its messages up)."""
+    from inbox.rowsql import insert_values, insert_values_parts
+    from statuses.models import WebhookDelivery
+
+    if connection.vendor != "postgresql" or not deliveries:
+        return insert_values(WebhookDelivery, deliveries), None
+    insert, params = insert_values_parts(WebhookDelivery, deliveries)
+    with hot_cursor() as cursor:
+        cursor.execute(
+            _store_and_find_sql(insert),
+            [*params, [inbox_id for inbox_id, _ in wanted], [pid for _, pid in wanted]],
+        )
+        rows = cursor.fetchall()
+    found: Found = {}
+    for _, inbox_id, provider_id, message_id, attempt in rows:
+        if message_id is not None:
+            found.setdefault(inbox_id, {})[provider_id] = (message_id, attempt)
+    return list(rows[0][0]), found
+
+
+@cache
+def _store_and_find_sql(insert: str) -> str:
+    # Ids are numbered in the order rows are inserted, so ordered they follow the input.
+    return (
+        f"WITH d AS ({insert}) "  # noqa: S608
+        f"SELECT ARRAY(SELECT d.id FROM d ORDER BY d.id), m.* FROM (VALUES (1)) AS one (x) "
+        f"LEFT JOIN (SELECT m.{_column('inbox_id')}, m.{_column('provider_message_id')}, "
+        f"m.{_column('id')}, m.{_column('attempt')} FROM {_quote(Message._meta.db_table)} m "
+        f"JOIN unnest(%s::uuid[], %s::varchar[]) AS w (inbox_id, provider_id) "
+        f"ON m.{_column('inbox_id')} = w.inbox_id "
+        f"AND m.{_column('provider_message_id')} = w.provider_id "
+        f"WHERE m.{_column('direction')} = '{_OUTGOING}') AS m ON true"
+    )
+
+
 def _lock_messages(message_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, dict]:
     """Lock the rows in primary-key order (every writer does the same: no deadlocks)."""
     ids = sorted(message_ids)

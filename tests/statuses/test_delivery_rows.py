@@ -7,11 +7,13 @@ import hmac
 import json
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from inbox import rowsql
 from statuses import ingestion
-from statuses.models import WebhookDelivery
+from statuses.models import StatusEvent, WebhookDelivery
 from statuses.providers.base import WebhookRequest
 
 APP_SECRET = "test_app_secret"
@@ -104,3 +106,57 @@ def test_only_for_rows_the_database_numbers():
 
     with pytest.raises(ValueError, match="numbers"):
         rowsql.insert_values(Message, [])
+
+
+@pytest.mark.requires_postgres("the records and the look-up in one statement are PostgreSQL's")
+def test_a_batch_stores_its_records_and_finds_its_messages_in_one_statement(inbox, make_message):
+    """A webhook batch's first statement stores the delivery records and looks up the messages
+    their statuses name (``deliveries_store_and_find``): then the lock, the stored events, and
+    the events with the messages. A status for an id nobody sent yet is parked, the others
+    are applied."""
+    for i in range(3):
+        make_message(inbox, to=f"+1555000{i:04d}", provider_message_id=f"wamid.f{i}")
+    items = [
+        accepted(
+            inbox,
+            request_for(
+                inbox, [{"id": f"wamid.f{i}", "status": "delivered", "timestamp": "1767225600"}]
+            ),
+        )
+        for i in range(3)
+    ]
+    for index, item in enumerate(items):
+        item.index = index
+
+    with CaptureQueriesContext(connection) as queries:
+        ingestion._apply(items)
+    statements = [
+        q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]
+    ]  # the test's own transaction makes _apply's a savepoint
+    first = statements[0]
+    assert first.startswith('WITH d AS (INSERT INTO "statuses_webhookdelivery"')
+    assert 'FROM "inbox_message" m JOIN unnest' in first
+    # The records with the look-up, the lock, the stored events, the events with the messages.
+    assert len(statements) == 4, statements
+
+    early = accepted(
+        inbox,
+        request_for(
+            inbox, [{"id": "wamid.early", "status": "delivered", "timestamp": "1767225600"}]
+        ),
+    )
+    ingestion._apply([early])  # found nothing: the advisory lock, the look-up again, parked
+    items.append(early)
+
+    events = {e.provider_message_id: e for e in StatusEvent.objects.all()}
+    assert {pid: e.outcome for pid, e in events.items()} == {
+        "wamid.f0": StatusEvent.Outcome.APPLIED,
+        "wamid.f1": StatusEvent.Outcome.APPLIED,
+        "wamid.f2": StatusEvent.Outcome.APPLIED,
+        "wamid.early": StatusEvent.Outcome.PARKED,
+    }
+    deliveries = list(WebhookDelivery.objects.order_by("id"))
+    assert [d.body for d in deliveries] == [bytes(item.request.body) for item in items]
+    for item, delivery in zip(items, deliveries, strict=True):
+        pid = json.loads(item.request.body)["entry"][0]["changes"][0]["value"]["statuses"][0]["id"]
+        assert events[pid].delivery_id == delivery.id  # each event linked to its own record
