@@ -352,22 +352,11 @@ def _inbound_not_ahead(parsed: ParseResult, received_at: datetime) -> ParseResul
 def _record(
     inbox: Inbox, request: WebhookRequest, verdict: str, http_status: int, detail: str = ""
 ) -> WebhookDelivery:
-    delivery = _delivery(inbox, request, verdict, http_status, detail)
+    values = _delivery_values(inbox, request, verdict, http_status, detail)
+    del values["inbox_id"]
+    delivery = WebhookDelivery(inbox=inbox, **values)
     delivery.save()
     return delivery
-
-
-def _delivery(
-    inbox: Inbox,
-    request: WebhookRequest,
-    verdict: str,
-    http_status: int,
-    detail: str = "",
-    status_count: int = 0,
-) -> WebhookDelivery:
-    values = _delivery_values(inbox, request, verdict, http_status, detail, status_count)
-    del values["inbox_id"]
-    return WebhookDelivery(inbox=inbox, **values)
 
 
 def _delivery_values(
@@ -379,7 +368,7 @@ def _delivery_values(
     status_count: int = 0,
 ) -> dict[str, object]:
     """Every field of a delivery's record, by attribute name (the one source for both
-    ``_delivery``'s model instance and the accepted batch's rows)."""
+    ``_record``'s model instance and the accepted batch's rows)."""
     return {
         "inbox_id": inbox.id,
         "channel_type": inbox.channel_type,
