@@ -104,6 +104,9 @@ async def test_a_burst_of_webhooks_is_applied_in_batches_with_every_answer_right
     await sync_to_async(connections.close_all)()  # the sync thread's connection
 
 
+@pytest.mark.requires_postgres(
+    "the lanes run on PostgreSQL; SQLite's shared-cache test database locks a second reader out"
+)
 def test_the_baton_passes_once_everything_is_written_and_before_anyone_sees_it(inbox, make_message):
     """``before_commit`` (where a lane lets the next one start, ``statuses.views._Lanes``)
     comes inside the joint transaction, after the deliveries, events and messages are written
