@@ -12,9 +12,9 @@ from django.db import connection
 from django.db.models import Exists, OuterRef
 
 from inbox.models import Message
-from inbox.rowsql import hot_cursor
+from inbox.rowsql import hot_cursor, insert_values, insert_values_parts
 from statuses.events import StatusChange
-from statuses.models import StatusEvent, WebhookSubscription
+from statuses.models import StatusEvent, WebhookDelivery, WebhookSubscription
 
 Source = StatusEvent.Source
 # Read with the message locks, so the hot path need not ask separately whether anyone
@@ -114,9 +114,6 @@ def deliveries_store_and_find(
     ``_messages_by_provider_id`` would find; ``status_updates_apply(found=…)`` then skips its
     look-up). Neither takes a lock, so nothing about the lock order changes; it saves a batch a
     round trip. Elsewhere: the records only, and None (each inbox looks its messages up)."""
-    from inbox.rowsql import insert_values, insert_values_parts
-    from statuses.models import WebhookDelivery
-
     if connection.vendor != "postgresql" or not deliveries:
         return insert_values(WebhookDelivery, deliveries), None
     insert, params = insert_values_parts(WebhookDelivery, deliveries)
