@@ -14,6 +14,7 @@ import collections
 import contextlib
 import logging
 import threading
+import time
 import uuid
 import weakref
 from collections.abc import Callable
@@ -154,12 +155,17 @@ class _Lanes:
     The next lane then takes what arrived meanwhile while the first one's commit, its answers
     and its return run beside it: batches stay as big as with one lane, and the commit's wait
     for the disk and the hops between threads leave the critical path. A lane that waited on
-    the baton needs no hop through the event loop to start. A batch of
-    ``lane_bytes`` of body or more (100-status webhooks) passes the baton as soon as it is
-    taken, so heavy batches overlap whole; ``lane_bytes=0`` does that for every batch.
+    the baton needs no hop through the event loop to start.
+
+    Heavy webhooks (100-status ones) gain from overlapping whole, so ``lane_bytes`` of body
+    counts twice: a batch carrying that much passes the baton as soon as it is taken, and
+    while that much waits, a free lane takes it beside the baton's holder without waiting for
+    the baton (a light batch holding it through its work would otherwise hold up the heavy
+    ones behind it). ``lane_bytes=0`` overlaps every batch whole.
 
     Locks keep this safe: the lane behind waits for any row the one committing still holds,
-    and the one committing takes no more locks, so they cannot deadlock.
+    and the one committing takes no more locks, so they cannot deadlock; batches beside each
+    other take their rows in the same order (``ingestion``).
     """
 
     def __init__(self, lanes: int, lane_bytes: int = LANE_BYTES, apply=None) -> None:
@@ -171,14 +177,18 @@ class _Lanes:
         self.pending: collections.deque[tuple[Item, asyncio.Future[HttpResponse]]] = (
             collections.deque()
         )
-        self.ready = threading.Condition()  # guards pending and threads
-        self.baton = threading.Lock()
+        # ``ready`` guards pending, pending_bytes, held and threads, and is notified when
+        # webhooks arrive or the baton is passed.
+        self.ready = threading.Condition()
+        self.pending_bytes = 0
+        self.held = False  # the baton
         self.threads = 0
 
     async def submit(self, item: Item) -> HttpResponse:
         future: asyncio.Future[HttpResponse] = self.loop.create_future()
         with self.ready:
             self.pending.append((item, future))
+            self.pending_bytes += len(item[2].body)
             self.ready.notify()
             start = self.threads < self.lanes
             if start:
@@ -194,17 +204,13 @@ class _Lanes:
         ended = False
         try:
             while True:
-                if not self.baton.acquire(timeout=LANE_HOLD_SECONDS):
-                    # Another lane is busy or waits for webhooks: the connection goes back
-                    # to the pool while this one waits.
-                    close_old_connections()
-                    self.baton.acquire()
-                handoff = _Handoff(self.baton)
+                taken = self._take()
+                if taken is None:
+                    ended = True
+                    return
+                batch, holds = taken
+                handoff = _Handoff(self if holds else None)
                 try:
-                    batch = self._take()
-                    if batch is None:
-                        ended = True
-                        return
                     if self._heavy(batch):
                         handoff()
                     try:
@@ -232,25 +238,55 @@ class _Lanes:
             with contextlib.suppress(Exception):
                 connection.close()  # back to the pool
 
-    def _take(self) -> list[tuple[Item, asyncio.Future[HttpResponse]]] | None:
-        """The next batch; None when nothing came for ``LANE_IDLE_SECONDS`` (the lane ends)."""
-        with self.ready:
-            if self.pending:
-                return self._batch()
-        close_old_connections()  # nothing waits: the connection goes back while the lane idles
-        with self.ready:
-            while not self.pending:
-                if not self.ready.wait(LANE_IDLE_SECONDS) and not self.pending:
-                    self.threads -= 1  # with the check, so a submit now starts a new lane
-                    return None
-            return self._batch()
+    def _take(self) -> tuple[list[tuple[Item, asyncio.Future[HttpResponse]]], bool] | None:
+        """The next batch, and whether this lane holds the baton for it: with the baton when it
+        is free, beside its holder while ``lane_bytes`` wait. None when nothing came for
+        ``LANE_IDLE_SECONDS`` (the lane ends).
+
+        While nothing waits, or after ``LANE_HOLD_SECONDS`` waiting for the baton, the lane
+        hands its connection back to the pool (outside the lock: ``submit`` takes it on the
+        event loop).
+        """
+        connected, since, idle_until = True, time.monotonic(), None
+        while True:
+            with self.ready:
+                while True:
+                    now = time.monotonic()
+                    if self.pending:
+                        idle_until = None
+                        if not self.held:
+                            self.held = True
+                            return self._batch(), True
+                        if self.pending_bytes >= self.lane_bytes:
+                            return self._batch(), False
+                        if connected and now - since >= LANE_HOLD_SECONDS:
+                            break
+                        self.ready.wait(LANE_HOLD_SECONDS if connected else None)
+                    elif connected:
+                        break
+                    else:
+                        if idle_until is None:
+                            idle_until = now + LANE_IDLE_SECONDS
+                        if now >= idle_until:
+                            self.threads -= 1  # with the check, so a submit now starts a lane
+                            return None
+                        self.ready.wait(idle_until - now)
+            close_old_connections()
+            connected = False
 
     def _batch(self) -> list[tuple[Item, asyncio.Future[HttpResponse]]]:
-        return [self.pending.popleft() for _ in range(min(MAX_BATCH, len(self.pending)))]
+        batch = [self.pending.popleft() for _ in range(min(MAX_BATCH, len(self.pending)))]
+        self.pending_bytes -= _bytes(batch)
+        return batch
 
     def _heavy(self, batch: list[tuple[Item, asyncio.Future[HttpResponse]]]) -> bool:
         """Whether this batch is worth a lane of its own (``lane_bytes``; with 0, any)."""
-        return sum(len(request.body) for (_, _, request), _ in batch) >= self.lane_bytes
+        return _bytes(batch) >= self.lane_bytes
+
+    def _pass(self) -> None:
+        with self.ready:
+            self.held = False
+            self.ready.notify()
 
     def _call(self, function, *args) -> None:
         # RuntimeError: the loop has closed (a test's), and nobody waits for the answers.
@@ -258,17 +294,21 @@ class _Lanes:
             self.loop.call_soon_threadsafe(function, *args)
 
 
+def _bytes(batch: list[tuple[Item, asyncio.Future[HttpResponse]]]) -> int:
+    return sum(len(request.body) for (_, _, request), _ in batch)
+
+
 class _Handoff:
     """Passes the baton on once, whichever comes first: the batch's ``before_commit``, a heavy
-    batch's start, or the batch's end."""
+    batch's start, or the batch's end. Does nothing for a batch taken beside the baton."""
 
-    def __init__(self, baton: threading.Lock) -> None:
-        self.baton: threading.Lock | None = baton
+    def __init__(self, lanes: _Lanes | None) -> None:
+        self.lanes = lanes
 
     def __call__(self) -> None:
-        baton, self.baton = self.baton, None
-        if baton is not None:
-            baton.release()
+        lanes, self.lanes = self.lanes, None
+        if lanes is not None:
+            lanes._pass()
 
 
 def _answer(batch: list[tuple[Item, asyncio.Future[HttpResponse]]], responses) -> None:

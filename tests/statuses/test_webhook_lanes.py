@@ -1,7 +1,8 @@
 """The webhook lanes (``statuses.views._Lanes``): threads passing one baton. A lane takes what
 waits and applies it; the next lane starts on what arrived meanwhile only once the first has
 passed the baton, just before its COMMIT (or at once, for a heavy batch:
-``statuses.views.LANE_BYTES``). With one lane (``_Batcher``) batches never overlap."""
+``statuses.views.LANE_BYTES``), or beside its holder while that many bytes wait. With one lane
+(``_Batcher``) batches never overlap."""
 
 import asyncio
 import concurrent.futures
@@ -134,6 +135,34 @@ async def test_heavy_batches_pass_the_baton_at_once():
     assert answers == [str(heavy).encode()] * 6
     assert apply.most == 2  # never more than the lanes
     assert sum(apply.batches) == 6
+
+
+@in_own_loop
+async def test_heavy_webhooks_start_beside_a_light_batch_holding_the_baton():
+    """A light batch holds the baton through its work; 100-status webhooks that arrive
+    meanwhile do not wait for it once ``lane_bytes`` of them wait (the eighth round's 100-status
+    regression: one or two of them held the baton while the rest queued)."""
+    lanes = views._Lanes(lanes=2)
+    lanes.apply = apply = ScriptedApply()
+    part = views.LANE_BYTES // 4
+
+    first = submit_all(lanes, [part])  # light: it keeps the baton until its locks are taken
+    await until(lambda: apply.batches == [1], "the first batch")
+    behind = submit_all(lanes, [part] * 3)
+    await asyncio.sleep(0.2)
+    assert apply.batches == [1]  # 3/4 of the threshold waits: the second lane waits too
+
+    behind += submit_all(lanes, [part])  # now the threshold waits
+    await until(lambda: len(apply.batches) == 2, "the second batch")
+    assert apply.batches == [1, 4]  # taken together, beside the first
+    assert apply.running == 2
+    assert not apply.locked[0].is_set()  # the first still holds the baton
+
+    apply.release_all()
+    answers = [response.content for response in await asyncio.gather(*first, *behind)]
+    assert answers == [str(part).encode()] * 5
+    assert apply.most == 2
+    assert lanes.pending_bytes == 0
 
 
 @in_own_loop
