@@ -23,12 +23,14 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
             params = self.get_connection_params()
             params["autocommit"] = True  # Django sets the mode it wants on each checkout
+            check = dbpool.PoolCheck()
             pool = ConnectionPool(
                 kwargs=params,
                 open=False,  # opened on first use, as Django does
                 configure=self._configure_connection,
-                check=dbpool.check,
+                check=check,
                 **({} if options is True else options),
             )
+            check.pool = pool
             self._connection_pools.setdefault(self.alias, pool)
         return self._connection_pools[self.alias]

@@ -36,7 +36,9 @@ def stock_checks(monkeypatch):
 
 
 def test_the_pool_of_the_settings_uses_the_socket_check():
-    assert connection.pool._check is dbpool.check  # noqa: SLF001 - where psycopg_pool keeps it
+    check = connection.pool._check  # noqa: SLF001 - where psycopg_pool keeps it
+    assert isinstance(check, dbpool.PoolCheck)
+    assert check.pool is connection.pool
     assert connection.settings_dict["CONN_HEALTH_CHECKS"] is False
 
 
@@ -78,3 +80,35 @@ def test_a_closed_connection_is_refused():
     conn.close()
     with pytest.raises(psycopg.OperationalError):
         dbpool.check(conn)
+
+
+def test_once_one_pooled_connection_is_found_dead_the_others_are_swept():
+    """After an outage every idle connection is dead. psycopg_pool tries the next one only
+    after a back-off of 1, 2, 4 s: four dead ones outlast a 5 s checkout timeout. Swept at the
+    first, the checkout gets a new connection after one back-off."""
+    check = dbpool.PoolCheck()
+    pool = ConnectionPool(
+        conninfo(),
+        min_size=4,
+        max_size=4,
+        timeout=5,
+        check=check,
+        kwargs={"autocommit": True},
+        open=False,
+    )
+    check.pool = pool
+    pool.open(wait=True)
+    try:
+        held = [pool.getconn() for _ in range(4)]
+        pids = [conn.info.backend_pid for conn in held]
+        for conn in held:
+            pool.putconn(conn)
+        with psycopg.connect(conninfo(), autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", [pids])
+        time.sleep(0.2)  # the server's goodbye reaches the pooled connections' sockets
+        with pool.connection() as conn:  # PoolTimeout without the sweep
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+            assert conn.info.backend_pid not in pids
+        assert pool.get_stats()["connections_lost"] >= 3  # the swept ones, replaced
+    finally:
+        pool.close()
