@@ -208,10 +208,10 @@ class _Lanes:
                 if taken is None:
                     ended = True
                     return
-                batch, holds = taken
+                batch, size, holds = taken
                 handoff = _Handoff(self if holds else None)
                 try:
-                    if self._heavy(batch):
+                    if size >= self.lane_bytes:  # heavy: worth a lane of its own (0: any)
                         handoff()
                     try:
                         responses = self.apply([item for item, _ in batch], handoff)
@@ -238,10 +238,10 @@ class _Lanes:
             with contextlib.suppress(Exception):
                 connection.close()  # back to the pool
 
-    def _take(self) -> tuple[list[tuple[Item, asyncio.Future[HttpResponse]]], bool] | None:
-        """The next batch, and whether this lane holds the baton for it: with the baton when it
-        is free, beside its holder while ``lane_bytes`` wait. None when nothing came for
-        ``LANE_IDLE_SECONDS`` (the lane ends).
+    def _take(self) -> tuple[list[tuple[Item, asyncio.Future[HttpResponse]]], int, bool] | None:
+        """The next batch, its bytes of body, and whether this lane holds the baton for it: with
+        the baton when it is free, beside its holder while ``lane_bytes`` wait. None when
+        nothing came for ``LANE_IDLE_SECONDS`` (the lane ends).
 
         While nothing waits, or after ``LANE_HOLD_SECONDS`` waiting for the baton, the lane
         hands its connection back to the pool (outside the lock: ``submit`` takes it on the
@@ -256,9 +256,9 @@ class _Lanes:
                         idle_until = None
                         if not self.held:
                             self.held = True
-                            return self._batch(), True
+                            return *self._batch(), True
                         if self.pending_bytes >= self.lane_bytes:
-                            return self._batch(), False
+                            return *self._batch(), False
                         if connected and now - since >= LANE_HOLD_SECONDS:
                             break
                         self.ready.wait(LANE_HOLD_SECONDS if connected else None)
@@ -274,14 +274,11 @@ class _Lanes:
             close_old_connections()
             connected = False
 
-    def _batch(self) -> list[tuple[Item, asyncio.Future[HttpResponse]]]:
+    def _batch(self) -> tuple[list[tuple[Item, asyncio.Future[HttpResponse]]], int]:
         batch = [self.pending.popleft() for _ in range(min(MAX_BATCH, len(self.pending)))]
-        self.pending_bytes -= _bytes(batch)
-        return batch
-
-    def _heavy(self, batch: list[tuple[Item, asyncio.Future[HttpResponse]]]) -> bool:
-        """Whether this batch is worth a lane of its own (``lane_bytes``; with 0, any)."""
-        return _bytes(batch) >= self.lane_bytes
+        size = sum(len(request.body) for (_, _, request), _ in batch)
+        self.pending_bytes -= size
+        return batch, size
 
     def _pass(self) -> None:
         with self.ready:
@@ -292,10 +289,6 @@ class _Lanes:
         # RuntimeError: the loop has closed (a test's), and nobody waits for the answers.
         with contextlib.suppress(RuntimeError):
             self.loop.call_soon_threadsafe(function, *args)
-
-
-def _bytes(batch: list[tuple[Item, asyncio.Future[HttpResponse]]]) -> int:
-    return sum(len(request.body) for (_, _, request), _ in batch)
 
 
 class _Handoff:
