@@ -122,11 +122,14 @@ TEMPLATES = [
 ]
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
-POOLED_POSTGRES_ENGINE = "config.postgres"  # Django's backend + config.dbpool's pool check
+# Django's backend + config.dbpool's pool check and the hot statements' plans (config.postgres).
+POOLED_POSTGRES_ENGINE = "config.postgres"
 if DATABASE_URL:
     default_db = dj_database_url.parse(DATABASE_URL)
-    if env_bool("DB_POOL", True) and default_db["ENGINE"] == "django.db.backends.postgresql":
+    postgres = default_db["ENGINE"] == "django.db.backends.postgresql"
+    if postgres:
         default_db["ENGINE"] = POOLED_POSTGRES_ENGINE
+    if env_bool("DB_POOL", True) and postgres:
         default_db["CONN_MAX_AGE"] = 0
         # After a database restart every pooled connection is dead: each is checked as it is
         # handed out (config.dbpool, installed by the config.postgres backend: a poll of its
@@ -165,9 +168,9 @@ REQUEST_THREADS = int(os.environ.get("REQUEST_THREADS", "4"))
 # 190/s) to 40.9 ms (at 229/s), nothing else lost (bench/README.md, fourth round).
 SWITCH_INTERVAL_MS = float(os.environ.get("TICKMARK_SWITCH_INTERVAL_MS", "0.5"))
 # The hot paths' fixed statements (inbox.rowsql.hot_cursor) are prepared once per connection:
-# the server parses and plans them once instead of on every call. Turn off behind a connection
-# pooler that cannot keep prepared statements (PgBouncer before 1.21, or with
-# max_prepared_statements = 0).
+# the server parses and plans them once instead of on every call (the connection runs their
+# generic plan: config.postgres). Turn off behind a connection pooler that cannot keep prepared
+# statements (PgBouncer before 1.21, or with max_prepared_statements = 0).
 TICKMARK_PREPARED_STATEMENTS = env_bool("TICKMARK_PREPARED_STATEMENTS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
