@@ -12,7 +12,8 @@ import json
 import pytest
 from django.db import connection
 
-from statuses import ingestion
+from inbox.models import Message
+from statuses import ingestion, outbound
 from tests.statuses.test_delivery_rows import request_for
 
 pytestmark = pytest.mark.requires_postgres("reads PostgreSQL's prepared statements and plans")
@@ -38,12 +39,21 @@ def run_the_hot_paths(client, sms_inbox, inbox, make_message, times: int = 7) ->
             "/api/v1/messages", {**body, "customer_message_id": f"plan-{i}"}, format="json"
         )
         assert response.status_code == 202, response.content
+        # An agent's reply in that conversation: the message and its task as two inserts.
+        conversation = Message.objects.get(customer_message_id=f"plan-{i}").conversation
+        _, created = outbound.message_create_outgoing(
+            account=sms_inbox.account, inbox=sms_inbox, to="", content="Reply.",
+            conversation=conversation,
+        )  # fmt: skip
+        assert created
     messages = [make_message(inbox, provider_message_id=f"wamid.plan{i}") for i in range(times)]
     for i, message in enumerate(messages):
         statuses = [{"id": message.provider_message_id, "status": "delivered", "timestamp": T0}]
         if i % 2:  # a second status for another message: the batch shapes too
             other = messages[i - 1].provider_message_id
             statuses.append({"id": other, "status": "read", "timestamp": str(T0 + i)})
+        # and a status for a message not known yet: parked under its id's advisory lock
+        statuses.append({"id": f"wamid.unknown{i}", "status": "sent", "timestamp": T0})
         answers = ingestion.webhooks_receive([(inbox, request_for(inbox, statuses))])
         assert answers[0].http_status == 200
 
@@ -83,9 +93,12 @@ def test_each_hot_statement_is_planned_once(client, sms_inbox, inbox, make_messa
 
     found = prepared_statements()
     texts = " ".join(statement for _, statement, *_ in found)
-    # The create's one statement and the webhook's lock of its messages are among them.
+    # Among them: the create's one statement, the reply's two inserts, the webhook's lock of
+    # its messages and the advisory lock of an id not known yet.
     assert "WITH existing AS" in texts
+    assert 'INSERT INTO "django_tasks_database_dbtaskresult"' in texts
     assert "= ANY($1::uuid[])" in texts and "FOR UPDATE" in texts
+    assert "pg_advisory_xact_lock" in texts
     for name, statement, generic, custom, _ in found:
         assert custom == 0, (name, custom, statement[:200])
         assert generic >= 1, (name, statement[:200])
