@@ -123,12 +123,12 @@ TEMPLATES = [
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 # Django's backend + config.dbpool's pool check and the hot statements' plans (config.postgres).
-POOLED_POSTGRES_ENGINE = "config.postgres"
+POSTGRES_ENGINE = "config.postgres"
 if DATABASE_URL:
     default_db = dj_database_url.parse(DATABASE_URL)
     postgres = default_db["ENGINE"] == "django.db.backends.postgresql"
     if postgres:
-        default_db["ENGINE"] = POOLED_POSTGRES_ENGINE
+        default_db["ENGINE"] = POSTGRES_ENGINE
     if env_bool("DB_POOL", True) and postgres:
         default_db["CONN_MAX_AGE"] = 0
         # After a database restart every pooled connection is dead: each is checked as it is

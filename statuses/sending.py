@@ -151,6 +151,11 @@ def retry_delay(try_number: int, retry_after: float | None = None) -> float:
     return delay
 
 
+# Code's constants, written into the fairness count's text (plain words: nothing to quote).
+_OUTGOING = Message.Direction.OUTGOING.value
+_QUEUED = Status.QUEUED.value
+
+
 def send_priority_sql(account_id: int, message_id: uuid.UUID) -> tuple[str, list]:
     """Task priority of a new send, as SQL for the task row's ``INSERT``: 0, minus the account's
     other messages still queued recently.
@@ -171,8 +176,9 @@ def send_priority_sql(account_id: int, message_id: uuid.UUID) -> tuple[str, list
     # The partial index's own conditions are in the text, not parameters: the statement is
     # prepared and runs its generic plan (config.postgres), which can use
     # ``message_interactive_queued`` only where the text implies the index's condition. With
-    # them as parameters the generic plan read every message of the account's last hour, so
-    # PostgreSQL planned the statement anew on every call instead (bench/README.md, tenth round).
+    # them as parameters the generic plan could not (it scanned the account's recent messages,
+    # or the table), so PostgreSQL planned the statement anew on every call instead
+    # (bench/README.md, tenth round).
     sql = f"""
         -{least}((
             SELECT count(*) FROM (
@@ -186,11 +192,6 @@ def send_priority_sql(account_id: int, message_id: uuid.UUID) -> tuple[str, list
     """
     key = Message._meta.pk.get_db_prep_value(message_id, connection)  # a hex string on SQLite
     return sql, [account_id, since, key, lowest, lowest]
-
-
-# Code's constants, written into the fairness count's text (plain words: nothing to quote).
-_OUTGOING = Message.Direction.OUTGOING.value
-_QUEUED = Status.QUEUED.value
 
 
 # ---------------------------------------------------------------------------------------------

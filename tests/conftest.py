@@ -3,7 +3,7 @@ import os
 import pytest
 from django.conf import settings
 
-POSTGRES_ENGINES = ("django.db.backends.postgresql", settings.POOLED_POSTGRES_ENGINE)
+POSTGRES_ENGINES = ("django.db.backends.postgresql", settings.POSTGRES_ENGINE)
 
 # Provider fakes, the simulator and webhook receivers listen on 127.0.0.1: the SSRF guard is off
 # for the suite (and for the servers and workers it starts); tests/security turns it back on.
