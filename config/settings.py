@@ -178,7 +178,7 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "channels_app.layers.RedisChannelLayer",  # channels-redis, fewer round trips
             "CONFIG": {
                 # channels-redis waits on Redis with a 5 s blocking pop; redis-py's socket
                 # timeout must be longer, or an idle socket dies with TimeoutError (close 1011).
