@@ -47,11 +47,24 @@ def test_bad_rates_are_refused_loudly(text):
         ("::ffff:192.0.2.7", None, 0, "192.0.2.7"),
         ("", None, 0, "unknown"),
         ("not-an-ip", None, 0, "not-an-ip"),
+        ("x" * 500, None, 0, "x" * 100),  # kept short, whatever a stranger sends
+        ("10.0.0.2", "y" * 300, 1, "y" * 100),
     ],
 )
 def test_client_address(remote, forwarded, hops, expected):
     with override_settings(TICKMARK_TRUSTED_PROXIES=hops):
         assert ratelimit.client_address(remote, forwarded) == expected
+
+
+def test_the_parsed_addresses_kept_are_bounded_in_number_and_size():
+    ratelimit._normalised.cache_clear()  # noqa: SLF001
+    for n in range(5000):
+        ratelimit.client_address(f"10.{n // 65536}.{n // 256 % 256}.{n % 256}", None)
+    ratelimit.client_address("z" * 1000, None)
+    info = ratelimit._normalised.cache_info()  # noqa: SLF001
+    assert info.currsize == info.maxsize == 4096
+    assert ratelimit.client_address("10.0.19.135", None) == "10.0.19.135"  # the last one: kept
+    assert ratelimit._normalised.cache_info().hits == info.hits + 1  # noqa: SLF001
 
 
 def test_scope_client_reads_the_asgi_scope():
