@@ -60,8 +60,10 @@ export const livePanel = ({ configId, panelSelector, relevant, wait, throttle = 
     const ws = new WebSocket(`${scheme}://${window.location.host}/ws/agent/`);
     socket = ws;
     ws.addEventListener("open", () => {
-      // Statuses may have arrived while the socket was down: read the numbers again.
-      if (failures > 0) schedule();
+      // Statuses may have arrived while the socket was not listening — down, or not yet open
+      // after the page was drawn (a status then would otherwise wait for the next one): read
+      // the numbers again, as the inbox does after every connect.
+      schedule();
       failures = 0;
       setConnection("live");
     });

@@ -109,6 +109,10 @@ def test_filters_live_refresh_and_triage(agent_page, account, make_inbox, make_m
     _filter(page, "inbox").select_option("")
     expect(_kpi(page, "total")).to_have_text("1")  # only the pending SMS is that recent
     expect(_kpi(page, "delivered_rate")).to_have_text("0.0 %")
+    # This page's socket is in its account's group, and the re-read every connect makes is done:
+    # what follows is the event's own.
+    expect(page.locator("[data-connection]")).to_have_text("Live")
+    expect(page.locator("[data-analytics-panel]")).to_have_attribute("data-refreshed", "1")
 
     # Live: a delivery report arrives; the page re-reads its numbers by itself.
     services.message_status_report(message=pending, status="delivered", source="webhook")
@@ -135,6 +139,25 @@ def test_filters_live_refresh_and_triage(agent_page, account, make_inbox, make_m
     text = Path(download.value.path()).read_text()
     assert text.splitlines()[0].startswith("group,total,by_status.QUEUED")
     assert text.splitlines()[1].startswith("total,14,2,")  # the two resent are queued again
+
+
+def test_a_status_that_arrives_before_the_socket_opens_is_shown(
+    agent_page, account, make_inbox, make_message
+):
+    """The page is drawn, then its script opens the socket: a status committed in between
+    reaches no socket. The numbers must not wait for the next status to be right."""
+    _, _, pending = _seed(account, make_inbox, make_message)
+    page = agent_page
+    held = []
+    page.route("**/analytics.js*", lambda route: held.append(route))  # the socket's script waits
+    page.goto("/analytics/?period=24h&inbox=&channel=", wait_until="commit")  # not "load": held
+    expect(_kpi(page, "delivered_rate")).to_have_text("0.0 %")
+    while not held:
+        page.wait_for_timeout(20)
+    services.message_status_report(message=pending, status="delivered", source="webhook")
+    held[0].continue_()
+    expect(page.locator("[data-connection]")).to_have_text("Live")
+    expect(_kpi(page, "delivered_rate")).to_have_text("100.0 %", timeout=15_000)
 
 
 def test_campaign_filter(agent_page, account, make_inbox, make_message):
