@@ -5,6 +5,7 @@ trips."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import time
 import uuid
@@ -18,6 +19,12 @@ from redis.asyncio.connection import AbstractConnection
 from channels_app.layers import RedisChannelLayer
 
 pytestmark = pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis (REDIS_URL)")
+
+
+def _run(coroutine):
+    """On a thread of its own: the browser tests leave an event loop running on this one."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result(timeout=60)
 
 
 def _layer(cls, **config):
@@ -72,7 +79,7 @@ def test_every_member_of_the_group_gets_the_message_once(cls):
         await sender.flush()
         return got
 
-    got = asyncio.run(run())
+    got = _run(run())
     members = [channel for channel in got if got[channel]]
     assert len(members) == 3
     for channel in members:
@@ -102,7 +109,7 @@ def test_a_channel_at_capacity_drops_the_message_and_the_others_get_it(cls):
         await layer.flush()
         return got, full, free, elsewhere
 
-    got, full, free, elsewhere = asyncio.run(run())
+    got, full, free, elsewhere = _run(run())
     assert [m["n"] for m in got[full]] == [1, 2]
     assert got[free] == []
     assert [m["n"] for m in got[elsewhere]] == [3]
@@ -122,7 +129,7 @@ def test_an_expired_member_gets_nothing_and_leaves_the_group(cls):
         await layer.flush()
         return got, members, stale, fresh
 
-    got, members, stale, fresh = asyncio.run(run())
+    got, members, stale, fresh = _run(run())
     assert got[stale] == [] and len(got[fresh]) == 1
     assert members == [fresh.encode()]
 
@@ -145,4 +152,4 @@ def test_a_group_send_waits_for_redis_half_as_often(monkeypatch, cls, empty, wit
         await layer.flush()
         return counts
 
-    assert asyncio.run(run()) == [empty, with_members]
+    assert _run(run()) == [empty, with_members]
