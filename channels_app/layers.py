@@ -12,7 +12,7 @@ channels' cleanup and the script together — one round trip for an empty group,
 A pipeline sends its commands in order on one connection, so what Redis does is unchanged; it
 is not a transaction (neither was the original: another process can join the group between the
 reads and the queueing, as before). Everything else is channels-redis's own (pinned in
-``pyproject.toml``; ``tests/channels/test_layer.py`` checks the two against each other).
+``pyproject.toml``; ``tests/channels_app/test_layer.py`` checks the two against each other).
 """
 
 from __future__ import annotations
