@@ -30,13 +30,25 @@ export const resync = async () => {
   const { ok, body } = await getJSON(url("messages", conversationId));
   if (!ok) return;
   const stale = [];
+  const unread = [];
   for (const m of body.messages) {
     if (!bubbleOf(m.id) || m.version > shownVersion(m.id)) stale.push(m.id);
+    if (m.direction === "incoming" && !m.seen) unread.push(m.id);
     applyStatus(m);
   }
   await showBubbles(stale);
   setWindowClosed(body.compose.window_closed);
+  // An inbound message that came while the socket was not listening (page load, a dropped
+  // socket) is in front of the agent now, as one a live event brought would be: read it.
+  if (unread.length) markRead(unread);
 };
+
+// The server stamps the conversation's inbound messages read (and owes the provider a read
+// receipt); the bubbles are read again to show their "Seen" mark.
+const markRead = (ids) =>
+  post(url("read", conversationId))
+    .then(() => showBubbles(ids))
+    .finally(scheduleListReload);
 
 const handlers = {
   "message.status": (event) => {
@@ -49,11 +61,7 @@ const handlers = {
       if (!bubbleOf(event.message_id)) showBubbles([event.message_id]); // unless this page sent it
       if (event.direction === "incoming") {
         setWindowClosed(false);
-        // Read now: the server stamps it (and owes the provider a read receipt); the bubble is
-        // read again to show its "Seen" mark.
-        post(url("read", conversationId))
-          .then(() => showBubbles([event.message_id]))
-          .finally(scheduleListReload);
+        markRead([event.message_id]);
         return;
       }
     }

@@ -109,3 +109,35 @@ def test_agent_opens_a_whatsapp_conversation_and_the_simulator_gets_the_receipt(
         run_tasks()
         reads = [s.json()["message_id"] for s in simulator.sends if s.json().get("status")]
         assert reads == [messages[-1].provider_message_id, later.provider_message_id]
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_message_that_arrives_before_the_socket_opens_is_seen_too(account, agent_page, run_tasks):
+    """The page is drawn, then its script opens the socket: a message that comes in between
+    reaches no socket, and the page learns of it by the connect's re-read. The agent has the
+    conversation in front of them, so it is read like one a live event brought."""
+    with ProviderSimulator(scenario=Scenario.instant()) as simulator:
+        inbox = make_receipt_inbox(account, "whatsapp_cloud", "")
+        inbox.config["api_base_url"] = simulator.base_url("whatsapp_cloud", inbox.id)
+        inbox.save(update_fields=["config"])
+        (first,) = receive(inbox, 1)
+        page = agent_page
+        held = []
+        page.route(re.compile(r"/inbox/main(\.[0-9a-f]+)?\.js"), lambda route: held.append(route))
+        page.goto(f"/conversations/{first.conversation_id}/", wait_until="commit")
+        expect(page.locator("li.bubble--incoming [data-seen]")).to_have_count(1)
+        while not held:
+            page.wait_for_timeout(20)
+        (later,) = receive(inbox, 1, start=1)
+        held[0].continue_()
+
+        expect(page.locator("[data-connection]")).to_have_text("Live")
+        expect(page.locator(f'li.bubble[data-message-id="{later.id}"] [data-seen]')).to_have_count(
+            1
+        )
+        later.refresh_from_db()
+        assert later.read_by_agent_at is not None
+        run_tasks()
+        reads = [s.json()["message_id"] for s in simulator.sends if s.json().get("status")]
+        assert reads == [first.provider_message_id, later.provider_message_id]
