@@ -110,6 +110,11 @@ def seed(messages: int) -> dict:
             [account.id, inbox.id, conversation.id, messages],
         )
         cursor.execute("VACUUM ANALYZE inbox_message")
+        # Write the seed's pages out now. Left to PostgreSQL, its ~1 GB of WAL starts
+        # checkpoints that spread their writes over the next minutes, into the phases: in one
+        # run the lookup's p99 went from 5 to 133 ms and single-status slices stalled for
+        # 70-170 ms while they ran (bench/README.md, twelfth round).
+        cursor.execute("CHECKPOINT")
     print(f"seeded {messages:,} messages in {time.perf_counter() - started:.1f}s", flush=True)
     return context()
 
